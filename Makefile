@@ -1,0 +1,207 @@
+# asyncd: a job daemon. See README.md.
+#
+#   make            build everything into $(BUILD) (default build/)
+#   make check      build with ASan+UBSan into build/san and run every test
+#   make demo       start a daemon on a temporary socket and show it off
+#   make bench      measure round trips and throughput against raw nng
+#   make install    PREFIX=/usr/local DESTDIR=
+#   make deps       install the Debian packages the build needs
+
+VERSION		= 0.1.0
+SOVERSION	= 0
+PREFIX		?= /usr/local
+BINDIR		?= $(PREFIX)/bin
+SBINDIR		?= $(PREFIX)/sbin
+LIBDIR		?= $(PREFIX)/lib
+INCLUDEDIR	?= $(PREFIX)/include
+UNITDIR		?= $(PREFIX)/lib/systemd
+DESTDIR		?=
+
+BUILD		?= build
+SANITIZER	?=
+CC		?= cc
+
+CFLAGS		?= -O2 -g
+WARNFLAGS	= -Wall -Wextra -Werror -Wformat=2 -Wmissing-prototypes -Wshadow
+ALL_CPPFLAGS	= -D_GNU_SOURCE -DASYNCD_VERSION='"$(VERSION)"' \
+		  -Iproto -Ilib -Idaemon $(CPPFLAGS)
+ALL_CFLAGS	= -std=gnu11 $(WARNFLAGS) -fPIC -pthread $(CFLAGS) -MMD -MP
+ALL_LDFLAGS	= -pthread $(LDFLAGS)
+ifneq ($(SANITIZER),)
+ALL_CFLAGS	+= -fsanitize=$(SANITIZER) -fno-omit-frame-pointer \
+		   -fno-sanitize-recover=all
+ALL_LDFLAGS	+= -fsanitize=$(SANITIZER)
+endif
+
+LIBS_NNG	= -lnng
+LIBS_DAEMON	= -lnng -lev -lcjson -lsystemd -lm
+LIBS_CLIENT	= -lnng -lcjson -lm
+
+ARCH		:= $(shell uname -m)
+ifeq ($(ARCH),x86_64)
+CORO_ASM	= daemon/coro_switch_x86_64.S
+else ifeq ($(ARCH),aarch64)
+CORO_ASM	= daemon/coro_switch_aarch64.S
+else
+CORO_ASM	=
+ALL_CPPFLAGS	+= -DCORO_UCONTEXT
+endif
+
+PROTO_SRCS	= proto/err.c proto/proto.c proto/req.c proto/reply.c \
+		  proto/event.c proto/addr.c
+LIB_SRCS	= lib/client.c lib/job.c lib/future.c
+DAEMON_CORE_SRCS = daemon/log.c daemon/xmalloc.c daemon/inbox.c \
+		  daemon/coro.c daemon/jobtab.c daemon/job.c daemon/sched.c \
+		  daemon/ad.c daemon/registry.c daemon/builtin.c \
+		  daemon/pool_thread.c daemon/waiter.c
+DAEMON_SRCS	= $(DAEMON_CORE_SRCS) daemon/main.c daemon/server.c \
+		  daemon/events.c daemon/cmd.c daemon/cmd_ping.c \
+		  daemon/cmd_submit.c daemon/cmd_wait.c daemon/cmd_status.c \
+		  daemon/cmd_list.c daemon/cmd_cancel.c daemon/cmd_types.c \
+		  daemon/cmd_stats.c daemon/cmd_shutdown.c
+CLIENT_SRCS	= client/asyncctl.c client/output.c
+
+obj		= $(patsubst %.c,$(BUILD)/%.o,$(patsubst %.S,$(BUILD)/%.o,$(1)))
+
+PROTO_OBJS	= $(call obj,$(PROTO_SRCS))
+LIB_OBJS	= $(call obj,$(LIB_SRCS))
+DAEMON_CORE_OBJS = $(call obj,$(DAEMON_CORE_SRCS) $(CORO_ASM))
+DAEMON_OBJS	= $(call obj,$(DAEMON_SRCS) $(CORO_ASM))
+CLIENT_OBJS	= $(call obj,$(CLIENT_SRCS))
+
+PROTO_A		= $(BUILD)/libproto.a
+LIB_A		= $(BUILD)/libasyncd.a
+LIB_SO		= $(BUILD)/libasyncd.so.$(VERSION)
+LIB_SONAME	= libasyncd.so.$(SOVERSION)
+ASYNCD		= $(BUILD)/asyncd
+ASYNCCTL	= $(BUILD)/asyncctl
+
+UNIT_TESTS	= test_proto test_coro test_inbox test_jobtab test_sched \
+		  test_pool_thread test_protocol_doc
+UNIT_BINS	= $(addprefix $(BUILD)/tests/,$(UNIT_TESTS))
+INTEG_BINS	= $(BUILD)/tests/test_lib
+EXAMPLES	= $(BUILD)/examples/future_demo
+BENCH_BINS	= $(BUILD)/bench/bench_asyncd $(BUILD)/bench/bench_nng
+
+.PHONY: all check demo bench install uninstall deps clean tests valgrind
+all: $(ASYNCD) $(ASYNCCTL) $(LIB_A) $(LIB_SO) $(BUILD)/asyncd.pc $(EXAMPLES)
+
+# ---- compiling ----------------------------------------------------------
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -c $< -o $@
+
+$(BUILD)/%.o: %.S
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -c $< -o $@
+
+$(PROTO_A): $(PROTO_OBJS)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+# libasyncd.a carries the protocol objects so that users link one archive.
+$(LIB_A): $(LIB_OBJS) $(PROTO_OBJS)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+$(LIB_SO): $(LIB_OBJS) $(PROTO_OBJS)
+	$(CC) -shared -Wl,-soname,$(LIB_SONAME) \
+	    -Wl,--version-script=lib/asyncd.map $(ALL_LDFLAGS) \
+	    -o $@ $^ $(LIBS_CLIENT)
+	ln -sf $(notdir $@) $(BUILD)/$(LIB_SONAME)
+	ln -sf $(notdir $@) $(BUILD)/libasyncd.so
+
+$(ASYNCD): $(DAEMON_OBJS) $(PROTO_A)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS_DAEMON)
+
+# asyncctl links libasyncd like any other program; statically, so that it
+# runs from the build tree.
+$(ASYNCCTL): $(CLIENT_OBJS) $(LIB_A)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS_CLIENT)
+
+$(BUILD)/asyncd.pc: lib/asyncd.pc.in Makefile
+	sed -e 's|@PREFIX@|$(PREFIX)|; s|@LIBDIR@|$(LIBDIR)|' \
+	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|; s|@VERSION@|$(VERSION)|' \
+	    $< > $@
+
+$(BUILD)/examples/%: examples/%.c $(LIB_A)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ \
+	    $(LIBS_CLIENT)
+
+# ---- tests -------------------------------------------------------------
+
+TEST_LIBS	= -lcmocka
+
+$(BUILD)/tests/test_proto: tests/unit/test_proto.c $(PROTO_A)
+$(BUILD)/tests/test_protocol_doc: tests/unit/test_protocol_doc.c $(PROTO_A)
+$(BUILD)/tests/test_coro: tests/unit/test_coro.c $(call obj,daemon/coro.c $(CORO_ASM))
+$(BUILD)/tests/test_inbox: tests/unit/test_inbox.c $(DAEMON_CORE_OBJS) $(PROTO_A)
+$(BUILD)/tests/test_jobtab: tests/unit/test_jobtab.c $(DAEMON_CORE_OBJS) $(PROTO_A)
+$(BUILD)/tests/test_sched: tests/unit/test_sched.c $(DAEMON_CORE_OBJS) $(PROTO_A)
+$(BUILD)/tests/test_pool_thread: tests/unit/test_pool_thread.c $(DAEMON_CORE_OBJS) $(PROTO_A)
+$(BUILD)/tests/test_lib: tests/integ/test_lib.c tests/helpers/daemon.c $(LIB_A)
+
+$(BUILD)/tests/%:
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CPPFLAGS) -Itests/helpers $(ALL_CFLAGS) $(ALL_LDFLAGS) \
+	    -o $@ $^ $(LIBS_DAEMON) $(TEST_LIBS)
+
+tests: all $(UNIT_BINS) $(INTEG_BINS)
+
+# The sanitizer build lives in its own tree so it never mixes with $(BUILD).
+SAN_BUILD	= build/san
+check: deps
+	$(MAKE) BUILD=$(SAN_BUILD) SANITIZER=address,undefined tests
+	BUILD=$(SAN_BUILD) tests/run
+
+valgrind: deps
+	$(MAKE) tests
+	BUILD=$(BUILD) VALGRIND=1 tests/run unit
+
+demo: deps all
+	BUILD=$(BUILD) tests/demo.sh
+
+bench: deps all $(BENCH_BINS)
+	BUILD=$(BUILD) bench/run.sh
+
+$(BUILD)/bench/%: bench/%.c $(LIB_A)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ \
+	    $(LIBS_CLIENT)
+
+deps:
+	@scripts/deps.sh
+
+# ---- installing --------------------------------------------------------
+
+install: all
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) \
+	    $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR)
+	install -m 755 $(ASYNCD) $(DESTDIR)$(SBINDIR)/asyncd
+	install -m 755 $(ASYNCCTL) $(DESTDIR)$(BINDIR)/asyncctl
+	install -m 644 $(LIB_A) $(DESTDIR)$(LIBDIR)/libasyncd.a
+	install -m 755 $(LIB_SO) $(DESTDIR)$(LIBDIR)/
+	ln -sf libasyncd.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(LIB_SONAME)
+	ln -sf $(LIB_SONAME) $(DESTDIR)$(LIBDIR)/libasyncd.so
+	install -m 644 lib/asyncd.h proto/asyncd_err.h $(DESTDIR)$(INCLUDEDIR)/
+	install -m 644 $(BUILD)/asyncd.pc $(DESTDIR)$(LIBDIR)/pkgconfig/
+	install -d $(DESTDIR)$(UNITDIR)/system $(DESTDIR)$(UNITDIR)/user
+	install -m 644 systemd/asyncd.service $(DESTDIR)$(UNITDIR)/system/
+	install -m 644 systemd/asyncd-user.service \
+	    $(DESTDIR)$(UNITDIR)/user/asyncd.service
+
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/asyncd $(DESTDIR)$(BINDIR)/asyncctl \
+	    $(DESTDIR)$(LIBDIR)/libasyncd.a $(DESTDIR)$(LIBDIR)/libasyncd.so* \
+	    $(DESTDIR)$(INCLUDEDIR)/asyncd.h \
+	    $(DESTDIR)$(INCLUDEDIR)/asyncd_err.h \
+	    $(DESTDIR)$(LIBDIR)/pkgconfig/asyncd.pc \
+	    $(DESTDIR)$(UNITDIR)/system/asyncd.service \
+	    $(DESTDIR)$(UNITDIR)/user/asyncd.service
+
+clean:
+	rm -rf build
+
+-include $(wildcard $(BUILD)/*/*.d $(BUILD)/*/*/*.d)

@@ -1,0 +1,506 @@
+/*
+ * daemon.h: asyncd's private declarations, one section per file.
+ *
+ * Threads: the loop thread (libev's default loop, the main thread) owns
+ * every structure here unless a section says otherwise. nng's threads and
+ * the thread pool reach the loop only through the inbox.
+ */
+#ifndef DAEMON_H
+#define DAEMON_H
+
+#include <sys/queue.h>
+#include <sys/types.h>
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <inttypes.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+#include <ev.h>
+#include <nng/nng.h>
+
+#include "ad.h"
+#include "coro.h"
+#include "proto.h"
+
+#ifndef ASYNCD_VERSION
+#define ASYNCD_VERSION "unknown"
+#endif
+
+#define container_of(ptr, type, member)					\
+	((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+
+#define nitems(a)	(sizeof (a) / sizeof (a)[0])
+
+struct job;
+struct sched;
+struct waiter;
+struct waiter_watch;
+
+/* log.c */
+enum log_level {
+	LOG_ERROR,
+	LOG_WARNING,
+	LOG_INFO,
+	LOG_DEBUG
+};
+void	log_init(enum log_level level);
+int	log_level_parse(const char *name);
+void	log_warn(const char *, ...) __attribute__((format(printf, 1, 2)));
+void	log_warnx(const char *, ...) __attribute__((format(printf, 1, 2)));
+void	log_info(const char *, ...) __attribute__((format(printf, 1, 2)));
+void	log_debug(const char *, ...) __attribute__((format(printf, 1, 2)));
+void	fatal(const char *, ...)
+	    __attribute__((format(printf, 1, 2), noreturn));
+void	fatalx(const char *, ...)
+	    __attribute__((format(printf, 1, 2), noreturn));
+
+/* xmalloc.c: allocators that die, for small bounded allocations. */
+void	*xmalloc(size_t);
+void	*xcalloc(size_t, size_t);
+void	*xreallocarray(void *, size_t, size_t);
+char	*xstrdup(const char *);
+int	 xasprintf(char **, const char *, ...)
+	    __attribute__((format(printf, 2, 3)));
+int	 xvasprintf(char **, const char *, va_list)
+	    __attribute__((format(printf, 2, 0)));
+
+/*
+ * inbox.c: the loop's call_soon_threadsafe. Any thread pushes an item; the
+ * loop thread runs item->fn(item) for each, in order, soon after. Items are
+ * embedded in the pusher's own object: pushing transfers it to the loop
+ * until fn runs.
+ */
+struct inbox_item {
+	STAILQ_ENTRY(inbox_item) entry;
+	void			(*fn)(struct inbox_item *);
+};
+
+struct inbox {
+	pthread_mutex_t		 lock;		/* guards items */
+	STAILQ_HEAD(, inbox_item) items;
+	ev_async		 async;
+	struct ev_loop		*loop;
+	uint64_t		 batches;	/* wake-ups that found work */
+	uint64_t		 handled;
+};
+
+void	inbox_init(struct inbox *, struct ev_loop *);
+void	inbox_start(struct inbox *);
+void	inbox_stop(struct inbox *);
+void	inbox_fini(struct inbox *);
+/* Any thread. Never blocks beyond a short critical section. */
+void	inbox_push(struct inbox *, struct inbox_item *);
+/* Loop thread: runs everything queued now. Returns how many ran. */
+size_t	inbox_drain(struct inbox *);
+
+/* registry.c: job types by name. Entries are borrowed (static data). */
+struct registry;
+struct registry *registry_create(void);
+void	registry_free(struct registry *);
+/* Returns 0, ASYNCD_EINVAL (bad name) or ASYNCD_EBUSY (name taken). */
+int	registry_add(struct registry *, const struct ad_type *);
+const struct ad_type *registry_find(struct registry *, const char *);
+/* The types sorted by name; the array is borrowed until the next add. */
+const struct ad_type *const *registry_list(struct registry *, size_t *);
+
+/* builtin.c */
+void	builtin_register(struct registry *);
+
+/*
+ * job.c: a job record. The scheduler (sched.c) moves it between states;
+ * job.c keeps what does not depend on scheduling: its data, its watchers
+ * (done callbacks), its pins and its wire view.
+ */
+struct job_watch;
+typedef void (*job_watch_fn)(struct job_watch *, struct job *);
+
+/* A done callback, embedded in the watcher's own object. */
+struct job_watch {
+	LIST_ENTRY(job_watch)	 entry;
+	struct job		*job;		/* NULL when not attached */
+	job_watch_fn		 fn;
+};
+
+struct ad_job {
+	struct job		*job;
+};
+
+struct job {
+	struct ad_job		 ad;		/* the coroutine's handle */
+	struct sched		*sched;
+	uint64_t		 id;
+	char			*type_name;
+	const struct ad_type	*type;
+	char			*key;		/* NULL: none */
+	bool			 key_bound;	/* in the table's key index */
+	enum proto_state	 state;
+	uint64_t		 parent_id;
+	struct job		*parent;	/* while both run */
+	TAILQ_HEAD(, job)	 children;	/* unfinished children */
+	TAILQ_ENTRY(job)	 child_entry;
+	double			 created;
+	double			 started;
+	double			 finished;
+	double			 timeout;
+	cJSON			*args;		/* never NULL */
+	cJSON			*result;	/* NULL until succeeded */
+	char			*err_code;
+	char			*err_message;
+	double			 progress;	/* negative: none */
+	char			*progress_msg;
+	uint64_t		 uid;		/* the submitting peer */
+	uint64_t		 gid;
+	unsigned		 pins;		/* evict only at 0 */
+
+	/* sched.c */
+	int			 cancel_reason;	/* 0, ECANCELED, EJOBTIMEDOUT */
+	char			*cancel_msg;
+	bool			 toplevel;	/* counts in max_running */
+	int			 run_rc;
+	TAILQ_ENTRY(job)	 qentry;	/* queued or ready */
+	bool			 in_ready;
+	struct coro		*coro;
+	ev_timer		 deadline;	/* the job's timeout */
+	ev_timer		 sleep_timer;	/* ad_sleep */
+	bool			(*await_cancel)(struct job *);
+	void			*await_arg;
+	int			 wake_rc;
+
+	/* job.c */
+	LIST_HEAD(, job_watch)	 watches;
+
+	/* jobtab.c */
+	struct job		*id_next;
+	struct job		*key_next;
+	TAILQ_ENTRY(job)	 all_entry;
+	TAILQ_ENTRY(job)	 fin_entry;
+};
+
+struct job *job_create(uint64_t id, const char *type, cJSON *args);
+void	job_free(struct job *);
+/* Sets the error (copies); code NULL means "failed". */
+void	job_set_error(struct job *, const char *code, const char *message);
+/* Attaches w so that fn runs once when job finishes. job is not final. */
+void	job_watch(struct job *, struct job_watch *, job_watch_fn);
+/* Detaches w if attached; fn will not run. */
+void	job_unwatch(struct job_watch *);
+/* Runs and detaches every watch: the job has just finished. */
+void	job_notify(struct job *);
+void	job_pin(struct job *);
+void	job_unpin(struct job *);
+/* Fills a borrowed wire view of the job. */
+void	job_view(const struct job *, struct proto_job *);
+/* The outcome of a finished job, for ad_await. */
+void	job_outcome(const struct job *, struct ad_outcome *);
+
+/*
+ * jobtab.c: every job the daemon knows, by id and by key, in id order,
+ * and the finished ones in the order they finished (for retention).
+ */
+struct jobtab {
+	struct job		**ids;		/* chained hash buckets */
+	size_t			  idmask;
+	struct job		**keys;
+	size_t			  keymask;
+	size_t			  njobs;
+	size_t			  nkeys;
+	size_t			  nfinished;
+	TAILQ_HEAD(jobtab_all, job) all;
+	TAILQ_HEAD(, job)	  finished;
+	uint64_t		  counts[PROTO_STATE_COUNT];
+};
+
+void	jobtab_init(struct jobtab *);
+/* Frees every job still in the table. */
+void	jobtab_fini(struct jobtab *);
+/* Adds a job (ids must increase) and binds its key if it has one. */
+void	jobtab_add(struct jobtab *, struct job *);
+void	jobtab_remove(struct jobtab *, struct job *);
+struct job *jobtab_find(struct jobtab *, uint64_t);
+struct job *jobtab_find_key(struct jobtab *, const char *);
+void	jobtab_unbind_key(struct jobtab *, struct job *);
+/* Moves a job to a new state, keeping the counts and finished list. */
+void	jobtab_set_state(struct jobtab *, struct job *, enum proto_state);
+
+/* pool_thread.c: the thread pool, loop.run_in_executor. */
+struct pool_work;
+typedef void (*pool_work_fn)(void *);
+typedef void (*pool_done_fn)(struct pool_work *, int);
+
+/* A work item, embedded in its owner. Fields are private. */
+struct pool_work {
+	TAILQ_ENTRY(pool_work)	 entry;
+	pool_work_fn		 fn;
+	void			*arg;
+	pool_done_fn		 done;
+	struct inbox_item	 item;
+	int			 status;
+	struct pool_thread	*pool;
+};
+
+struct pool_thread;
+/* Starts n threads (n >= 1). Returns 0 or an errno value. */
+int	pool_thread_start(struct pool_thread **, size_t, struct inbox *);
+/*
+ * Stops the pool: items not started complete with ASYNCD_ECANCELED, the
+ * threads finish their current item and are joined. Loop thread.
+ */
+void	pool_thread_stop(struct pool_thread *);
+/*
+ * Queues w to run fn(arg) on a pool thread; done(w, status) then runs on
+ * the loop thread exactly once: status 0 after fn returned, or
+ * ASYNCD_ECANCELED if fn never ran.
+ */
+void	pool_thread_submit(struct pool_thread *, struct pool_work *,
+	    pool_work_fn, void *, pool_done_fn);
+/*
+ * Takes w off the queue if it has not started (its done runs, with
+ * ASYNCD_ECANCELED, before this returns true). Returns false if it is
+ * running or finished: done will run as usual.
+ */
+bool	pool_thread_cancel(struct pool_thread *, struct pool_work *);
+size_t	pool_thread_size(const struct pool_thread *);
+
+/*
+ * sched.c: the scheduler: admits jobs, runs their coroutines on the loop,
+ * and finishes them.
+ */
+struct sched_config {
+	size_t		 max_running;	/* top-level jobs running at once */
+	size_t		 max_coroutines; /* all live coroutines, children too */
+	size_t		 max_queued;	/* jobs waiting to run */
+	size_t		 stack_size;
+	double		 retention;	/* seconds finished jobs are kept */
+	size_t		 keep;		/* most finished jobs kept */
+	double		 wait_cap;	/* longest a request is held */
+	size_t		 threads;	/* thread pool size; 0: none */
+};
+
+TAILQ_HEAD(job_queue, job);
+
+typedef void (*sched_state_fn)(void *, const struct job *);
+typedef void (*sched_progress_fn)(void *, const struct job *);
+
+struct sched {
+	struct ev_loop		*loop;
+	struct sched_config	 cfg;
+	struct registry		*reg;
+	struct coro_pool	*pool;
+	struct pool_thread	*threads;
+	struct jobtab		 tab;
+	struct job_queue	 queued;	/* top-level jobs, FIFO */
+	struct job_queue	 child_queued;	/* children go first */
+	struct job_queue	 ready;		/* coroutines to resume */
+	size_t			 nqueued;
+	size_t			 nrunning;	/* top-level running */
+	size_t			 ncoros;	/* all running */
+	uint64_t		 next_id;
+	uint64_t		 submitted;
+	uint64_t		 nfinished;
+	double			 started;
+	bool			 draining;	/* no new jobs */
+	bool			 in_run;
+	ev_prepare		 prepare;
+	ev_timer		 retention_timer;
+	LIST_HEAD(, waiter)	 waiters;
+	sched_state_fn		 on_state;	/* events; may be NULL */
+	sched_progress_fn	 on_progress;
+	void			*on_arg;
+};
+
+struct sched_submit {
+	const char	*type;
+	cJSON		*args;		/* taken on success; NULL: null */
+	const char	*key;
+	double		 timeout;
+	struct job	*parent;
+	uint64_t	 uid;
+	uint64_t	 gid;
+};
+
+/* Returns 0 or an errno value (startup only). */
+int	sched_init(struct sched *, struct ev_loop *, struct registry *,
+	    const struct sched_config *, struct inbox *);
+/* Frees everything; the loop must not run jobs any more. */
+void	sched_fini(struct sched *);
+void	sched_config_default(struct sched_config *);
+/*
+ * Creates a job, or finds the job bound to sub->key (then *created is
+ * false and sub->args is not taken). Returns 0, ASYNCD_EUNKNOWNTYPE,
+ * EBADARGS (*cause set), EBUSY or ESHUTDOWN.
+ */
+int	sched_submit(struct sched *, struct sched_submit *, struct job **,
+	    bool *, char **);
+/*
+ * Cancels a job with reason ASYNCD_ECANCELED or EJOBTIMEDOUT. A queued one
+ * finishes at once; a running one is woken with the error. Returns 0 or
+ * ASYNCD_EDONE.
+ */
+int	sched_cancel(struct sched *, struct job *, int, const char *, ...)
+	    __attribute__((format(printf, 4, 5)));
+/* Runs every ready coroutine; called by the loop before it sleeps. */
+void	sched_run(struct sched *);
+/* Shutdown: refuse new jobs and cancel every job. */
+void	sched_drain(struct sched *);
+/* True when no job is queued or running. */
+bool	sched_idle(const struct sched *);
+void	sched_stats(const struct sched *, struct proto_stats *);
+/* Forgets finished jobs past the retention limits. */
+void	sched_evict(struct sched *);
+/* Wakes a suspended coroutine: its await returns rc. */
+void	sched_wake(struct job *, int);
+/*
+ * Suspends the calling job's coroutine until sched_wake, and returns the
+ * wake code. If the job is cancelled meanwhile, cancel(job) runs first: it
+ * stops what the await was waiting for and returns true to have the job
+ * woken with the cancellation error now, or returns false if the await
+ * cannot be abandoned and will wake the job itself when it completes.
+ * arg is kept in job->await_arg for the hook.
+ */
+int	sched_suspend(struct job *, bool (*)(struct job *), void *);
+/* Publishes a progress event. */
+void	sched_progress(struct job *);
+
+/*
+ * waiter.c: long polls. A waiter holds a request until jobs finish or a
+ * deadline (capped at wait_cap) passes, then calls its done function once.
+ */
+typedef void (*waiter_fn)(struct waiter *, bool, void *);
+
+struct waiter {
+	LIST_ENTRY(waiter)	 entry;
+	struct sched		*sched;
+	struct job		**jobs;		/* pinned */
+	struct waiter_watch	*watches;
+	size_t			 n;
+	size_t			 pending;	/* not finished yet */
+	bool			 any;
+	bool			 fired;
+	ev_timer		 timer;
+	waiter_fn		 fn;
+	void			*arg;
+};
+
+/* True if the jobs meet the condition (all finished, or any). */
+bool	waiter_met(struct job *const *, size_t, bool);
+/*
+ * Waits for jobs[0..n) up to timeout seconds (capped). fn(w, met, arg)
+ * runs exactly once, on the loop, with the jobs still pinned; the waiter
+ * is freed when it returns. jobs must all be known.
+ */
+void	waiter_start(struct sched *, struct job *const *, size_t, bool,
+	    double, waiter_fn, void *);
+/* Shutdown: fires every waiter now. */
+void	waiter_flush(struct sched *);
+
+/* events.c: the PUB socket. */
+struct events;
+/* url NULL: no events. Returns 0 or an nng error (startup). */
+int	events_start(struct events **, const char *, int);
+void	events_stop(struct events *);
+const char *events_url(const struct events *);
+void	events_state(void *, const struct job *);
+void	events_progress(void *, const struct job *);
+
+/*
+ * server.c: the request socket. nng's threads receive and decode requests
+ * on REP contexts and push them to the inbox; the loop thread dispatches
+ * them (cmd.c) and replies with server_reply*.
+ */
+struct daemon;
+struct work;
+
+struct server_config {
+	const char	*url;
+	int		 mode;		/* ipc socket permissions */
+	size_t		 max_msg;
+	size_t		 min_idle;	/* contexts kept receiving */
+	size_t		 max_contexts;
+};
+
+struct server;
+int	server_start(struct server **, const struct server_config *,
+	    struct inbox *, struct daemon *);
+/* Closes the socket and frees every context. Loop thread, at shutdown. */
+void	server_stop(struct server *);
+/* Loop thread: reply to w (encodes rep). w goes back to receiving. */
+void	server_reply(struct work *, const struct proto_reply *);
+void	server_reply_error(struct work *, int, const char *, ...)
+	    __attribute__((format(printf, 3, 4)));
+/* The request, peer and daemon of a work item. */
+struct proto_req *server_req(struct work *);
+uint64_t server_peer_uid(const struct work *);
+uint64_t server_peer_gid(const struct work *);
+struct daemon *server_daemon(const struct work *);
+void	server_stats(struct server *, size_t *, size_t *);
+
+/* cmd.c: the command table and the dispatch path. */
+enum cmd_retval {
+	CMD_DONE,		/* replied */
+	CMD_PENDING,		/* will reply later */
+	CMD_ERROR		/* reply with the error set by cmd_error */
+};
+
+#define CMD_ADMIN	0x1	/* root or the daemon's user only */
+
+struct cmd_error {
+	int		 code;
+	char		*message;
+};
+
+struct cmd_entry {
+	enum proto_op	 op;
+	int		 flags;
+	enum cmd_retval	(*exec)(struct work *, struct cmd_error *);
+};
+
+void	cmd_dispatch(struct work *);
+enum cmd_retval cmd_error(struct cmd_error *, int, const char *, ...)
+	    __attribute__((format(printf, 3, 4)));
+/* True if the peer may see and cancel job (owner, root, daemon user). */
+bool	cmd_may_access(struct work *, const struct job *);
+bool	cmd_is_admin(struct work *);
+struct job *cmd_find_job(struct work *, uint64_t, struct cmd_error *);
+/* Shared reply helpers for commands that answer with jobs. */
+void	cmd_reply_job(struct work *, enum proto_op, struct job *, bool);
+void	cmd_reply_jobs(struct work *, struct job *const *, size_t, bool);
+
+extern const struct cmd_entry cmd_ping_entry;
+extern const struct cmd_entry cmd_submit_entry;
+extern const struct cmd_entry cmd_wait_entry;
+extern const struct cmd_entry cmd_status_entry;
+extern const struct cmd_entry cmd_list_entry;
+extern const struct cmd_entry cmd_cancel_entry;
+extern const struct cmd_entry cmd_types_entry;
+extern const struct cmd_entry cmd_stats_entry;
+extern const struct cmd_entry cmd_shutdown_entry;
+
+/* main.c: the daemon as a whole, as commands see it. */
+struct daemon {
+	struct ev_loop		*loop;
+	struct sched		 sched;
+	struct registry		*reg;
+	struct inbox		 inbox;
+	struct server		*server;
+	struct events		*events;
+	uid_t			 uid;		/* the daemon's own user */
+	bool			 stopping;
+	bool			 flushing;	/* jobs done; replies leaving */
+	ev_signal		 sigint;
+	ev_signal		 sigterm;
+	ev_signal		 sighup;
+	ev_timer		 drain_timer;
+	ev_timer		 watchdog;
+	double			 drain_timeout;
+	double			 drain_deadline;
+};
+
+/* Starts an orderly shutdown, as SIGTERM does. */
+void	daemon_shutdown(struct daemon *);
+
+#endif /* DAEMON_H */

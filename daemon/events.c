@@ -1,0 +1,132 @@
+/*
+ * events.c: the event socket (nng PUB). Job state changes and progress
+ * are published as "job.<id>.<kind> <json>" (PROTOCOL.md, "Events").
+ *
+ * Publishing is on the loop thread, on the path of every job, so it costs
+ * nothing while no one subscribes: nng's pipe notifications (on nng's
+ * threads) keep a count of subscribers, and events are only encoded when
+ * it is non-zero. nng's PUB never blocks; it drops messages a slow
+ * subscriber has no room for.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon.h"
+
+#include <nng/protocol/pubsub0/pub.h>
+
+struct events {
+	nng_socket	 sock;
+	nng_listener	 listener;
+	char		*url;
+	atomic_int	 npipes;
+	uint64_t	 sent;
+	uint64_t	 dropped;
+};
+
+static void
+events_pipe_cb(nng_pipe pipe, nng_pipe_ev ev, void *arg)
+{
+	struct events	*e = arg;
+
+	(void)pipe;
+	if (ev == NNG_PIPE_EV_ADD_POST)
+		atomic_fetch_add(&e->npipes, 1);
+	else if (ev == NNG_PIPE_EV_REM_POST)
+		atomic_fetch_sub(&e->npipes, 1);
+}
+
+int
+events_start(struct events **out, const char *url, int mode)
+{
+	struct events	*e;
+	int		 rv;
+
+	*out = NULL;
+	if (url == NULL)
+		return (0);
+	e = xcalloc(1, sizeof *e);
+	e->url = xstrdup(url);
+	atomic_init(&e->npipes, 0);
+	if ((rv = nng_pub0_open(&e->sock)) != 0)
+		goto fail;
+	nng_pipe_notify(e->sock, NNG_PIPE_EV_ADD_POST, events_pipe_cb, e);
+	nng_pipe_notify(e->sock, NNG_PIPE_EV_REM_POST, events_pipe_cb, e);
+	if ((rv = nng_listener_create(&e->listener, e->sock, url)) != 0)
+		goto fail;
+	if (strncmp(url, "ipc://", 6) == 0 &&
+	    (rv = nng_listener_set_int(e->listener, NNG_OPT_IPC_PERMISSIONS,
+	    mode)) != 0)
+		goto fail;
+	if ((rv = nng_listener_start(e->listener, 0)) != 0)
+		goto fail;
+	*out = e;
+	return (0);
+fail:
+	events_stop(e);
+	return (rv);
+}
+
+void
+events_stop(struct events *e)
+{
+	if (e == NULL)
+		return;
+	nng_close(e->sock);
+	free(e->url);
+	free(e);
+}
+
+const char *
+events_url(const struct events *e)
+{
+	return (e != NULL ? e->url : NULL);
+}
+
+static void
+events_send(struct events *e, char *text, size_t len)
+{
+	nng_msg	*msg;
+
+	if (text == NULL)
+		return;
+	if (nng_msg_alloc(&msg, len) == 0) {
+		memcpy(nng_msg_body(msg), text, len);
+		if (nng_sendmsg(e->sock, msg, NNG_FLAG_NONBLOCK) == 0)
+			e->sent++;
+		else {
+			nng_msg_free(msg);
+			e->dropped++;
+		}
+	}
+	free(text);
+}
+
+void
+events_state(void *arg, const struct job *job)
+{
+	struct events	*e = arg;
+	struct proto_job v;
+	size_t		 len = 0;
+	char		*text;
+
+	if (e == NULL || atomic_load(&e->npipes) == 0)
+		return;
+	job_view(job, &v);
+	text = proto_event_state(&v, &len);
+	events_send(e, text, len);
+}
+
+void
+events_progress(void *arg, const struct job *job)
+{
+	struct events	*e = arg;
+	size_t		 len = 0;
+	char		*text;
+
+	if (e == NULL || atomic_load(&e->npipes) == 0)
+		return;
+	text = proto_event_progress(job->id, job->progress, job->progress_msg,
+	    &len);
+	events_send(e, text, len);
+}

@@ -1,0 +1,152 @@
+/*
+ * job.c: a job's record: its data, its done callbacks (watches), its pins,
+ * and its wire view. How it moves between states is sched.c's business.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon.h"
+
+/* Creates a queued job; takes args (NULL means JSON null). */
+struct job *
+job_create(uint64_t id, const char *type, cJSON *args)
+{
+	struct job	*job;
+
+	job = xcalloc(1, sizeof *job);
+	job->ad.job = job;
+	job->id = id;
+	job->type_name = xstrdup(type);
+	job->state = PROTO_QUEUED;
+	job->progress = -1;
+	if (args == NULL && (args = cJSON_CreateNull()) == NULL)
+		fatalx("%s: out of memory", __func__);
+	job->args = args;
+	TAILQ_INIT(&job->children);
+	LIST_INIT(&job->watches);
+	return (job);
+}
+
+void
+job_free(struct job *job)
+{
+	if (job == NULL)
+		return;
+	if (!LIST_EMPTY(&job->watches) || job->coro != NULL)
+		fatalx("%s: job %" PRIu64 " still in use", __func__, job->id);
+	free(job->type_name);
+	free(job->key);
+	cJSON_Delete(job->args);
+	cJSON_Delete(job->result);
+	free(job->err_code);
+	free(job->err_message);
+	free(job->progress_msg);
+	free(job);
+}
+
+void
+job_set_error(struct job *job, const char *code, const char *message)
+{
+	free(job->err_code);
+	free(job->err_message);
+	job->err_code = xstrdup(code != NULL ? code : "failed");
+	job->err_message = xstrdup(message != NULL ? message : "");
+}
+
+void
+job_watch(struct job *job, struct job_watch *w, job_watch_fn fn)
+{
+	if (proto_state_terminal(job->state))
+		fatalx("%s: job %" PRIu64 " has finished", __func__, job->id);
+	w->job = job;
+	w->fn = fn;
+	LIST_INSERT_HEAD(&job->watches, w, entry);
+}
+
+void
+job_unwatch(struct job_watch *w)
+{
+	if (w->job == NULL)
+		return;
+	LIST_REMOVE(w, entry);
+	w->job = NULL;
+}
+
+/*
+ * Each watch is detached before its function runs, so the function may
+ * free the watch's owner, and may add or remove other watches.
+ */
+void
+job_notify(struct job *job)
+{
+	struct job_watch	*w;
+
+	while ((w = LIST_FIRST(&job->watches)) != NULL) {
+		LIST_REMOVE(w, entry);
+		w->job = NULL;
+		w->fn(w, job);
+	}
+}
+
+void
+job_pin(struct job *job)
+{
+	job->pins++;
+}
+
+void
+job_unpin(struct job *job)
+{
+	if (job->pins == 0)
+		fatalx("%s: job %" PRIu64 " not pinned", __func__, job->id);
+	job->pins--;
+}
+
+void
+job_view(const struct job *job, struct proto_job *v)
+{
+	memset(v, 0, sizeof *v);
+	v->id = job->id;
+	v->type = job->type_name;
+	v->key = job->key;
+	v->state = job->state;
+	v->parent = job->parent_id;
+	v->created = job->created;
+	v->started = job->started;
+	v->finished = job->finished;
+	v->timeout = job->timeout;
+	v->args = job->args;
+	v->result = job->result;
+	v->err_code = job->err_code;
+	v->err_message = job->err_message;
+	v->progress = job->progress;
+	v->progress_msg = job->progress_msg;
+	v->cancel_requested = job->cancel_reason != 0;
+}
+
+void
+job_outcome(const struct job *job, struct ad_outcome *out)
+{
+	memset(out, 0, sizeof *out);
+	out->id = job->id;
+	switch (job->state) {
+	case PROTO_SUCCEEDED:
+		out->rc = 0;
+		out->result = job->result;
+		return;
+	case PROTO_FAILED:
+		out->rc = ASYNCD_EFAILED;
+		break;
+	case PROTO_CANCELLED:
+		out->rc = ASYNCD_ECANCELED;
+		break;
+	case PROTO_TIMED_OUT:
+		out->rc = ASYNCD_EJOBTIMEDOUT;
+		break;
+	default:
+		out->rc = ASYNCD_ETIMEDOUT;	/* not finished */
+		return;
+	}
+	out->err_code = job->err_code;
+	out->err_message = job->err_message;
+}

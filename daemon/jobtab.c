@@ -1,0 +1,211 @@
+/*
+ * jobtab.c: the job table.
+ *
+ * Two intrusive chained hash tables (by id, and by key for the jobs that
+ * hold theirs) plus two lists: every job in id order, for "list", and the
+ * finished jobs in the order they finished, for retention. The table also
+ * keeps the count of jobs in each state, for "stats".
+ *
+ * Ids only grow, so the id list stays sorted by appending.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon.h"
+
+#define JOBTAB_MIN_BUCKETS	64
+
+/* Fibonacci hashing: consecutive ids spread over the buckets. */
+static size_t
+jobtab_hash_id(uint64_t id, size_t mask)
+{
+	return ((size_t)((id * UINT64_C(0x9E3779B97F4A7C15)) >> 32) & mask);
+}
+
+/* FNV-1a. */
+static size_t
+jobtab_hash_key(const char *key, size_t mask)
+{
+	uint64_t	h = UINT64_C(0xcbf29ce484222325);
+
+	for (; *key != '\0'; key++) {
+		h ^= (unsigned char)*key;
+		h *= UINT64_C(0x100000001b3);
+	}
+	return ((size_t)(h ^ (h >> 32)) & mask);
+}
+
+void
+jobtab_init(struct jobtab *tab)
+{
+	memset(tab, 0, sizeof *tab);
+	tab->ids = xcalloc(JOBTAB_MIN_BUCKETS, sizeof *tab->ids);
+	tab->idmask = JOBTAB_MIN_BUCKETS - 1;
+	tab->keys = xcalloc(JOBTAB_MIN_BUCKETS, sizeof *tab->keys);
+	tab->keymask = JOBTAB_MIN_BUCKETS - 1;
+	TAILQ_INIT(&tab->all);
+	TAILQ_INIT(&tab->finished);
+}
+
+void
+jobtab_fini(struct jobtab *tab)
+{
+	struct job	*job;
+
+	while ((job = TAILQ_FIRST(&tab->all)) != NULL) {
+		jobtab_remove(tab, job);
+		job_free(job);
+	}
+	free(tab->ids);
+	free(tab->keys);
+	memset(tab, 0, sizeof *tab);
+}
+
+static void
+jobtab_grow_ids(struct jobtab *tab)
+{
+	struct job	**old = tab->ids, *job, *next;
+	size_t		  i, oldn = tab->idmask + 1, n = oldn * 2;
+
+	tab->ids = xcalloc(n, sizeof *tab->ids);
+	tab->idmask = n - 1;
+	for (i = 0; i < oldn; i++) {
+		for (job = old[i]; job != NULL; job = next) {
+			size_t	b = jobtab_hash_id(job->id, tab->idmask);
+
+			next = job->id_next;
+			job->id_next = tab->ids[b];
+			tab->ids[b] = job;
+		}
+	}
+	free(old);
+}
+
+static void
+jobtab_grow_keys(struct jobtab *tab)
+{
+	struct job	**old = tab->keys, *job, *next;
+	size_t		  i, oldn = tab->keymask + 1, n = oldn * 2;
+
+	tab->keys = xcalloc(n, sizeof *tab->keys);
+	tab->keymask = n - 1;
+	for (i = 0; i < oldn; i++) {
+		for (job = old[i]; job != NULL; job = next) {
+			size_t	b = jobtab_hash_key(job->key, tab->keymask);
+
+			next = job->key_next;
+			job->key_next = tab->keys[b];
+			tab->keys[b] = job;
+		}
+	}
+	free(old);
+}
+
+void
+jobtab_add(struct jobtab *tab, struct job *job)
+{
+	size_t	b;
+
+	if (tab->njobs >= tab->idmask + 1)
+		jobtab_grow_ids(tab);
+	b = jobtab_hash_id(job->id, tab->idmask);
+	job->id_next = tab->ids[b];
+	tab->ids[b] = job;
+	tab->njobs++;
+	TAILQ_INSERT_TAIL(&tab->all, job, all_entry);
+	tab->counts[job->state]++;
+	if (proto_state_terminal(job->state)) {
+		TAILQ_INSERT_TAIL(&tab->finished, job, fin_entry);
+		tab->nfinished++;
+	}
+
+	if (job->key != NULL) {
+		if (tab->nkeys >= tab->keymask + 1)
+			jobtab_grow_keys(tab);
+		b = jobtab_hash_key(job->key, tab->keymask);
+		job->key_next = tab->keys[b];
+		tab->keys[b] = job;
+		job->key_bound = true;
+		tab->nkeys++;
+	}
+}
+
+void
+jobtab_remove(struct jobtab *tab, struct job *job)
+{
+	struct job	**pp;
+
+	pp = &tab->ids[jobtab_hash_id(job->id, tab->idmask)];
+	while (*pp != job) {
+		if (*pp == NULL)
+			fatalx("%s: job %" PRIu64 " not in table", __func__,
+			    job->id);
+		pp = &(*pp)->id_next;
+	}
+	*pp = job->id_next;
+	tab->njobs--;
+	TAILQ_REMOVE(&tab->all, job, all_entry);
+	tab->counts[job->state]--;
+	if (proto_state_terminal(job->state)) {
+		TAILQ_REMOVE(&tab->finished, job, fin_entry);
+		tab->nfinished--;
+	}
+	jobtab_unbind_key(tab, job);
+}
+
+struct job *
+jobtab_find(struct jobtab *tab, uint64_t id)
+{
+	struct job	*job;
+
+	job = tab->ids[jobtab_hash_id(id, tab->idmask)];
+	for (; job != NULL; job = job->id_next) {
+		if (job->id == id)
+			return (job);
+	}
+	return (NULL);
+}
+
+struct job *
+jobtab_find_key(struct jobtab *tab, const char *key)
+{
+	struct job	*job;
+
+	job = tab->keys[jobtab_hash_key(key, tab->keymask)];
+	for (; job != NULL; job = job->key_next) {
+		if (strcmp(job->key, key) == 0)
+			return (job);
+	}
+	return (NULL);
+}
+
+void
+jobtab_unbind_key(struct jobtab *tab, struct job *job)
+{
+	struct job	**pp;
+
+	if (!job->key_bound)
+		return;
+	pp = &tab->keys[jobtab_hash_key(job->key, tab->keymask)];
+	while (*pp != job)
+		pp = &(*pp)->key_next;
+	*pp = job->key_next;
+	job->key_next = NULL;
+	job->key_bound = false;
+	tab->nkeys--;
+}
+
+void
+jobtab_set_state(struct jobtab *tab, struct job *job, enum proto_state state)
+{
+	if (proto_state_terminal(job->state))
+		fatalx("%s: job %" PRIu64 " is already %s", __func__, job->id,
+		    proto_state_name(job->state));
+	tab->counts[job->state]--;
+	tab->counts[state]++;
+	job->state = state;
+	if (proto_state_terminal(state)) {
+		TAILQ_INSERT_TAIL(&tab->finished, job, fin_entry);
+		tab->nfinished++;
+	}
+}

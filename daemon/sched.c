@@ -1,0 +1,539 @@
+/*
+ * sched.c: the scheduler. It admits jobs, runs each as a coroutine on the
+ * loop thread, and finishes them.
+ *
+ * Design notes.
+ *
+ * A job is queued until a slot is free: max_running bounds the top-level
+ * jobs running at once, max_coroutines bounds all live coroutines (each
+ * holds a stack with a guard page, and guard pages are capped by
+ * vm.max_map_count). Children spawned by a running job are admitted ahead
+ * of top-level jobs and only against max_coroutines: their parent already
+ * holds a slot and waits for them, so making them queue behind other
+ * top-level jobs could deadlock.
+ *
+ * Coroutines are resumed from one place only: sched_run, called from an
+ * ev_prepare watcher, that is on the loop's own stack just before it
+ * sleeps. Everything else (timers, completions, another coroutine waking
+ * a job it awaited) calls sched_wake, which only queues the job as ready.
+ * That keeps switches strictly main -> coroutine -> main, and lets a
+ * coroutine wake others without nesting.
+ *
+ * A job ends in sched_finish, whatever the path: its coroutine returned,
+ * or it was cancelled while queued. sched_finish records the final state,
+ * cancels the job's unfinished children (structured concurrency), releases
+ * its key if it did not succeed, publishes the event and runs its watches
+ * (replies to waiting clients, wakes awaiting coroutines). Finished jobs
+ * are forgotten by sched_evict, which never runs while a coroutine does,
+ * so pointers a coroutine got from ad_await stay valid until it suspends.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "daemon.h"
+
+/* Freed stacks kept for reuse: enough to absorb a burst without munmap. */
+#define SCHED_STACKS_CACHED	64
+
+/* What a job type's check function gets: ad_check_job needs the types. */
+struct ad_check {
+	struct sched	*sched;
+	int		 depth;
+};
+
+static void	sched_prepare_cb(struct ev_loop *, ev_prepare *, int);
+static void	sched_retention_cb(struct ev_loop *, ev_timer *, int);
+static void	sched_deadline_cb(struct ev_loop *, ev_timer *, int);
+static void	sched_finish(struct sched *, struct job *, enum proto_state);
+
+void
+sched_config_default(struct sched_config *cfg)
+{
+	long	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+
+	memset(cfg, 0, sizeof *cfg);
+	cfg->max_running = 1024;
+	/* Half of the 65530 default vm.max_map_count: one guard page each. */
+	cfg->max_coroutines = 16384;
+	cfg->max_queued = 100000;
+	/* Virtual size; only the pages a job touches become resident. */
+	cfg->stack_size = 256 * 1024;
+	cfg->retention = 3600;
+	cfg->keep = 10000;
+	cfg->wait_cap = 5;
+	cfg->threads = ncpu > 0 ? (size_t)ncpu : 1;
+}
+
+int
+sched_init(struct sched *s, struct ev_loop *loop, struct registry *reg,
+    const struct sched_config *cfg, struct inbox *inbox)
+{
+	int	rv;
+
+	memset(s, 0, sizeof *s);
+	s->loop = loop;
+	s->cfg = *cfg;
+	s->reg = reg;
+	if (s->cfg.max_coroutines < s->cfg.max_running)
+		s->cfg.max_coroutines = s->cfg.max_running;
+	if ((rv = coro_pool_create(&s->pool, cfg->stack_size,
+	    SCHED_STACKS_CACHED)) != 0)
+		return (rv);
+	if (cfg->threads > 0 &&
+	    (rv = pool_thread_start(&s->threads, cfg->threads, inbox)) != 0) {
+		coro_pool_free(s->pool);
+		return (rv);
+	}
+	jobtab_init(&s->tab);
+	TAILQ_INIT(&s->queued);
+	TAILQ_INIT(&s->child_queued);
+	TAILQ_INIT(&s->ready);
+	LIST_INIT(&s->waiters);
+	s->next_id = 1;
+	s->started = ev_now(loop);
+
+	/* Neither watcher keeps the loop alive on its own. */
+	ev_prepare_init(&s->prepare, sched_prepare_cb);
+	ev_prepare_start(loop, &s->prepare);
+	ev_unref(loop);
+	ev_timer_init(&s->retention_timer, sched_retention_cb, 1., 1.);
+	ev_timer_start(loop, &s->retention_timer);
+	ev_unref(loop);
+	return (0);
+}
+
+void
+sched_fini(struct sched *s)
+{
+	struct job	*job;
+
+	waiter_flush(s);
+	ev_ref(s->loop);
+	ev_prepare_stop(s->loop, &s->prepare);
+	ev_ref(s->loop);
+	ev_timer_stop(s->loop, &s->retention_timer);
+	if (s->threads != NULL)
+		pool_thread_stop(s->threads);
+
+	/*
+	 * Only a job whose coroutine ignored cancellation until the drain
+	 * deadline still has one: its stack is dropped without unwinding.
+	 */
+	TAILQ_FOREACH(job, &s->tab.all, all_entry) {
+		ev_timer_stop(s->loop, &job->deadline);
+		ev_timer_stop(s->loop, &job->sleep_timer);
+		if (job->coro != NULL) {
+			log_warnx("job %" PRIu64 " (%s) did not stop; dropped",
+			    job->id, job->type_name);
+			coro_free(job->coro);
+			job->coro = NULL;
+		}
+		LIST_INIT(&job->watches);
+	}
+	jobtab_fini(&s->tab);
+	coro_pool_free(s->pool);
+	memset(s, 0, sizeof *s);
+}
+
+/* The queue a queued job waits in. */
+static struct job_queue *
+sched_queue(struct sched *s, struct job *job)
+{
+	return (job->toplevel ? &s->queued : &s->child_queued);
+}
+
+static void
+sched_publish(struct sched *s, const struct job *job)
+{
+	if (s->on_state != NULL)
+		s->on_state(s->on_arg, job);
+}
+
+int
+sched_submit(struct sched *s, struct sched_submit *sub, struct job **out,
+    bool *created, char **cause)
+{
+	const struct ad_type	*type;
+	struct ad_check		 chk;
+	struct job		*job;
+	cJSON			*args = sub->args;
+	int			 rv;
+
+	*cause = NULL;
+	if (sub->key != NULL &&
+	    (job = jobtab_find_key(&s->tab, sub->key)) != NULL) {
+		*out = job;
+		*created = false;
+		return (0);
+	}
+	if (s->draining) {
+		xasprintf(cause, "the daemon is shutting down");
+		return (ASYNCD_ESHUTDOWN);
+	}
+	if ((type = registry_find(s->reg, sub->type)) == NULL) {
+		xasprintf(cause, "no job type named '%s'", sub->type);
+		return (ASYNCD_EUNKNOWNTYPE);
+	}
+	if (s->nqueued >= s->cfg.max_queued) {
+		xasprintf(cause, "too many jobs queued (%zu, --max-queued)",
+		    s->nqueued);
+		return (ASYNCD_EBUSY);
+	}
+	if (args == NULL && (args = cJSON_CreateNull()) == NULL)
+		return (ASYNCD_ENOMEM);
+	chk.sched = s;
+	chk.depth = 0;
+	if (type->check != NULL && (rv = type->check(&chk, args, cause)) != 0) {
+		if (args != sub->args)
+			cJSON_Delete(args);
+		if (*cause == NULL)
+			xasprintf(cause, "invalid arguments for '%s'",
+			    type->name);
+		return (rv == ASYNCD_ENOMEM ? rv : ASYNCD_EBADARGS);
+	}
+
+	job = job_create(s->next_id++, type->name, args);
+	sub->args = NULL;
+	job->sched = s;
+	job->type = type;
+	job->key = sub->key != NULL ? xstrdup(sub->key) : NULL;
+	job->timeout = sub->timeout;
+	job->uid = sub->uid;
+	job->gid = sub->gid;
+	job->created = ev_now(s->loop);
+	job->toplevel = sub->parent == NULL;
+	ev_timer_init(&job->deadline, sched_deadline_cb, 0., 0.);
+	ev_timer_init(&job->sleep_timer, NULL, 0., 0.);
+	jobtab_add(&s->tab, job);
+	if (sub->parent != NULL) {
+		job->parent = sub->parent;
+		job->parent_id = sub->parent->id;
+		TAILQ_INSERT_TAIL(&sub->parent->children, job, child_entry);
+	}
+	TAILQ_INSERT_TAIL(sched_queue(s, job), job, qentry);
+	s->nqueued++;
+	s->submitted++;
+	sched_publish(s, job);
+	*out = job;
+	*created = true;
+	return (0);
+}
+
+int
+ad_check_job(struct ad_check *chk, const char *name, const cJSON *args,
+    char **cause)
+{
+	const struct ad_type	*type;
+	int			 rv;
+
+	*cause = NULL;
+	if ((type = registry_find(chk->sched->reg, name)) == NULL) {
+		xasprintf(cause, "no job type named '%s'", name);
+		return (ASYNCD_EUNKNOWNTYPE);
+	}
+	if (type->check == NULL)
+		return (0);
+	if (chk->depth >= AD_CHECK_DEPTH) {
+		xasprintf(cause, "jobs nested more than %d deep",
+		    AD_CHECK_DEPTH);
+		return (ASYNCD_EBADARGS);
+	}
+	chk->depth++;
+	rv = type->check(chk, args, cause);
+	chk->depth--;
+	return (rv);
+}
+
+/* The coroutine's body: runs the job type's function. */
+static void
+sched_entry(void *arg)
+{
+	struct job	*job = arg;
+
+	job->run_rc = job->type->run(&job->ad);
+}
+
+static void
+sched_ready(struct sched *s, struct job *job)
+{
+	if (!job->in_ready) {
+		TAILQ_INSERT_TAIL(&s->ready, job, qentry);
+		job->in_ready = true;
+	}
+}
+
+/* Takes a queued job off its queue and starts its coroutine. */
+static void
+sched_start(struct sched *s, struct job *job)
+{
+	int	rv;
+
+	TAILQ_REMOVE(sched_queue(s, job), job, qentry);
+	s->nqueued--;
+	if ((rv = coro_create(&job->coro, s->pool, sched_entry, job)) != 0) {
+		log_warnx("%s: job %" PRIu64 ": no stack for its coroutine",
+		    __func__, job->id);
+		job_set_error(job, "internal", "no memory for the job's stack "
+		    "(see vm.max_map_count and --max-running)");
+		sched_finish(s, job, PROTO_FAILED);
+		return;
+	}
+	s->ncoros++;
+	if (job->toplevel)
+		s->nrunning++;
+	jobtab_set_state(&s->tab, job, PROTO_RUNNING);
+	job->started = ev_now(s->loop);
+	if (job->timeout > 0) {
+		ev_timer_set(&job->deadline, job->timeout, 0.);
+		ev_timer_start(s->loop, &job->deadline);
+	}
+	sched_publish(s, job);
+	sched_ready(s, job);
+}
+
+static void
+sched_admit(struct sched *s)
+{
+	struct job	*job;
+
+	while (s->ncoros < s->cfg.max_coroutines &&
+	    (job = TAILQ_FIRST(&s->child_queued)) != NULL)
+		sched_start(s, job);
+	while (s->ncoros < s->cfg.max_coroutines &&
+	    s->nrunning < s->cfg.max_running &&
+	    (job = TAILQ_FIRST(&s->queued)) != NULL)
+		sched_start(s, job);
+}
+
+/* The coroutine of job has returned: decide how the job ended. */
+static void
+sched_returned(struct sched *s, struct job *job)
+{
+	enum proto_state	state;
+
+	coro_free(job->coro);
+	job->coro = NULL;
+	s->ncoros--;
+	if (job->toplevel)
+		s->nrunning--;
+
+	if (job->cancel_reason != 0) {
+		state = job->cancel_reason == ASYNCD_EJOBTIMEDOUT ?
+		    PROTO_TIMED_OUT : PROTO_CANCELLED;
+		job_set_error(job, asyncd_errcode(job->cancel_reason),
+		    job->cancel_msg);
+		cJSON_Delete(job->result);
+		job->result = NULL;
+	} else if (job->run_rc == 0) {
+		state = PROTO_SUCCEEDED;
+		if (job->result == NULL &&
+		    (job->result = cJSON_CreateNull()) == NULL)
+			fatalx("%s: out of memory", __func__);
+		free(job->err_code);
+		free(job->err_message);
+		job->err_code = job->err_message = NULL;
+	} else {
+		state = PROTO_FAILED;
+		if (job->err_code == NULL)
+			job_set_error(job, asyncd_errcode(job->run_rc),
+			    asyncd_strerror(job->run_rc));
+		cJSON_Delete(job->result);
+		job->result = NULL;
+	}
+	sched_finish(s, job, state);
+}
+
+static void
+sched_finish(struct sched *s, struct job *job, enum proto_state state)
+{
+	struct job	*child;
+
+	ev_timer_stop(s->loop, &job->deadline);
+	jobtab_set_state(&s->tab, job, state);
+	job->finished = ev_now(s->loop);
+	s->nfinished++;
+	if (job->parent != NULL) {
+		TAILQ_REMOVE(&job->parent->children, job, child_entry);
+		job->parent = NULL;
+	}
+	while ((child = TAILQ_FIRST(&job->children)) != NULL) {
+		TAILQ_REMOVE(&job->children, child, child_entry);
+		child->parent = NULL;
+		sched_cancel(s, child, ASYNCD_ECANCELED,
+		    "parent job %" PRIu64 " finished", job->id);
+	}
+	if (state != PROTO_SUCCEEDED)
+		jobtab_unbind_key(&s->tab, job);
+	log_debug("job %" PRIu64 " (%s) %s", job->id, job->type_name,
+	    proto_state_name(state));
+	sched_publish(s, job);
+	job_notify(job);
+}
+
+int
+sched_cancel(struct sched *s, struct job *job, int reason, const char *fmt,
+    ...)
+{
+	bool	(*hook)(struct job *);
+	va_list	ap;
+
+	if (proto_state_terminal(job->state))
+		return (ASYNCD_EDONE);
+	if (job->cancel_reason != 0)
+		return (0);	/* the first reason stands */
+	job->cancel_reason = reason;
+	va_start(ap, fmt);
+	xvasprintf(&job->cancel_msg, fmt, ap);
+	va_end(ap);
+
+	if (job->state == PROTO_QUEUED) {
+		TAILQ_REMOVE(sched_queue(s, job), job, qentry);
+		s->nqueued--;
+		job_set_error(job, asyncd_errcode(reason), job->cancel_msg);
+		sched_finish(s, job, reason == ASYNCD_EJOBTIMEDOUT ?
+		    PROTO_TIMED_OUT : PROTO_CANCELLED);
+		return (0);
+	}
+	/*
+	 * Running: wake it from its await with the error. If it is ready or
+	 * running right now, its next await returns the error instead.
+	 */
+	if ((hook = job->await_cancel) != NULL) {
+		job->await_cancel = NULL;
+		if (hook(job))
+			sched_wake(job, reason);
+	}
+	sched_publish(s, job);	/* with "cancel_requested" */
+	return (0);
+}
+
+static void
+sched_deadline_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct job	*job = container_of(w, struct job, deadline);
+
+	(void)loop;
+	(void)revents;
+	sched_cancel(job->sched, job, ASYNCD_EJOBTIMEDOUT,
+	    "timed out after %g seconds", job->timeout);
+}
+
+void
+sched_wake(struct job *job, int rc)
+{
+	job->await_cancel = NULL;
+	job->await_arg = NULL;
+	job->wake_rc = rc;
+	sched_ready(job->sched, job);
+}
+
+int
+sched_suspend(struct job *job, bool (*cancel)(struct job *), void *arg)
+{
+	if (coro_current() != job->coro)
+		fatalx("%s: job %" PRIu64 " suspended off its coroutine",
+		    __func__, job->id);
+	job->await_cancel = cancel;
+	job->await_arg = arg;
+	job->wake_rc = 0;
+	coro_yield();
+	return (job->wake_rc);
+}
+
+void
+sched_run(struct sched *s)
+{
+	struct job	*job;
+
+	if (s->in_run || coro_current() != NULL)
+		fatalx("%s: called from a coroutine", __func__);
+	s->in_run = true;
+	for (;;) {
+		sched_admit(s);
+		if ((job = TAILQ_FIRST(&s->ready)) == NULL)
+			break;
+		TAILQ_REMOVE(&s->ready, job, qentry);
+		job->in_ready = false;
+		if (!coro_resume(job->coro))
+			sched_returned(s, job);
+	}
+	s->in_run = false;
+	if (s->tab.nfinished > s->cfg.keep)
+		sched_evict(s);
+}
+
+static void
+sched_prepare_cb(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	sched_run(container_of(w, struct sched, prepare));
+}
+
+void
+sched_evict(struct sched *s)
+{
+	struct job	*job, *next;
+	double		 horizon = ev_now(s->loop) - s->cfg.retention;
+
+	for (job = TAILQ_FIRST(&s->tab.finished); job != NULL; job = next) {
+		next = TAILQ_NEXT(job, fin_entry);
+		if (s->tab.nfinished <= s->cfg.keep && job->finished > horizon)
+			break;	/* the rest finished later still */
+		if (job->pins > 0)
+			continue;
+		jobtab_remove(&s->tab, job);
+		job_free(job);
+	}
+}
+
+static void
+sched_retention_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	sched_evict(container_of(w, struct sched, retention_timer));
+}
+
+void
+sched_drain(struct sched *s)
+{
+	struct job	*job;
+
+	s->draining = true;
+	/* Cancelling only finishes queued jobs; no job leaves the list. */
+	TAILQ_FOREACH(job, &s->tab.all, all_entry) {
+		if (!proto_state_terminal(job->state))
+			sched_cancel(s, job, ASYNCD_ECANCELED,
+			    "the daemon is shutting down");
+	}
+}
+
+bool
+sched_idle(const struct sched *s)
+{
+	return (s->ncoros == 0 && s->nqueued == 0);
+}
+
+void
+sched_stats(const struct sched *s, struct proto_stats *st)
+{
+	memset(st, 0, sizeof *st);
+	memcpy(st->counts, s->tab.counts, sizeof st->counts);
+	st->submitted = s->submitted;
+	st->finished = s->nfinished;
+	st->uptime = ev_now(s->loop) - s->started;
+	st->max_running = s->cfg.max_running;
+	st->max_queued = s->cfg.max_queued;
+}
+
+void
+sched_progress(struct job *job)
+{
+	struct sched	*s = job->sched;
+
+	if (s->on_progress != NULL)
+		s->on_progress(s->on_arg, job);
+}

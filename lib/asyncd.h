@@ -1,0 +1,309 @@
+/*
+ * asyncd.h: libasyncd, the C client library of asyncd.
+ *
+ * asyncd runs named coroutines ("jobs") for any program on the machine:
+ * Python's asyncio.run_coroutine_threadsafe() as a system service. This
+ * library submits jobs and gets their results, over nng IPC:
+ *
+ *	struct asyncd *c;
+ *	struct asyncd_future *f;
+ *	const char *result;
+ *
+ *	asyncd_open(&c, NULL);				// default socket
+ *	asyncd_run(c, "sleep", "{\"seconds\":1}", NULL, &f);
+ *	if (asyncd_future_result(f, 10.0, &result) == 0)
+ *		printf("%s\n", result);			// "null"
+ *	asyncd_future_free(f);
+ *	asyncd_close(c);
+ *
+ * Conventions:
+ * - Functions that can fail return 0 or an ASYNCD_E* code (asyncd_err.h);
+ *   asyncd_strerror() describes it. The library never exits or prints.
+ * - Durations are seconds as doubles. A negative timeout means "no limit".
+ * - Out-parameters are set only on success unless stated otherwise.
+ * - JSON goes in as text; results come out as text (valid until the
+ *   object holding them is freed) or, where noted, as cJSON trees.
+ * - A client handle is thread-safe: any number of threads may use one
+ *   handle at the same time, each request travelling on its own nng
+ *   context. Objects made from it (jobs, futures) are not shared-safe
+ *   unless stated.
+ *
+ * Link with -lasyncd (pkg-config asyncd).
+ */
+#ifndef ASYNCD_H
+#define ASYNCD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "asyncd_err.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define ASYNCD_LIB_VERSION	"0.1.0"
+
+struct asyncd;
+struct asyncd_job;
+struct asyncd_future;
+
+/* Job states; a job in one of the last four never changes again. */
+enum asyncd_state {
+	ASYNCD_QUEUED,
+	ASYNCD_RUNNING,
+	ASYNCD_SUCCEEDED,
+	ASYNCD_FAILED,
+	ASYNCD_CANCELLED,
+	ASYNCD_TIMED_OUT
+};
+
+/* The state's wire name ("running"); "unknown" if out of range. */
+const char	*asyncd_state_name(enum asyncd_state state);
+
+/* ---- Client handle ---------------------------------------------------- */
+
+/*
+ * Opens a client for the daemon at url (any nng URL), or at $ASYNCD_SOCKET,
+ * or at the default address (see PROTOCOL.md) when url is NULL. Connecting
+ * happens in the background: this succeeds even if the daemon is not up
+ * yet, and requests made before it is wait for it (within their timeout).
+ * Returns 0, ASYNCD_EINVAL (bad URL), or ASYNCD_ENOMEM.
+ */
+int	asyncd_open(struct asyncd **out, const char *url);
+/*
+ * Closes the client. Every future made from it must be freed first.
+ * Requests in progress on other threads fail with ASYNCD_ECLOSED.
+ */
+void	asyncd_close(struct asyncd *c);
+/* The URL the client talks to; valid until asyncd_close. */
+const char *asyncd_url(const struct asyncd *c);
+/*
+ * How long one request may go without a reply before it fails with
+ * ASYNCD_EUNREACHABLE (default 10 s). Long polls get this on top of the
+ * time they asked the daemon to hold them.
+ */
+void	asyncd_set_request_timeout(struct asyncd *c, double seconds);
+
+/*
+ * Checks that the daemon answers. On success, if version/events are not
+ * NULL, sets them to allocated copies of the daemon's version string and
+ * event socket URL (NULL if it has none); the caller frees them.
+ */
+int	asyncd_ping(struct asyncd *c, char **version, char **events);
+
+/* ---- Submitting and waiting ------------------------------------------ */
+
+struct asyncd_submit_opts {
+	const char	*key;		/* idempotency key, or NULL */
+	double		 timeout;	/* job run time limit; 0: none */
+};
+
+/*
+ * Submits a job of the given type with args_json (any JSON text; NULL
+ * means null) and sets *id. If opts->key names a job the daemon already
+ * has (see PROTOCOL.md, "Keys"), that job's id is returned and, if created
+ * is not NULL, *created is false. Errors: ASYNCD_EUNKNOWNTYPE, EBADARGS,
+ * EBUSY, ESHUTDOWN, EINVAL (args_json is not JSON), EUNREACHABLE, ...
+ */
+int	asyncd_submit(struct asyncd *c, const char *type, const char *args_json,
+	    const struct asyncd_submit_opts *opts, uint64_t *id, bool *created);
+
+/*
+ * Submits and waits in one call (one round trip when the job is quick).
+ * On return 0, *job is the job as it stands: finished, or still running if
+ * the timeout ran out first — in which case the call returns
+ * ASYNCD_ETIMEDOUT and still sets *job. Free *job with asyncd_job_free.
+ * Note that 0 means "the wait worked", not "the job succeeded": look at
+ * asyncd_job_state() or use asyncd_job_outcome().
+ */
+int	asyncd_call(struct asyncd *c, const char *type, const char *args_json,
+	    const struct asyncd_submit_opts *opts, double timeout,
+	    struct asyncd_job **job);
+
+/*
+ * Waits up to timeout seconds (negative: forever) for job id to finish and
+ * sets *job. Returns ASYNCD_ETIMEDOUT if it did not finish in time (the job
+ * goes on; *job is not set) and ASYNCD_EUNKNOWNJOB if the daemon does not
+ * know the id.
+ */
+int	asyncd_wait(struct asyncd *c, uint64_t id, double timeout,
+	    struct asyncd_job **job);
+
+#define ASYNCD_WAIT_ALL		0	/* return when every job finished */
+#define ASYNCD_WAIT_ANY		1	/* return when the first one did */
+
+/*
+ * Waits for several jobs (at most 1024). On success jobs[i] is set for
+ * every i — finished jobs with their results, others as they stand — and
+ * the caller frees each. Returns ASYNCD_ETIMEDOUT (jobs[] still set) if the
+ * condition was not met in time.
+ */
+int	asyncd_wait_many(struct asyncd *c, const uint64_t *ids, size_t n,
+	    int mode, double timeout, struct asyncd_job **jobs);
+
+/* Sets *job to the job's current record, with its arguments. */
+int	asyncd_status(struct asyncd *c, uint64_t id, struct asyncd_job **job);
+
+/*
+ * Cancels a job and waits up to timeout seconds for it to finish stopping.
+ * If job is not NULL it is set to the job as it stands afterwards. Returns
+ * ASYNCD_EDONE if the job had already finished, ASYNCD_EUNKNOWNJOB if the
+ * daemon does not know it.
+ */
+int	asyncd_cancel(struct asyncd *c, uint64_t id, double timeout,
+	    struct asyncd_job **job);
+
+struct asyncd_list_opts {
+	int		 state;		/* enum asyncd_state, or -1: all */
+	const char	*type;		/* NULL: all */
+	uint64_t	 before;	/* only ids below this; 0: newest */
+	size_t		 limit;		/* 0: the daemon's default (100) */
+};
+
+/*
+ * Lists jobs, newest first. Sets *jobs to an array of *n jobs (free with
+ * asyncd_jobs_free) and, if more is not NULL, *more to whether older jobs
+ * match too.
+ */
+int	asyncd_list(struct asyncd *c, const struct asyncd_list_opts *opts,
+	    struct asyncd_job ***jobs, size_t *n, bool *more);
+void	asyncd_jobs_free(struct asyncd_job **jobs, size_t n);
+
+/*
+ * The registered job types: *names and *descriptions become arrays of *n
+ * allocated strings; free with asyncd_types_free.
+ */
+int	asyncd_types(struct asyncd *c, char ***names, char ***descriptions,
+	    size_t *n);
+void	asyncd_types_free(char **names, char **descriptions, size_t n);
+
+struct asyncd_stats {
+	uint64_t	 queued, running;
+	uint64_t	 succeeded, failed, cancelled, timed_out;
+	uint64_t	 submitted, finished;
+	double		 uptime;
+	uint64_t	 max_running, max_queued;
+};
+
+int	asyncd_stats(struct asyncd *c, struct asyncd_stats *stats);
+
+/* Asks the daemon to stop (admin only: root or the daemon's user). */
+int	asyncd_shutdown(struct asyncd *c);
+
+/* ---- Jobs -------------------------------------------------------------- */
+
+/*
+ * A snapshot of a job, as the daemon reported it. Strings are valid until
+ * asyncd_job_free; NULL where the job has none.
+ */
+uint64_t	 asyncd_job_id(const struct asyncd_job *job);
+const char	*asyncd_job_type(const struct asyncd_job *job);
+const char	*asyncd_job_key(const struct asyncd_job *job);
+enum asyncd_state asyncd_job_state(const struct asyncd_job *job);
+bool		 asyncd_job_done(const struct asyncd_job *job);
+uint64_t	 asyncd_job_parent(const struct asyncd_job *job);
+double		 asyncd_job_created(const struct asyncd_job *job);
+double		 asyncd_job_started(const struct asyncd_job *job);
+double		 asyncd_job_finished(const struct asyncd_job *job);
+/* Result and arguments as compact JSON text; NULL if not included. */
+const char	*asyncd_job_result(const struct asyncd_job *job);
+const char	*asyncd_job_args(const struct asyncd_job *job);
+/* The error of a failed, cancelled or timed-out job; NULL otherwise. */
+const char	*asyncd_job_error_code(const struct asyncd_job *job);
+const char	*asyncd_job_error_message(const struct asyncd_job *job);
+/* Progress fraction (negative if never reported) and message. */
+double		 asyncd_job_progress(const struct asyncd_job *job,
+		    const char **message);
+/*
+ * How the job ended, as an error code: 0 succeeded, ASYNCD_EFAILED,
+ * ASYNCD_ECANCELED or ASYNCD_EJOBTIMEDOUT; ASYNCD_ETIMEDOUT if it has not
+ * finished.
+ */
+int		 asyncd_job_outcome(const struct asyncd_job *job);
+/* The whole job as one line of JSON (the daemon's job object); caller
+ * frees. NULL when out of memory. */
+char		*asyncd_job_json(const struct asyncd_job *job);
+void		 asyncd_job_free(struct asyncd_job *job);
+
+/* ---- Futures: concurrent.futures.Future -------------------------------- */
+
+/*
+ * A future follows one job from the moment it is submitted. Behind it a
+ * background long poll (one outstanding request on the client's socket,
+ * served by nng's threads) keeps its state current, so asyncd_future_done()
+ * never blocks, asyncd_future_fd() can be polled, and done callbacks run
+ * as soon as the daemon reports the job finished.
+ *
+ * A future may be used from several threads at once; only
+ * asyncd_future_free must not race with other calls on the same future.
+ */
+
+/*
+ * Submits a job (as asyncd_submit) and returns a future for it: the
+ * analogue of asyncio.run_coroutine_threadsafe(coro, loop).
+ */
+int	asyncd_run(struct asyncd *c, const char *type, const char *args_json,
+	    const struct asyncd_submit_opts *opts, struct asyncd_future **out);
+/* A future for a job submitted earlier (by anyone allowed to see it). */
+int	asyncd_future_open(struct asyncd *c, uint64_t id,
+	    struct asyncd_future **out);
+uint64_t asyncd_future_id(const struct asyncd_future *f);
+
+/*
+ * Waits up to timeout seconds (negative: forever) for the job, like
+ * Future.result(timeout). Returns 0 and sets *result (JSON text, valid
+ * until asyncd_future_free; may be NULL) if the job succeeded; the job's
+ * outcome (ASYNCD_EFAILED, ECANCELED, EJOBTIMEDOUT; details from
+ * asyncd_future_job) if it did not; ASYNCD_ETIMEDOUT if it is not finished
+ * yet (the job goes on); ASYNCD_EUNKNOWNJOB if the daemon lost track of it.
+ */
+int	asyncd_future_result(struct asyncd_future *f, double timeout,
+	    const char **result);
+/* True once the job has finished (or the future failed). Never blocks. */
+bool	asyncd_future_done(struct asyncd_future *f);
+/* True if the job ended cancelled. */
+bool	asyncd_future_cancelled(struct asyncd_future *f);
+/*
+ * Cancels the job (asyncd_cancel with a short wait). Returns 0 if a cancel
+ * was delivered, ASYNCD_EDONE if the job had already finished.
+ */
+int	asyncd_future_cancel(struct asyncd_future *f);
+/*
+ * The finished job (borrowed, valid until asyncd_future_free), or NULL if
+ * the job has not finished.
+ */
+const struct asyncd_job *asyncd_future_job(struct asyncd_future *f);
+
+typedef void (*asyncd_done_fn)(struct asyncd_future *f, void *arg);
+
+/*
+ * Calls fn(f, arg) once when the job finishes, like
+ * Future.add_done_callback. If it has already finished, fn runs at once in
+ * the calling thread; otherwise it runs on one of nng's threads, which must
+ * not block for long and must not call asyncd_future_free(f) or
+ * asyncd_close(). Callbacks run in the order they were added.
+ */
+int	asyncd_future_add_done_callback(struct asyncd_future *f,
+	    asyncd_done_fn fn, void *arg);
+
+/*
+ * A file descriptor that becomes readable when the job has finished and
+ * stays readable, for poll/epoll/libev/libuv loops. Owned by the future:
+ * do not read or close it.
+ */
+int	asyncd_future_fd(struct asyncd_future *f);
+
+/*
+ * Stops following the job and frees the future (the job itself goes on:
+ * use asyncd_future_cancel to stop it). Blocks until a callback running
+ * for this future returns.
+ */
+void	asyncd_future_free(struct asyncd_future *f);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* ASYNCD_H */

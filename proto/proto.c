@@ -1,0 +1,159 @@
+/*
+ * proto.c: names of operations and states, and the field readers that the
+ * request and reply decoders share.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "proto.h"
+
+static const char *const proto_ops[PROTO_OP_COUNT] = {
+	[PROTO_PING] = "ping",
+	[PROTO_SUBMIT] = "submit",
+	[PROTO_WAIT] = "wait",
+	[PROTO_STATUS] = "status",
+	[PROTO_LIST] = "list",
+	[PROTO_CANCEL] = "cancel",
+	[PROTO_TYPES] = "types",
+	[PROTO_STATS] = "stats",
+	[PROTO_SHUTDOWN] = "shutdown",
+};
+
+static const char *const proto_states[PROTO_STATE_COUNT] = {
+	[PROTO_QUEUED] = "queued",
+	[PROTO_RUNNING] = "running",
+	[PROTO_SUCCEEDED] = "succeeded",
+	[PROTO_FAILED] = "failed",
+	[PROTO_CANCELLED] = "cancelled",
+	[PROTO_TIMED_OUT] = "timed_out",
+};
+
+const char *
+proto_op_name(enum proto_op op)
+{
+	if ((unsigned)op >= PROTO_OP_COUNT)
+		return (NULL);
+	return (proto_ops[op]);
+}
+
+int
+proto_op_parse(const char *name)
+{
+	int	i;
+
+	for (i = 0; i < PROTO_OP_COUNT; i++) {
+		if (strcmp(proto_ops[i], name) == 0)
+			return (i);
+	}
+	return (-1);
+}
+
+const char *
+proto_state_name(enum proto_state state)
+{
+	if ((unsigned)state >= PROTO_STATE_COUNT)
+		return (NULL);
+	return (proto_states[state]);
+}
+
+int
+proto_state_parse(const char *name)
+{
+	int	i;
+
+	for (i = 0; i < PROTO_STATE_COUNT; i++) {
+		if (strcmp(proto_states[i], name) == 0)
+			return (i);
+	}
+	return (-1);
+}
+
+bool
+proto_state_terminal(enum proto_state state)
+{
+	return (state != PROTO_QUEUED && state != PROTO_RUNNING);
+}
+
+/* Reads a job id: an integer number in [1, PROTO_ID_MAX]. */
+int
+proto_get_id(const cJSON *item, uint64_t *id)
+{
+	double	d;
+
+	if (!cJSON_IsNumber(item))
+		return (ASYNCD_EBADREQUEST);
+	d = item->valuedouble;
+	if (!isfinite(d) || d < 1 || d > (double)PROTO_ID_MAX || d != floor(d))
+		return (ASYNCD_EBADREQUEST);
+	*id = (uint64_t)d;
+	return (0);
+}
+
+/* Reads a duration: a finite number of seconds in [0, PROTO_MAX_SECONDS]. */
+int
+proto_get_seconds(const cJSON *item, double *seconds)
+{
+	double	d;
+
+	if (!cJSON_IsNumber(item))
+		return (ASYNCD_EBADREQUEST);
+	d = item->valuedouble;
+	if (!isfinite(d) || d < 0 || d > PROTO_MAX_SECONDS)
+		return (ASYNCD_EBADREQUEST);
+	*seconds = d;
+	return (0);
+}
+
+/*
+ * Rounding to whole milliseconds makes the double the nearest one to a
+ * short decimal, which cJSON prints with 15 digits and reads back exactly.
+ */
+double
+proto_time_round(double t)
+{
+	return (round(t * 1000.0) / 1000.0);
+}
+
+/*
+ * Turns the large integers of a tree proto built into raw numbers, which
+ * print exactly. References (job arguments and results, which belong to the
+ * caller) are left alone. False when out of memory.
+ */
+static bool
+proto_print_fix(cJSON *item)
+{
+	char	 buf[32], *s;
+	double	 d;
+
+	for (; item != NULL; item = item->next) {
+		if (item->type & cJSON_IsReference)
+			continue;
+		d = fabs(item->valuedouble);
+		if (cJSON_IsNumber(item) && d >= 0x1p52 && d < 0x1p64 &&
+		    d == floor(d)) {
+			snprintf(buf, sizeof buf, "%.0f", item->valuedouble);
+			if ((s = cJSON_malloc(strlen(buf) + 1)) == NULL)
+				return (false);
+			item->valuestring = strcpy(s, buf);
+			item->type = (item->type & ~0xff) | cJSON_Raw;
+		}
+		if (!proto_print_fix(item->child))
+			return (false);
+	}
+	return (true);
+}
+
+/*
+ * cJSON 1.7.15 prints a number with 15 significant digits whenever they read
+ * back within a relative DBL_EPSILON of it, so an integer of 2^52 or more may
+ * come out wrong by one or two: 2^53-1, the largest job id, prints as
+ * 9.00719925474099e+15. Integers below 2^52 print exactly.
+ */
+char *
+proto_print(cJSON *obj)
+{
+	if (!proto_print_fix(obj))
+		return (NULL);
+	return (cJSON_PrintUnformatted(obj));
+}

@@ -1,0 +1,286 @@
+/*
+ * proto.h: asyncd's wire contract, version 1 (see PROTOCOL.md).
+ *
+ * Requests and replies are single JSON objects carried by nng REQ/REP. This
+ * module holds the only encoder and decoder of them: the daemon decodes
+ * requests and encodes replies, libasyncd does the opposite, and both use
+ * the functions below so the two sides cannot drift apart.
+ *
+ * Decoding turns a message into an owned C struct and deletes the JSON tree,
+ * except for job arguments and results, which stay JSON (cJSON trees)
+ * because their shape belongs to the job type.
+ *
+ * No threads, no globals, no I/O: every function may be called from any
+ * thread on distinct objects.
+ *
+ * Don't forget to bump PROTO_VERSION if any of these change incompatibly!
+ */
+#ifndef PROTO_H
+#define PROTO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#include "asyncd_err.h"
+
+#define PROTO_VERSION		1
+
+/*
+ * Default largest request the daemon accepts. Bigger ones get "too_large"
+ * up to PROTO_MSG_CEILING times this, past which nng drops the connection
+ * without reading the message (the memory bound).
+ */
+#define PROTO_MAX_MSG		(1024 * 1024)
+#define PROTO_MSG_CEILING	4
+
+/* Job ids are integers exactly representable in a double: any JSON reader
+ * gets them right. */
+#define PROTO_ID_MAX		((UINT64_C(1) << 53) - 1)
+
+/* Length limits on names, so one request cannot make the job table huge. */
+#define PROTO_MAX_TYPE		64
+#define PROTO_MAX_KEY		256
+#define PROTO_MAX_MESSAGE	4096	/* error and progress messages */
+/* Ids in one wait; 1024 lets a client watch a large fan-out in one poll. */
+#define PROTO_MAX_IDS		1024
+/* Jobs in one list reply, default and most. */
+#define PROTO_LIST_DEFAULT	100
+#define PROTO_LIST_MAX		1000
+/* Longest timeout or wait a request may name: 30 days, in seconds. */
+#define PROTO_MAX_SECONDS	(30.0 * 24 * 3600)
+
+enum proto_op {
+	PROTO_PING,
+	PROTO_SUBMIT,
+	PROTO_WAIT,
+	PROTO_STATUS,
+	PROTO_LIST,
+	PROTO_CANCEL,
+	PROTO_TYPES,
+	PROTO_STATS,
+	PROTO_SHUTDOWN,
+	PROTO_OP_COUNT
+};
+
+enum proto_state {
+	PROTO_QUEUED,
+	PROTO_RUNNING,
+	PROTO_SUCCEEDED,
+	PROTO_FAILED,
+	PROTO_CANCELLED,
+	PROTO_TIMED_OUT,
+	PROTO_STATE_COUNT
+};
+
+/* Operation and state names; NULL/-1 for values out of range/unknown. */
+const char	*proto_op_name(enum proto_op op);
+int		 proto_op_parse(const char *name);
+const char	*proto_state_name(enum proto_state state);
+int		 proto_state_parse(const char *name);
+/* True for the states a job never leaves. */
+bool		 proto_state_terminal(enum proto_state state);
+
+/* Requests. Strings and trees are owned by the struct (see _fini). */
+struct proto_submit {
+	char		*type;
+	cJSON		*args;		/* any JSON value; NULL means null */
+	char		*key;		/* NULL: no key */
+	double		 timeout;	/* run time limit in seconds; 0: none */
+	double		 wait;		/* hold the reply up to this long for the
+					   result; 0: reply once accepted */
+};
+
+struct proto_wait {
+	uint64_t	*ids;
+	size_t		 nids;
+	bool		 any;		/* done when one is done, not all */
+	double		 timeout;	/* 0: just report, do not hold */
+};
+
+struct proto_list {
+	int		 state;		/* enum proto_state, or -1: all */
+	char		*type;		/* NULL: all */
+	uint64_t	 before;	/* only ids below this; 0: from newest */
+	size_t		 limit;
+};
+
+struct proto_cancel {
+	uint64_t	 id;
+	double		 wait;		/* hold the reply up to this long for
+					   the job to finish cancelling */
+};
+
+struct proto_req {
+	enum proto_op	 op;
+	union {
+		struct proto_submit	submit;
+		struct proto_wait	wait;
+		uint64_t		status;	/* the job id */
+		struct proto_list	list;
+		struct proto_cancel	cancel;
+	} u;
+};
+
+/*
+ * Decodes a request. On success fills *req (release with proto_req_fini)
+ * and returns 0. On failure returns ASYNCD_EBADJSON, EBADREQUEST,
+ * EBADVERSION, EUNKNOWNOP or ENOMEM and, if cause is not NULL, sets *cause
+ * to an allocated message for the peer (caller frees). The size limit is
+ * the caller's to check: it is configuration, not protocol.
+ */
+int	proto_req_decode(const void *buf, size_t len, struct proto_req *req,
+	    char **cause);
+/* Encodes a request into an allocated NUL-terminated string. */
+int	proto_req_encode(const struct proto_req *req, char **out);
+void	proto_req_fini(struct proto_req *req);
+
+/*
+ * A job as the wire shows it. Encoding borrows every pointer; a decoded job
+ * owns them (release with proto_job_fini).
+ */
+struct proto_job {
+	uint64_t	 id;
+	char		*type;
+	char		*key;		/* NULL: none */
+	enum proto_state state;
+	uint64_t	 parent;	/* 0: submitted by a client */
+	double		 created;	/* Unix time, seconds; 0: not yet */
+	double		 started;
+	double		 finished;
+	double		 timeout;	/* 0: none */
+	cJSON		*args;		/* NULL: not included */
+	cJSON		*result;	/* NULL: none or not included */
+	char		*err_code;	/* NULL unless failed/cancelled/... */
+	char		*err_message;
+	double		 progress;	/* 0..1; negative: never reported */
+	char		*progress_msg;
+	bool		 cancel_requested;
+};
+
+/* What proto_job_encode puts in beyond the summary fields. */
+#define PROTO_JOB_ARGS		0x01
+#define PROTO_JOB_RESULT	0x02
+
+/*
+ * Encodes a job as a new cJSON object (NULL on allocation failure). args
+ * and result are added as references: the caller keeps them alive until
+ * the returned tree is deleted.
+ */
+cJSON	*proto_job_encode(const struct proto_job *job, int flags);
+/* Decodes a job object; 0, ASYNCD_EPROTO or ASYNCD_ENOMEM. */
+int	 proto_job_decode(const cJSON *obj, struct proto_job *job);
+void	 proto_job_fini(struct proto_job *job);
+
+struct proto_type_info {
+	char		*name;
+	char		*description;
+};
+
+struct proto_stats {
+	uint64_t	 counts[PROTO_STATE_COUNT];	/* jobs per state now */
+	uint64_t	 submitted;	/* accepted since start */
+	uint64_t	 finished;	/* reached a terminal state since start */
+	double		 uptime;	/* seconds */
+	uint64_t	 max_running;
+	uint64_t	 max_queued;
+};
+
+struct proto_ping {
+	char		*version;	/* the daemon's version string */
+	int		 protocol;	/* PROTO_VERSION of the daemon */
+	int64_t		 pid;
+	char		*events;	/* URL of the event socket; NULL: none */
+};
+
+/*
+ * A reply. err is 0 for {"ok":true,...}; otherwise the error's number and
+ * message (the union is unused). Which union member is used follows the
+ * request's op: submit -> submit; wait and list -> jobs; status and
+ * cancel -> job; the others by name. shutdown has no body.
+ */
+struct proto_reply {
+	enum proto_op	 op;
+	int		 err;
+	char		*message;
+	union {
+		struct proto_ping	ping;
+		struct {
+			struct proto_job job;
+			bool		 created;  /* false: the key's job */
+		} submit;
+		struct {
+			struct proto_job *jobs;
+			size_t		 njobs;
+			bool		 done;	   /* wait: condition met */
+			bool		 more;	   /* list: older jobs remain */
+		} jobs;
+		struct proto_job	job;
+		struct {
+			struct proto_type_info *types;
+			size_t		 ntypes;
+		} types;
+		struct proto_stats	stats;
+	} u;
+};
+
+/*
+ * Encodes a reply into an allocated string (*out, *len without the NUL).
+ * Borrows everything in rep. Returns 0 or ASYNCD_ENOMEM.
+ */
+int	proto_reply_encode(const struct proto_reply *rep, char **out,
+	    size_t *len);
+/* An error reply, encoded; NULL only when out of memory. */
+char	*proto_reply_error(int err, const char *message, size_t *len);
+/*
+ * Decodes the reply to a request of the given op into *rep (owned; release
+ * with proto_reply_fini). Returns 0 when decoding worked, whether the reply
+ * is a success or an error (check rep->err); ASYNCD_EPROTO if malformed.
+ */
+int	proto_reply_decode(enum proto_op op, const void *buf, size_t len,
+	    struct proto_reply *rep);
+void	proto_reply_fini(struct proto_reply *rep);
+
+cJSON	*proto_stats_encode(const struct proto_stats *stats);
+int	 proto_stats_decode(const cJSON *obj, struct proto_stats *stats);
+
+/*
+ * Events on the PUB socket: a topic "job.<id>.<kind> " followed by a JSON
+ * object. Subscribing to "job.<id>." gets every event of one job. The
+ * returned buffer is allocated; *len excludes the terminating NUL.
+ */
+char	*proto_event_state(const struct proto_job *job, size_t *len);
+char	*proto_event_progress(uint64_t id, double fraction,
+	    const char *message, size_t *len);
+/* Splits an event into its id, kind ("state", "progress") and JSON body. */
+int	 proto_event_decode(const void *buf, size_t len, uint64_t *id,
+	    char *kind, size_t kindsz, cJSON **body);
+
+/*
+ * Addresses (PROTOCOL.md, "Addresses"). proto_default_url writes the
+ * request socket's URL: $ASYNCD_SOCKET if set, else the default for this
+ * user. proto_events_url derives the event socket's URL from a request
+ * socket's, for ipc:// URLs only (a port cannot be guessed). Both return 0,
+ * or ASYNCD_EINVAL if there is no such URL or it does not fit.
+ */
+int	 proto_default_url(char *buf, size_t len);
+int	 proto_events_url(const char *url, char *buf, size_t len);
+#define PROTO_URL_MAX		512
+
+/* Helpers shared by both sides, also used by the daemon's schema checks. */
+int	 proto_get_id(const cJSON *item, uint64_t *id);
+int	 proto_get_seconds(const cJSON *item, double *seconds);
+/*
+ * Prints a tree for the wire: cJSON_PrintUnformatted, except that integers
+ * from 2^52 up (job ids reach 2^53-1) print exactly, which cJSON's own
+ * printer does not guarantee. It may rewrite such numbers in obj as raw
+ * JSON, so print a tree from proto_job_encode with it and then delete it.
+ * Returns an allocated string, or NULL when out of memory.
+ */
+char	*proto_print(cJSON *obj);
+/* Rounds a Unix time to milliseconds so it prints short and round-trips. */
+double	 proto_time_round(double t);
+
+#endif /* PROTO_H */

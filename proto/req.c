@@ -1,0 +1,482 @@
+/*
+ * req.c: requests, encoded by libasyncd and decoded by the daemon.
+ *
+ * Each operation has a decode and an encode function, side by side, in
+ * one table. Decoding checks the envelope ("v", "op") first, then the
+ * operation's fields: a missing or mistyped field, a string too long or a
+ * number out of range is refused with a message naming the field. Unknown
+ * fields are ignored so that newer clients can talk to older daemons.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proto.h"
+
+struct req_op {
+	int	(*decode)(cJSON *, struct proto_req *, char **);
+	int	(*encode)(const struct proto_req *, cJSON *);
+};
+
+/* Sets *cause (if wanted) and returns err. */
+static int __attribute__((format(printf, 3, 4)))
+req_fail(char **cause, int err, const char *fmt, ...)
+{
+	va_list	ap;
+
+	if (cause != NULL) {
+		va_start(ap, fmt);
+		if (vasprintf(cause, fmt, ap) == -1)
+			*cause = NULL;
+		va_end(ap);
+	}
+	return (err);
+}
+
+/* A field's item; absent and null read the same, as "not given". */
+static const cJSON *
+req_field(const cJSON *obj, const char *name)
+{
+	const cJSON	*item;
+
+	item = cJSON_GetObjectItemCaseSensitive(obj, name);
+	if (item == NULL || cJSON_IsNull(item))
+		return (NULL);
+	return (item);
+}
+
+static int
+req_string(const cJSON *obj, const char *name, bool required, size_t max,
+    char **out, char **cause)
+{
+	const cJSON	*item;
+	size_t		 len;
+
+	*out = NULL;
+	if ((item = req_field(obj, name)) == NULL) {
+		if (required)
+			return (req_fail(cause, ASYNCD_EBADREQUEST,
+			    "missing field '%s'", name));
+		return (0);
+	}
+	if (!cJSON_IsString(item))
+		return (req_fail(cause, ASYNCD_EBADREQUEST,
+		    "field '%s' must be a string", name));
+	len = strlen(item->valuestring);
+	if (len == 0 || len > max)
+		return (req_fail(cause, ASYNCD_EBADREQUEST,
+		    "field '%s' must be 1 to %zu bytes long", name, max));
+	if ((*out = strdup(item->valuestring)) == NULL)
+		return (ASYNCD_ENOMEM);
+	return (0);
+}
+
+static int
+req_seconds(const cJSON *obj, const char *name, double *out, char **cause)
+{
+	const cJSON	*item;
+
+	*out = 0;
+	if ((item = req_field(obj, name)) == NULL)
+		return (0);
+	if (proto_get_seconds(item, out) != 0)
+		return (req_fail(cause, ASYNCD_EBADREQUEST,
+		    "field '%s' must be a number of seconds from 0 to %.0f",
+		    name, PROTO_MAX_SECONDS));
+	return (0);
+}
+
+static int
+req_bool(const cJSON *obj, const char *name, bool *out, char **cause)
+{
+	const cJSON	*item;
+
+	*out = false;
+	if ((item = req_field(obj, name)) == NULL)
+		return (0);
+	if (!cJSON_IsBool(item))
+		return (req_fail(cause, ASYNCD_EBADREQUEST,
+		    "field '%s' must be true or false", name));
+	*out = cJSON_IsTrue(item);
+	return (0);
+}
+
+static int
+req_id(const cJSON *obj, const char *name, bool required, uint64_t *out,
+    char **cause)
+{
+	const cJSON	*item;
+
+	*out = 0;
+	if ((item = req_field(obj, name)) == NULL) {
+		if (required)
+			return (req_fail(cause, ASYNCD_EBADREQUEST,
+			    "missing field '%s'", name));
+		return (0);
+	}
+	if (proto_get_id(item, out) != 0)
+		return (req_fail(cause, ASYNCD_EBADREQUEST,
+		    "field '%s' must be a job id (an integer from 1 to 2^53-1)",
+		    name));
+	return (0);
+}
+
+/* Adds a number to an encoded request; false when out of memory. */
+static bool
+req_add_number(cJSON *obj, const char *name, double value)
+{
+	return (cJSON_AddNumberToObject(obj, name, value) != NULL);
+}
+
+static int
+req_decode_submit(cJSON *obj, struct proto_req *req, char **cause)
+{
+	struct proto_submit	*s = &req->u.submit;
+	cJSON			*args;
+	int			 rv;
+
+	if ((rv = req_string(obj, "type", true, PROTO_MAX_TYPE, &s->type,
+	    cause)) != 0)
+		return (rv);
+	if ((rv = req_string(obj, "key", false, PROTO_MAX_KEY, &s->key,
+	    cause)) != 0)
+		return (rv);
+	if ((rv = req_seconds(obj, "timeout", &s->timeout, cause)) != 0)
+		return (rv);
+	if ((rv = req_seconds(obj, "wait", &s->wait, cause)) != 0)
+		return (rv);
+	/* Detached, not copied: the job will own the arguments. */
+	args = cJSON_DetachItemFromObjectCaseSensitive(obj, "args");
+	if (args != NULL && cJSON_IsNull(args)) {
+		cJSON_Delete(args);
+		args = NULL;
+	}
+	s->args = args;
+	return (0);
+}
+
+static int
+req_encode_submit(const struct proto_req *req, cJSON *obj)
+{
+	const struct proto_submit	*s = &req->u.submit;
+
+	if (s->type == NULL)
+		return (ASYNCD_EINVAL);
+	if (cJSON_AddStringToObject(obj, "type", s->type) == NULL)
+		return (ASYNCD_ENOMEM);
+	if (s->args != NULL &&
+	    !cJSON_AddItemReferenceToObject(obj, "args", s->args))
+		return (ASYNCD_ENOMEM);
+	if (s->key != NULL && cJSON_AddStringToObject(obj, "key", s->key) ==
+	    NULL)
+		return (ASYNCD_ENOMEM);
+	if (s->timeout > 0 && !req_add_number(obj, "timeout", s->timeout))
+		return (ASYNCD_ENOMEM);
+	if (s->wait > 0 && !req_add_number(obj, "wait", s->wait))
+		return (ASYNCD_ENOMEM);
+	return (0);
+}
+
+static int
+req_decode_wait(cJSON *obj, struct proto_req *req, char **cause)
+{
+	struct proto_wait	*w = &req->u.wait;
+	const cJSON		*ids, *item;
+	uint64_t		 id;
+	size_t			 n;
+	int			 rv;
+
+	if ((rv = req_bool(obj, "any", &w->any, cause)) != 0)
+		return (rv);
+	if ((rv = req_seconds(obj, "timeout", &w->timeout, cause)) != 0)
+		return (rv);
+	if ((ids = req_field(obj, "ids")) == NULL) {
+		if ((rv = req_id(obj, "id", false, &id, cause)) != 0)
+			return (rv);
+		if (id == 0)
+			return (req_fail(cause, ASYNCD_EBADREQUEST,
+			    "missing field 'ids' (or 'id')"));
+		if ((w->ids = malloc(sizeof *w->ids)) == NULL)
+			return (ASYNCD_ENOMEM);
+		w->ids[0] = id;
+		w->nids = 1;
+		return (0);
+	}
+	n = cJSON_IsArray(ids) ? (size_t)cJSON_GetArraySize(ids) : 0;
+	if (n == 0 || n > PROTO_MAX_IDS)
+		return (req_fail(cause, ASYNCD_EBADREQUEST,
+		    "field 'ids' must be an array of 1 to %d job ids",
+		    PROTO_MAX_IDS));
+	if ((w->ids = calloc(n, sizeof *w->ids)) == NULL)
+		return (ASYNCD_ENOMEM);
+	cJSON_ArrayForEach(item, ids) {
+		if (proto_get_id(item, &w->ids[w->nids]) != 0)
+			return (req_fail(cause, ASYNCD_EBADREQUEST,
+			    "field 'ids' element %zu is not a job id",
+			    w->nids));
+		w->nids++;
+	}
+	return (0);
+}
+
+static int
+req_encode_wait(const struct proto_req *req, cJSON *obj)
+{
+	const struct proto_wait	*w = &req->u.wait;
+	cJSON			*ids;
+	size_t			 i;
+
+	if (w->nids == 0 || w->nids > PROTO_MAX_IDS)
+		return (ASYNCD_EINVAL);
+	if ((ids = cJSON_AddArrayToObject(obj, "ids")) == NULL)
+		return (ASYNCD_ENOMEM);
+	for (i = 0; i < w->nids; i++) {
+		if (!cJSON_AddItemToArray(ids,
+		    cJSON_CreateNumber((double)w->ids[i])))
+			return (ASYNCD_ENOMEM);
+	}
+	if (w->any && cJSON_AddTrueToObject(obj, "any") == NULL)
+		return (ASYNCD_ENOMEM);
+	if (w->timeout > 0 && !req_add_number(obj, "timeout", w->timeout))
+		return (ASYNCD_ENOMEM);
+	return (0);
+}
+
+static int
+req_decode_status(cJSON *obj, struct proto_req *req, char **cause)
+{
+	return (req_id(obj, "id", true, &req->u.status, cause));
+}
+
+static int
+req_encode_status(const struct proto_req *req, cJSON *obj)
+{
+	if (req->u.status == 0)
+		return (ASYNCD_EINVAL);
+	if (!req_add_number(obj, "id", (double)req->u.status))
+		return (ASYNCD_ENOMEM);
+	return (0);
+}
+
+static int
+req_decode_list(cJSON *obj, struct proto_req *req, char **cause)
+{
+	struct proto_list	*l = &req->u.list;
+	const cJSON		*item;
+	char			*state;
+	int			 rv;
+
+	l->state = -1;
+	l->limit = PROTO_LIST_DEFAULT;
+	if ((rv = req_string(obj, "state", false, 32, &state, cause)) != 0)
+		return (rv);
+	if (state != NULL) {
+		l->state = proto_state_parse(state);
+		free(state);
+		if (l->state == -1)
+			return (req_fail(cause, ASYNCD_EBADREQUEST,
+			    "field 'state' must be a job state"));
+	}
+	if ((rv = req_string(obj, "type", false, PROTO_MAX_TYPE, &l->type,
+	    cause)) != 0)
+		return (rv);
+	if ((rv = req_id(obj, "before", false, &l->before, cause)) != 0)
+		return (rv);
+	if ((item = req_field(obj, "limit")) != NULL) {
+		if (!cJSON_IsNumber(item) || item->valuedouble < 1 ||
+		    item->valuedouble > PROTO_LIST_MAX ||
+		    item->valuedouble != (double)(size_t)item->valuedouble)
+			return (req_fail(cause, ASYNCD_EBADREQUEST,
+			    "field 'limit' must be an integer from 1 to %d",
+			    PROTO_LIST_MAX));
+		l->limit = (size_t)item->valuedouble;
+	}
+	return (0);
+}
+
+static int
+req_encode_list(const struct proto_req *req, cJSON *obj)
+{
+	const struct proto_list	*l = &req->u.list;
+
+	if (l->state >= 0 && cJSON_AddStringToObject(obj, "state",
+	    proto_state_name(l->state)) == NULL)
+		return (ASYNCD_ENOMEM);
+	if (l->type != NULL && cJSON_AddStringToObject(obj, "type", l->type) ==
+	    NULL)
+		return (ASYNCD_ENOMEM);
+	if (l->before != 0 && !req_add_number(obj, "before",
+	    (double)l->before))
+		return (ASYNCD_ENOMEM);
+	if (l->limit != 0 && !req_add_number(obj, "limit", (double)l->limit))
+		return (ASYNCD_ENOMEM);
+	return (0);
+}
+
+static int
+req_decode_cancel(cJSON *obj, struct proto_req *req, char **cause)
+{
+	int	rv;
+
+	if ((rv = req_id(obj, "id", true, &req->u.cancel.id, cause)) != 0)
+		return (rv);
+	return (req_seconds(obj, "wait", &req->u.cancel.wait, cause));
+}
+
+static int
+req_encode_cancel(const struct proto_req *req, cJSON *obj)
+{
+	if (req->u.cancel.id == 0)
+		return (ASYNCD_EINVAL);
+	if (!req_add_number(obj, "id", (double)req->u.cancel.id))
+		return (ASYNCD_ENOMEM);
+	if (req->u.cancel.wait > 0 &&
+	    !req_add_number(obj, "wait", req->u.cancel.wait))
+		return (ASYNCD_ENOMEM);
+	return (0);
+}
+
+/* For operations without fields. */
+static int
+req_decode_none(cJSON *obj, struct proto_req *req, char **cause)
+{
+	(void)obj;
+	(void)req;
+	(void)cause;
+	return (0);
+}
+
+static int
+req_encode_none(const struct proto_req *req, cJSON *obj)
+{
+	(void)req;
+	(void)obj;
+	return (0);
+}
+
+static const struct req_op req_ops[PROTO_OP_COUNT] = {
+	[PROTO_PING] = { req_decode_none, req_encode_none },
+	[PROTO_SUBMIT] = { req_decode_submit, req_encode_submit },
+	[PROTO_WAIT] = { req_decode_wait, req_encode_wait },
+	[PROTO_STATUS] = { req_decode_status, req_encode_status },
+	[PROTO_LIST] = { req_decode_list, req_encode_list },
+	[PROTO_CANCEL] = { req_decode_cancel, req_encode_cancel },
+	[PROTO_TYPES] = { req_decode_none, req_encode_none },
+	[PROTO_STATS] = { req_decode_none, req_encode_none },
+	[PROTO_SHUTDOWN] = { req_decode_none, req_encode_none },
+};
+
+/* True if only whitespace (or one C string terminator) follows the value. */
+static bool
+req_trailing_ok(const char *p, const char *end)
+{
+	for (; p < end; p++) {
+		if (*p == '\0' && p + 1 == end)
+			return (true);
+		if (strchr(" \t\r\n", *p) == NULL || *p == '\0')
+			return (false);
+	}
+	return (true);
+}
+
+int
+proto_req_decode(const void *buf, size_t len, struct proto_req *req,
+    char **cause)
+{
+	const cJSON	*v, *op;
+	const char	*end = NULL;
+	cJSON		*obj;
+	int		 rv, n;
+
+	memset(req, 0, sizeof *req);
+	if (cause != NULL)
+		*cause = NULL;
+	obj = cJSON_ParseWithLengthOpts(buf, len, &end, false);
+	if (obj == NULL || !req_trailing_ok(end, (const char *)buf + len)) {
+		cJSON_Delete(obj);
+		return (req_fail(cause, ASYNCD_EBADJSON,
+		    "request is not valid JSON"));
+	}
+	if (!cJSON_IsObject(obj)) {
+		rv = req_fail(cause, ASYNCD_EBADREQUEST,
+		    "request must be a JSON object");
+		goto out;
+	}
+	if ((v = req_field(obj, "v")) == NULL) {
+		rv = req_fail(cause, ASYNCD_EBADREQUEST,
+		    "missing field 'v' (protocol version, %d)", PROTO_VERSION);
+		goto out;
+	}
+	if (!cJSON_IsNumber(v) || v->valuedouble != PROTO_VERSION) {
+		rv = req_fail(cause, ASYNCD_EBADVERSION,
+		    "protocol version not supported (this daemon speaks %d)",
+		    PROTO_VERSION);
+		goto out;
+	}
+	if ((op = req_field(obj, "op")) == NULL || !cJSON_IsString(op)) {
+		rv = req_fail(cause, ASYNCD_EBADREQUEST,
+		    "missing field 'op' (a string)");
+		goto out;
+	}
+	if ((n = proto_op_parse(op->valuestring)) == -1) {
+		rv = req_fail(cause, ASYNCD_EUNKNOWNOP,
+		    "no operation named '%.64s'", op->valuestring);
+		goto out;
+	}
+	req->op = n;
+	rv = req_ops[n].decode(obj, req, cause);
+out:
+	cJSON_Delete(obj);
+	if (rv != 0) {
+		proto_req_fini(req);
+		if (rv == ASYNCD_ENOMEM && cause != NULL && *cause == NULL)
+			*cause = strdup("out of memory");
+	}
+	return (rv);
+}
+
+int
+proto_req_encode(const struct proto_req *req, char **out)
+{
+	cJSON	*obj;
+	int	 rv;
+
+	*out = NULL;
+	if ((unsigned)req->op >= PROTO_OP_COUNT)
+		return (ASYNCD_EINVAL);
+	if ((obj = cJSON_CreateObject()) == NULL)
+		return (ASYNCD_ENOMEM);
+	rv = ASYNCD_ENOMEM;
+	if (cJSON_AddNumberToObject(obj, "v", PROTO_VERSION) == NULL ||
+	    cJSON_AddStringToObject(obj, "op", proto_op_name(req->op)) == NULL)
+		goto out;
+	if ((rv = req_ops[req->op].encode(req, obj)) != 0)
+		goto out;
+	if ((*out = proto_print(obj)) == NULL)
+		rv = ASYNCD_ENOMEM;
+out:
+	cJSON_Delete(obj);
+	return (rv);
+}
+
+void
+proto_req_fini(struct proto_req *req)
+{
+	switch (req->op) {
+	case PROTO_SUBMIT:
+		free(req->u.submit.type);
+		free(req->u.submit.key);
+		cJSON_Delete(req->u.submit.args);
+		break;
+	case PROTO_WAIT:
+		free(req->u.wait.ids);
+		break;
+	case PROTO_LIST:
+		free(req->u.list.type);
+		break;
+	default:
+		break;
+	}
+	memset(req, 0, sizeof *req);
+}

@@ -1,0 +1,26 @@
+#!/bin/sh
+# Installs the Debian packages that building and testing asyncd need, when
+# any is missing. As root it runs apt-get; otherwise it prints the command.
+set -eu
+
+PKGS="build-essential libev-dev libnng-dev nng-utils libcjson-dev \
+libcmocka-dev libsystemd-dev pkg-config"
+
+missing=
+for p in $PKGS; do
+	if ! dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null |
+	    grep -q '^install ok installed$'; then
+		missing="$missing $p"
+	fi
+done
+[ -z "$missing" ] && exit 0
+
+echo "deps: missing Debian packages:$missing" >&2
+if [ "$(id -u)" -ne 0 ]; then
+	echo "deps: run as root: apt-get install -y$missing" >&2
+	exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# shellcheck disable=SC2086
+apt-get install -y -qq --no-install-recommends $missing
