@@ -45,7 +45,6 @@ extern "C" {
 	X(EFAILED,	"failed",	"job failed")		/* job */ \
 	X(ECANCELED,	"cancelled",	"job cancelled")	/* job */ \
 	X(EJOBTIMEDOUT,	"timed_out",	"job timed out")	/* job */ \
-	X(EINTERRUPTED,	"interrupted",	"job interrupted")	/* job */ \
 	X(EDONE,	"already_done",	"job already finished")
 
 #define ASYNCD_ERR_ENUM_(name, code, text) ASYNCD_##name,

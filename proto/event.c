@@ -67,7 +67,6 @@ proto_event_decode(const void *buf, size_t len, uint64_t *id, char *kind,
 	const char	*p = buf, *end = p + len, *dot, *sp;
 	char		 num[24];
 	size_t		 n;
-	char		*ep;
 
 	*body = NULL;
 	if (len < 5 || memcmp(p, "job.", 4) != 0)
@@ -78,8 +77,9 @@ proto_event_decode(const void *buf, size_t len, uint64_t *id, char *kind,
 		return (ASYNCD_EPROTO);
 	memcpy(num, p, n);
 	num[n] = '\0';
-	*id = strtoull(num, &ep, 10);
-	if (*ep != '\0' || *id == 0)
+	/* Digits only: strtoull would take "-1" and " 1" too. */
+	if (strspn(num, "0123456789") != n ||
+	    (*id = strtoull(num, NULL, 10)) == 0 || *id > PROTO_ID_MAX)
 		return (ASYNCD_EPROTO);
 	p = dot + 1;
 	if ((sp = memchr(p, ' ', (size_t)(end - p))) == NULL ||

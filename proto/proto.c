@@ -145,10 +145,11 @@ proto_print_fix(cJSON *item)
 }
 
 /*
- * cJSON 1.7.15 prints a number with 15 significant digits whenever they read
- * back within a relative DBL_EPSILON of it, so an integer of 2^52 or more may
- * come out wrong by one or two: 2^53-1, the largest job id, prints as
- * 9.00719925474099e+15. Integers below 2^52 print exactly.
+ * Prints a tree for the wire. cJSON 1.7.15 prints a number with 15
+ * significant digits whenever they read back within a relative DBL_EPSILON
+ * of it, so an integer of 2^52 or more may come out wrong by one or two:
+ * 2^53-1, the largest job id, prints as 9.00719925474099e+15. Integers below
+ * 2^52 print exactly, and so do the raw numbers made here.
  */
 char *
 proto_print(cJSON *obj)

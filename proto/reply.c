@@ -7,6 +7,7 @@
  * copying them. Decoding produces owned structs; their JSON values are
  * detached from the parsed tree rather than duplicated.
  */
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,7 +49,8 @@ reply_u64(const cJSON *obj, const char *name, uint64_t *out)
 {
 	double	d;
 
-	if (!reply_num(obj, name, &d) || d < 0 || d > (double)UINT64_MAX)
+	/* (double)UINT64_MAX is 2^64, which does not fit. */
+	if (!reply_num(obj, name, &d) || d < 0 || d >= (double)UINT64_MAX)
 		return (false);
 	*out = (uint64_t)d;
 	return (true);
@@ -475,8 +477,11 @@ reply_decode_body(cJSON *obj, struct proto_reply *rep)
 		    !reply_num(obj, "protocol", &d) ||
 		    !reply_str(obj, "events", &p->events))
 			return (ASYNCD_EPROTO);
+		/* Converting a double out of the type's range is undefined. */
+		if (d < 0 || d > INT_MAX)
+			return (ASYNCD_EPROTO);
 		p->protocol = (int)d;
-		if (!reply_num(obj, "pid", &d))
+		if (!reply_num(obj, "pid", &d) || d < 0 || d >= 0x1p63)
 			return (ASYNCD_EPROTO);
 		p->pid = (int64_t)d;
 		return (0);

@@ -300,6 +300,8 @@ req_encode_list(const struct proto_req *req, cJSON *obj)
 {
 	const struct proto_list	*l = &req->u.list;
 
+	if (l->state >= PROTO_STATE_COUNT)
+		return (ASYNCD_EINVAL);
 	if (l->state >= 0 && cJSON_AddStringToObject(obj, "state",
 	    proto_state_name(l->state)) == NULL)
 		return (ASYNCD_ENOMEM);
