@@ -15,10 +15,20 @@ SBINDIR		?= $(PREFIX)/sbin
 LIBDIR		?= $(PREFIX)/lib
 INCLUDEDIR	?= $(PREFIX)/include
 UNITDIR		?= $(PREFIX)/lib/systemd
+DOCDIR		?= $(PREFIX)/share/doc/asyncd
 DESTDIR		?=
 
 BUILD		?= build
 SANITIZER	?=
+# V=1 shows the commands.
+V		?= 0
+ifeq ($(V),0)
+Q		= @
+say		= @printf '  %-6s %s\n' $(1) $(2);
+else
+Q		=
+say		=
+endif
 CC		?= cc
 
 CFLAGS		?= -O2 -g
@@ -77,58 +87,66 @@ ASYNCD		= $(BUILD)/asyncd
 ASYNCCTL	= $(BUILD)/asyncctl
 
 UNIT_TESTS	= test_proto test_coro test_inbox test_jobtab test_sched \
-		  test_pool_thread test_protocol_doc
+		  test_pool_thread test_protocol_doc test_client
 UNIT_BINS	= $(addprefix $(BUILD)/tests/,$(UNIT_TESTS))
 INTEG_BINS	= $(BUILD)/tests/test_lib
 EXAMPLES	= $(BUILD)/examples/future_demo
 BENCH_BINS	= $(BUILD)/bench/bench_asyncd $(BUILD)/bench/bench_nng
 
 .PHONY: all check demo bench install uninstall deps clean tests valgrind
-all: $(ASYNCD) $(ASYNCCTL) $(LIB_A) $(LIB_SO) $(BUILD)/asyncd.pc $(EXAMPLES)
+UNITS		= $(BUILD)/systemd/asyncd.service \
+		  $(BUILD)/systemd/asyncd-user.service
+
+all: $(ASYNCD) $(ASYNCCTL) $(LIB_A) $(LIB_SO) $(BUILD)/asyncd.pc $(EXAMPLES) \
+    $(UNITS)
 
 # ---- compiling ----------------------------------------------------------
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -c $< -o $@
+	$(call say,CC,$@)$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -c $< -o $@
 
 $(BUILD)/%.o: %.S
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -c $< -o $@
+	$(call say,AS,$@)$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -c $< -o $@
 
 $(PROTO_A): $(PROTO_OBJS)
-	rm -f $@
-	$(AR) rcs $@ $^
+	@rm -f $@
+	$(call say,AR,$@)$(AR) rcs $@ $^
 
 # libasyncd.a carries the protocol objects so that users link one archive.
 $(LIB_A): $(LIB_OBJS) $(PROTO_OBJS)
-	rm -f $@
-	$(AR) rcs $@ $^
+	@rm -f $@
+	$(call say,AR,$@)$(AR) rcs $@ $^
 
 $(LIB_SO): $(LIB_OBJS) $(PROTO_OBJS)
-	$(CC) -shared -Wl,-soname,$(LIB_SONAME) \
+	$(call say,LD,$@)$(CC) -shared -Wl,-soname,$(LIB_SONAME) \
 	    -Wl,--version-script=lib/asyncd.map $(ALL_LDFLAGS) \
 	    -o $@ $^ $(LIBS_CLIENT)
-	ln -sf $(notdir $@) $(BUILD)/$(LIB_SONAME)
-	ln -sf $(notdir $@) $(BUILD)/libasyncd.so
+	$(Q)ln -sf $(notdir $@) $(BUILD)/$(LIB_SONAME)
+	$(Q)ln -sf $(notdir $@) $(BUILD)/libasyncd.so
 
 $(ASYNCD): $(DAEMON_OBJS) $(PROTO_A)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS_DAEMON)
+	$(call say,LD,$@)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS_DAEMON)
 
 # asyncctl links libasyncd like any other program; statically, so that it
 # runs from the build tree.
 $(ASYNCCTL): $(CLIENT_OBJS) $(LIB_A)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS_CLIENT)
+	$(call say,LD,$@)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS_CLIENT)
 
 $(BUILD)/asyncd.pc: lib/asyncd.pc.in Makefile
-	sed -e 's|@PREFIX@|$(PREFIX)|; s|@LIBDIR@|$(LIBDIR)|' \
+	$(call say,GEN,$@)sed -e 's|@PREFIX@|$(PREFIX)|; s|@LIBDIR@|$(LIBDIR)|' \
 	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|; s|@VERSION@|$(VERSION)|' \
 	    $< > $@
 
+$(BUILD)/systemd/%: systemd/%.in Makefile
+	@mkdir -p $(@D)
+	$(call say,GEN,$@)sed -e 's|@SBINDIR@|$(SBINDIR)|g; s|@DOCDIR@|$(DOCDIR)|g' $< > $@
+
 $(BUILD)/examples/%: examples/%.c $(LIB_A)
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ \
-	    $(LIBS_CLIENT)
+	$(call say,CCLD,$@)$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) $(ALL_LDFLAGS) \
+	    -o $@ $(filter-out %.h,$^) $(LIBS_CLIENT)
 
 # ---- tests -------------------------------------------------------------
 
@@ -142,11 +160,12 @@ $(BUILD)/tests/test_jobtab: tests/unit/test_jobtab.c $(DAEMON_CORE_OBJS) $(PROTO
 $(BUILD)/tests/test_sched: tests/unit/test_sched.c $(DAEMON_CORE_OBJS) $(PROTO_A)
 $(BUILD)/tests/test_pool_thread: tests/unit/test_pool_thread.c $(DAEMON_CORE_OBJS) $(PROTO_A)
 $(BUILD)/tests/test_lib: tests/integ/test_lib.c tests/helpers/daemon.c $(LIB_A)
+$(BUILD)/tests/test_client: tests/unit/test_client.c $(LIB_A)
 
 $(BUILD)/tests/%:
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CPPFLAGS) -Itests/helpers $(ALL_CFLAGS) $(ALL_LDFLAGS) \
-	    -o $@ $^ $(LIBS_DAEMON) $(TEST_LIBS)
+	$(call say,CCLD,$@)$(CC) $(ALL_CPPFLAGS) -Itests/helpers $(ALL_CFLAGS) \
+	    $(ALL_LDFLAGS) -o $@ $(filter-out %.h,$^) $(LIBS_DAEMON) $(TEST_LIBS)
 
 tests: all $(UNIT_BINS) $(INTEG_BINS)
 
@@ -161,15 +180,15 @@ valgrind: deps
 	BUILD=$(BUILD) VALGRIND=1 tests/run unit
 
 demo: deps all
-	BUILD=$(BUILD) tests/demo.sh
+	BUILD=$(BUILD) scripts/demo.sh
 
 bench: deps all $(BENCH_BINS)
 	BUILD=$(BUILD) bench/run.sh
 
-$(BUILD)/bench/%: bench/%.c $(LIB_A)
+$(BUILD)/bench/%: bench/%.c bench/bench.h $(LIB_A)
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ \
-	    $(LIBS_CLIENT)
+	$(call say,CCLD,$@)$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) $(ALL_LDFLAGS) \
+	    -o $@ $(filter-out %.h,$^) $(LIBS_CLIENT)
 
 deps:
 	@scripts/deps.sh
@@ -187,10 +206,18 @@ install: all
 	ln -sf $(LIB_SONAME) $(DESTDIR)$(LIBDIR)/libasyncd.so
 	install -m 644 lib/asyncd.h proto/asyncd_err.h $(DESTDIR)$(INCLUDEDIR)/
 	install -m 644 $(BUILD)/asyncd.pc $(DESTDIR)$(LIBDIR)/pkgconfig/
-	install -d $(DESTDIR)$(UNITDIR)/system $(DESTDIR)$(UNITDIR)/user
-	install -m 644 systemd/asyncd.service $(DESTDIR)$(UNITDIR)/system/
-	install -m 644 systemd/asyncd-user.service \
+	install -d $(DESTDIR)$(UNITDIR)/system $(DESTDIR)$(UNITDIR)/user \
+	    $(DESTDIR)$(PREFIX)/lib/sysusers.d \
+	    $(DESTDIR)$(PREFIX)/lib/tmpfiles.d $(DESTDIR)$(DOCDIR)
+	install -m 644 $(BUILD)/systemd/asyncd.service \
+	    $(DESTDIR)$(UNITDIR)/system/
+	install -m 644 $(BUILD)/systemd/asyncd-user.service \
 	    $(DESTDIR)$(UNITDIR)/user/asyncd.service
+	install -m 644 systemd/asyncd.sysusers \
+	    $(DESTDIR)$(PREFIX)/lib/sysusers.d/asyncd.conf
+	install -m 644 systemd/asyncd.tmpfiles \
+	    $(DESTDIR)$(PREFIX)/lib/tmpfiles.d/asyncd.conf
+	install -m 644 README.md proto/PROTOCOL.md $(DESTDIR)$(DOCDIR)/
 
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/asyncd $(DESTDIR)$(BINDIR)/asyncctl \
@@ -199,7 +226,10 @@ uninstall:
 	    $(DESTDIR)$(INCLUDEDIR)/asyncd_err.h \
 	    $(DESTDIR)$(LIBDIR)/pkgconfig/asyncd.pc \
 	    $(DESTDIR)$(UNITDIR)/system/asyncd.service \
-	    $(DESTDIR)$(UNITDIR)/user/asyncd.service
+	    $(DESTDIR)$(UNITDIR)/user/asyncd.service \
+	    $(DESTDIR)$(PREFIX)/lib/sysusers.d/asyncd.conf \
+	    $(DESTDIR)$(PREFIX)/lib/tmpfiles.d/asyncd.conf
+	rm -rf $(DESTDIR)$(DOCDIR)
 
 clean:
 	rm -rf build

@@ -326,6 +326,7 @@ struct ad_thread {
 	struct job		*waiter;
 	bool			 done;
 	bool			 suspended;
+	bool			 cancelled;	/* while waiting */
 	int			 status;
 };
 
@@ -347,6 +348,7 @@ ad_thread_cancel(struct job *job)
 {
 	struct ad_thread	*t = job->await_arg;
 
+	t->cancelled = true;
 	/* Not started: done runs now, and the coroutine may go. */
 	t->suspended = false;
 	if (pool_thread_cancel(job->sched->threads, &t->work))
@@ -376,7 +378,8 @@ ad_run_in_thread(struct ad_job *aj, void (*fn)(void *), void *arg)
 	if (!t.done)
 		fatalx("%s: job %" PRIu64 " woken before its work finished",
 		    __func__, job->id);
-	if (job->cancel_reason != 0)
+	/* Cancelled while waiting: an error, even if fn has finished. */
+	if (t.cancelled)
 		return (job->cancel_reason);
 	return (rv != 0 ? rv : t.status);
 }

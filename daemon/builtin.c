@@ -243,6 +243,20 @@ builtin_gather_result(const struct ad_outcome *out, size_t n)
 	return (arr);
 }
 
+/*
+ * The code a gather fails with: its child's, except that a child's
+ * cancellation or timeout must not read as the gather's own.
+ */
+static const char *
+builtin_gather_code(const struct ad_outcome *out)
+{
+	if (out->rc == ASYNCD_ECANCELED)
+		return ("child_cancelled");
+	if (out->rc == ASYNCD_EJOBTIMEDOUT)
+		return ("child_timed_out");
+	return (out->err_code);
+}
+
 static int
 builtin_gather_run(struct ad_job *job)
 {
@@ -272,8 +286,8 @@ builtin_gather_run(struct ad_job *job)
 	for (i = 0; !exceptions && i < n; i++) {
 		if (out[i].rc != 0 && out[i].rc != ASYNCD_ETIMEDOUT) {
 			/* Returning cancels the other children. */
-			rv = ad_fail(job, out[i].err_code, "jobs[%zu] (job "
-			    "%" PRIu64 ") %s: %s", i, ids[i],
+			rv = ad_fail(job, builtin_gather_code(&out[i]),
+			    "jobs[%zu] (job %" PRIu64 ") %s: %s", i, ids[i],
 			    asyncd_errcode(out[i].rc), out[i].err_message);
 			goto done;
 		}

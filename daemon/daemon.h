@@ -297,6 +297,7 @@ struct sched {
 	struct job_queue	 child_queued;	/* children go first */
 	struct job_queue	 ready;		/* coroutines to resume */
 	size_t			 nqueued;
+	size_t			 nchildren_queued;
 	size_t			 nrunning;	/* top-level running */
 	size_t			 ncoros;	/* all running */
 	uint64_t		 next_id;

@@ -41,6 +41,7 @@ job_free(struct job *job)
 	free(job->err_code);
 	free(job->err_message);
 	free(job->progress_msg);
+	free(job->cancel_msg);
 	free(job);
 }
 

@@ -53,7 +53,8 @@ static const char main_usage[] =
 "  --events URL|none     event (PUB) socket (default: next to --socket)\n"
 "  --socket-mode MODE    permissions of ipc sockets (default 0660)\n"
 "  --state-dir DIR       state directory (default $XDG_STATE_HOME/asyncd,\n"
-"                        /var/lib/asyncd as root)\n"
+"                        else /var/lib/asyncd as root, else\n"
+"                        ~/.local/state/asyncd)\n"
 "  --threads N           thread pool size (default: number of CPUs)\n"
 "  --max-running N       top-level jobs running at once (default 1024)\n"
 "  --max-coroutines N    live coroutines, children included (default\n"
@@ -314,10 +315,10 @@ main_state_dir(const char *given)
 
 	if (given != NULL)
 		dir = xstrdup(given);
-	else if (geteuid() == 0)
-		dir = xstrdup("/var/lib/asyncd");
 	else if ((xdg = getenv("XDG_STATE_HOME")) != NULL && *xdg == '/')
 		xasprintf(&dir, "%s/asyncd", xdg);
+	else if (geteuid() == 0)
+		dir = xstrdup("/var/lib/asyncd");
 	else if ((home = getenv("HOME")) != NULL && *home == '/')
 		xasprintf(&dir, "%s/.local/state/asyncd", home);
 	else

@@ -7,10 +7,12 @@
  * A job is queued until a slot is free: max_running bounds the top-level
  * jobs running at once, max_coroutines bounds all live coroutines (each
  * holds a stack with a guard page, and guard pages are capped by
- * vm.max_map_count). Children spawned by a running job are admitted ahead
- * of top-level jobs and only against max_coroutines: their parent already
- * holds a slot and waits for them, so making them queue behind other
- * top-level jobs could deadlock.
+ * vm.max_map_count). Children spawned by a running job never wait for a
+ * slot: their parent holds one and waits for them, so a child that had to
+ * wait for a slot held by a waiting parent could deadlock the lot. A child
+ * is either admitted at once (ahead of top-level jobs, against
+ * max_coroutines only) or refused with "busy" when every coroutine slot is
+ * taken or promised.
  *
  * Coroutines are resumed from one place only: sched_run, called from an
  * ev_prepare watcher, that is on the loop's own stack just before it
@@ -145,6 +147,15 @@ sched_queue(struct sched *s, struct job *job)
 }
 
 static void
+sched_dequeue(struct sched *s, struct job *job)
+{
+	TAILQ_REMOVE(sched_queue(s, job), job, qentry);
+	s->nqueued--;
+	if (!job->toplevel)
+		s->nchildren_queued--;
+}
+
+static void
 sched_publish(struct sched *s, const struct job *job)
 {
 	if (s->on_state != NULL)
@@ -175,6 +186,12 @@ sched_submit(struct sched *s, struct sched_submit *sub, struct job **out,
 	if ((type = registry_find(s->reg, sub->type)) == NULL) {
 		xasprintf(cause, "no job type named '%s'", sub->type);
 		return (ASYNCD_EUNKNOWNTYPE);
+	}
+	if (sub->parent != NULL &&
+	    s->ncoros + s->nchildren_queued >= s->cfg.max_coroutines) {
+		xasprintf(cause, "no room for another coroutine (%zu live, "
+		    "--max-coroutines)", s->ncoros);
+		return (ASYNCD_EBUSY);
 	}
 	if (s->nqueued >= s->cfg.max_queued) {
 		xasprintf(cause, "too many jobs queued (%zu, --max-queued)",
@@ -214,6 +231,8 @@ sched_submit(struct sched *s, struct sched_submit *sub, struct job **out,
 	}
 	TAILQ_INSERT_TAIL(sched_queue(s, job), job, qentry);
 	s->nqueued++;
+	if (!job->toplevel)
+		s->nchildren_queued++;
 	s->submitted++;
 	sched_publish(s, job);
 	*out = job;
@@ -270,8 +289,7 @@ sched_start(struct sched *s, struct job *job)
 {
 	int	rv;
 
-	TAILQ_REMOVE(sched_queue(s, job), job, qentry);
-	s->nqueued--;
+	sched_dequeue(s, job);
 	if ((rv = coro_create(&job->coro, s->pool, sched_entry, job)) != 0) {
 		log_warnx("%s: job %" PRIu64 ": no stack for its coroutine",
 		    __func__, job->id);
@@ -389,8 +407,7 @@ sched_cancel(struct sched *s, struct job *job, int reason, const char *fmt,
 	va_end(ap);
 
 	if (job->state == PROTO_QUEUED) {
-		TAILQ_REMOVE(sched_queue(s, job), job, qentry);
-		s->nqueued--;
+		sched_dequeue(s, job);
 		job_set_error(job, asyncd_errcode(reason), job->cancel_msg);
 		sched_finish(s, job, reason == ASYNCD_EJOBTIMEDOUT ?
 		    PROTO_TIMED_OUT : PROTO_CANCELLED);
