@@ -89,7 +89,7 @@ ASYNCCTL	= $(BUILD)/asyncctl
 UNIT_TESTS	= test_proto test_coro test_inbox test_jobtab test_sched \
 		  test_pool_thread test_protocol_doc test_client
 UNIT_BINS	= $(addprefix $(BUILD)/tests/,$(UNIT_TESTS))
-INTEG_BINS	= $(BUILD)/tests/test_lib
+INTEG_BINS	=
 EXAMPLES	= $(BUILD)/examples/future_demo
 BENCH_BINS	= $(BUILD)/bench/bench_asyncd $(BUILD)/bench/bench_nng
 

@@ -277,11 +277,17 @@ server_stop(struct server *srv)
 
 	if (srv == NULL)
 		return;
+	/*
+	 * Stop every aio before closing the socket: nng 1.5.2 may abort if
+	 * the socket closes while a callback is inside nng_ctx_recv or
+	 * nng_ctx_send on one of its contexts. A stopped aio refuses new
+	 * operations (its callback sees an error and "closing", and returns),
+	 * and nng_aio_stop waits for the callback, re-dispatches included.
+	 */
 	atomic_store(&srv->closing, true);
-	nng_close(srv->sock);
-	/* After this no callback runs or will run. */
 	LIST_FOREACH(w, &srv->works, entry)
 		nng_aio_stop(w->aio);
+	nng_close(srv->sock);
 	/* Requests pushed before the close see "closing" and let go. */
 	inbox_drain(srv->inbox);
 	while ((w = LIST_FIRST(&srv->works)) != NULL) {

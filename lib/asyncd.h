@@ -74,7 +74,8 @@ const char	*asyncd_state_name(enum asyncd_state state);
 int	asyncd_open(struct asyncd **out, const char *url);
 /*
  * Closes the client. Every future made from it must be freed first.
- * Requests in progress on other threads fail with ASYNCD_ECLOSED.
+ * Requests in progress on other threads fail with ASYNCD_ECLOSED; this
+ * blocks until they have returned.
  */
 void	asyncd_close(struct asyncd *c);
 /* The URL the client talks to; valid until asyncd_close. */
@@ -85,13 +86,31 @@ const char *asyncd_url(const struct asyncd *c);
  * time they asked the daemon to hold them.
  */
 void	asyncd_set_request_timeout(struct asyncd *c, double seconds);
+/*
+ * How long a request waits for a connection to the daemon before failing
+ * with ASYNCD_EUNREACHABLE (default, or negative: the request timeout).
+ * Command-line tools want it short, to say at once that no daemon runs;
+ * programs that start before their daemon want it long.
+ */
+void	asyncd_set_connect_timeout(struct asyncd *c, double seconds);
 
 /*
  * Checks that the daemon answers. On success, if version/events are not
  * NULL, sets them to allocated copies of the daemon's version string and
- * event socket URL (NULL if it has none); the caller frees them.
+ * event socket URL (NULL if it has none); the caller frees them. If pid is
+ * not NULL, sets it to the daemon's process id.
  */
-int	asyncd_ping(struct asyncd *c, char **version, char **events);
+int	asyncd_ping(struct asyncd *c, char **version, char **events,
+	    int64_t *pid);
+
+/*
+ * The daemon's own message for the error reply that the calling thread's
+ * last request got ("no job type named 'x'"), for showing to people; NULL
+ * if that request got no error reply. Branch on the error code, never on
+ * this text. Thread-local, like errno: valid until this thread's next call
+ * into the library.
+ */
+const char *asyncd_errmsg(void);
 
 /* ---- Submitting and waiting ------------------------------------------ */
 
@@ -281,9 +300,13 @@ typedef void (*asyncd_done_fn)(struct asyncd_future *f, void *arg);
 /*
  * Calls fn(f, arg) once when the job finishes, like
  * Future.add_done_callback. If it has already finished, fn runs at once in
- * the calling thread; otherwise it runs on one of nng's threads, which must
- * not block for long and must not call asyncd_future_free(f) or
- * asyncd_close(). Callbacks run in the order they were added.
+ * the calling thread; otherwise it runs in the thread that sees it finish:
+ * one of nng's threads (which fn must not block for long), or a thread in
+ * asyncd_future_cancel(f). fn must not call asyncd_future_free(f) or
+ * asyncd_close(). Callbacks run in the order they were added, one at a
+ * time: one added while earlier ones are still running runs after them,
+ * in their thread. Returns 0, ASYNCD_EINVAL (fn is NULL) or ASYNCD_ENOMEM;
+ * on error fn never runs.
  */
 int	asyncd_future_add_done_callback(struct asyncd_future *f,
 	    asyncd_done_fn fn, void *arg);
@@ -298,7 +321,8 @@ int	asyncd_future_fd(struct asyncd_future *f);
 /*
  * Stops following the job and frees the future (the job itself goes on:
  * use asyncd_future_cancel to stop it). Blocks until a callback running
- * for this future returns.
+ * for this future returns, so it must not be called from one of f's own
+ * callbacks (an assertion catches that).
  */
 void	asyncd_future_free(struct asyncd_future *f);
 

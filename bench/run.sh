@@ -1,0 +1,107 @@
+#!/bin/sh
+# make bench: asyncd against a raw nng REQ/REP echo over the same
+# transport, measured in the same run, reported as ratios.
+#
+# Each figure is the median of $ROUNDS rounds; baseline and asyncd
+# alternate within a round so that drift on a shared machine hits both.
+set -eu
+
+BUILD=${BUILD:-build}
+ROUNDS=${ROUNDS:-3}
+N=${N:-5000}
+SECONDS_PER_RUN=${SECONDS_PER_RUN:-2}
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/asyncd-bench.XXXXXX")
+base_url="ipc://$tmp/echo.sock"
+asyncd_url="ipc://$tmp/asyncd.sock"
+pids=
+
+cleanup() {
+	for p in $pids; do
+		kill -TERM "$p" 2>/dev/null || true
+	done
+	for p in $pids; do
+		wait "$p" 2>/dev/null || true
+	done
+	rm -rf "$tmp"
+}
+trap cleanup EXIT INT TERM
+
+"$BUILD/bench/bench_nng" serve "$base_url" &
+pids="$pids $!"
+"$BUILD/asyncd" --socket "$asyncd_url" --state-dir "$tmp/state" \
+    --events none --log-level warning &
+pids="$pids $!"
+
+# Both servers answer before measuring starts (bounded).
+i=0
+until "$BUILD/asyncctl" --socket "$asyncd_url" ping >/dev/null 2>&1; do
+	i=$((i + 1))
+	[ $i -lt 200 ] || { echo "bench: asyncd did not start" >&2; exit 1; }
+	sleep 0.05
+done
+
+# field KEY < output: the value of KEY=VALUE
+field() { sed -n "s/^$1=//p"; }
+
+# median of the numbers on stdin
+median() { sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+
+run() {	# name command...: appends "name value" lines per key to $tmp/r
+	name=$1; shift
+	"$@" > "$tmp/out" || { echo "bench: $name failed" >&2; exit 1; }
+	while IFS='=' read -r k v; do
+		echo "$name.$k $v" >> "$tmp/r"
+	done < "$tmp/out"
+}
+
+: > "$tmp/r"
+r=1
+while [ $r -le "$ROUNDS" ]; do
+	run nng.lat "$BUILD/bench/bench_nng" latency "$base_url" "$N"
+	run ad.call "$BUILD/bench/bench_asyncd" call "$asyncd_url" "$N"
+	run ad.sw "$BUILD/bench/bench_asyncd" submitwait "$asyncd_url" "$N"
+	for c in 1 4 16; do
+		run "nng.t$c" "$BUILD/bench/bench_nng" throughput "$base_url" \
+		    "$c" "$SECONDS_PER_RUN"
+		run "ad.t$c" "$BUILD/bench/bench_asyncd" throughput \
+		    "$asyncd_url" "$c" "$SECONDS_PER_RUN"
+	done
+	r=$((r + 1))
+done
+
+get() { awk -v k="$1" '$1 == k { print $2 }' "$tmp/r" | median; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+
+nl50=$(get nng.lat.p50_us); nl99=$(get nng.lat.p99_us)
+cl50=$(get ad.call.p50_us); cl99=$(get ad.call.p99_us)
+sw50=$(get ad.sw.p50_us); sw99=$(get ad.sw.p99_us)
+
+echo "asyncd bench: $(nproc) CPUs, ipc transport, median of $ROUNDS rounds"
+echo "($N sequential calls per latency figure; ${SECONDS_PER_RUN} s per"
+echo "throughput figure; an echo job per call)"
+echo
+printf '%-34s %9s %9s %10s\n' "sequential round trip" "p50 us" "p99 us" \
+    "p50 ratio"
+printf '%-34s %9s %9s %10s\n' "raw nng REQ/REP echo (baseline)" "$nl50" \
+    "$nl99" "1.00"
+printf '%-34s %9s %9s %10s\n' "asyncd submit+wait, one trip" "$cl50" \
+    "$cl99" "$(ratio "$cl50" "$nl50")"
+printf '%-34s %9s %9s %10s\n' "asyncd submit, then wait" "$sw50" "$sw99" \
+    "$(ratio "$sw50" "$nl50")"
+echo
+printf '%-34s %9s %9s %10s\n' "throughput, requests or jobs/s" "1 client" \
+    "4" "16"
+printf '%-34s %9s %9s %10s\n' "raw nng REQ/REP echo (baseline)" \
+    "$(get nng.t1.ops_per_s)" "$(get nng.t4.ops_per_s)" \
+    "$(get nng.t16.ops_per_s)"
+printf '%-34s %9s %9s %10s\n' "asyncd echo jobs" \
+    "$(get ad.t1.ops_per_s)" "$(get ad.t4.ops_per_s)" \
+    "$(get ad.t16.ops_per_s)"
+printf '%-34s %9s %9s %10s\n' "asyncd / baseline" \
+    "$(ratio "$(get ad.t1.ops_per_s)" "$(get nng.t1.ops_per_s)")" \
+    "$(ratio "$(get ad.t4.ops_per_s)" "$(get nng.t4.ops_per_s)")" \
+    "$(ratio "$(get ad.t16.ops_per_s)" "$(get nng.t16.ops_per_s)")"
+echo
+echo "targets: one-trip p50 within 2.00x of baseline; 16-client throughput"
+echo "at least 0.50x of baseline"

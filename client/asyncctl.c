@@ -1,0 +1,1286 @@
+/*
+ * asyncctl.c: the asyncd command line.
+ *
+ * asyncctl [--socket URL] [--json] COMMAND [ARGS...]. Each command is one
+ * entry of asyncctl_cmds, a table of name, handler, usage and summary (as
+ * in smtpd's smtpctl); each handler parses its own options with
+ * getopt_long, makes its libasyncd calls, prints and returns the exit
+ * status. Results and JSON go to stdout; every error is one line on stderr
+ * starting "asyncctl:", and a usage error is followed by the command's
+ * usage line.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "asyncctl.h"
+
+#ifndef ASYNCD_VERSION
+#define ASYNCD_VERSION	ASYNCD_LIB_VERSION
+#endif
+
+/* The protocol's limits, repeated: asyncctl sees only the public API. */
+#define ASYNCCTL_ID_MAX		((UINT64_C(1) << 53) - 1)
+#define ASYNCCTL_MAX_SECONDS	(30.0 * 24 * 3600)
+#define ASYNCCTL_MAX_IDS	1024
+#define ASYNCCTL_LIST_MAX	1000
+/* Largest ARGS_JSON read from standard input ("-"). */
+#define ASYNCCTL_MAX_STDIN	(4 * 1024 * 1024)
+
+struct asyncctl_cmd;
+
+/* A command's handler; returns asyncctl's exit status. */
+typedef int (*asyncctl_exec_fn)(struct asyncctl *,
+    const struct asyncctl_cmd *, int, char **);
+
+struct asyncctl_cmd {
+	const char		*name;
+	asyncctl_exec_fn	 exec;
+	const char		*usage;		/* what follows the name */
+	const char		*summary;	/* one line, for the list */
+	const char		*help;		/* for "help COMMAND" */
+};
+
+static int	asyncctl_ping(struct asyncctl *,
+		    const struct asyncctl_cmd *, int, char **);
+static int	asyncctl_submit(struct asyncctl *,
+		    const struct asyncctl_cmd *, int, char **);
+static int	asyncctl_wait(struct asyncctl *,
+		    const struct asyncctl_cmd *, int, char **);
+static int	asyncctl_status(struct asyncctl *,
+		    const struct asyncctl_cmd *, int, char **);
+static int	asyncctl_list(struct asyncctl *,
+		    const struct asyncctl_cmd *, int, char **);
+static int	asyncctl_cancel(struct asyncctl *,
+		    const struct asyncctl_cmd *, int, char **);
+static int	asyncctl_types(struct asyncctl *,
+		    const struct asyncctl_cmd *, int, char **);
+static int	asyncctl_stats(struct asyncctl *,
+		    const struct asyncctl_cmd *, int, char **);
+static int	asyncctl_shutdown(struct asyncctl *,
+		    const struct asyncctl_cmd *, int, char **);
+static int	asyncctl_help(struct asyncctl *,
+		    const struct asyncctl_cmd *, int, char **);
+
+/* Each command's help, after its usage line and summary. */
+static const char asyncctl_ping_help[] =
+	"Prints the daemon's version and process id; with --json, an\n"
+	"object with version, pid and events (the event socket's URL).\n";
+
+static const char asyncctl_submit_help[] =
+	"Submits a job of type TYPE with ARGS_JSON (any JSON, default null;\n"
+	"\"-\" reads it from standard input) and prints the job's id alone.\n"
+	"  -k, --key K           idempotency key: if the daemon has a live\n"
+	"                        job with this key, its id is printed and\n"
+	"                        nothing new is created\n"
+	"  -t, --timeout S       how long the job may run, in seconds\n"
+	"                        (default: no limit); past it the job\n"
+	"                        ends timed_out\n"
+	"  -w, --wait            wait for the job, then print its result and\n"
+	"                        exit as 'wait' does, instead of printing\n"
+	"                        the id\n"
+	"  -W, --wait-timeout S  give up waiting after S seconds and exit\n"
+	"                        124 (the job goes on); implies --wait\n"
+	"  -j, --json            with --wait, print the whole job object\n";
+
+static const char asyncctl_wait_help[] =
+	"Waits for the jobs and prints each one's result as a line of JSON,\n"
+	"in the order given. For a job that did not succeed it prints\n"
+	"\"asyncctl: job ID failed: CODE: MESSAGE\" on stderr instead; the\n"
+	"exit status is that of the first job, in the order given, that did\n"
+	"not succeed (124 for one still running at --timeout).\n"
+	"  -t, --timeout S       give up after S seconds (default: never)\n"
+	"                        and exit 124; the jobs go on\n"
+	"  -a, --any             return when the first job finishes, and\n"
+	"                        print only its result\n"
+	"  -c, --cancel-on-timeout\n"
+	"                        at --timeout, cancel the unfinished jobs\n"
+	"                        (and still exit 124)\n"
+	"  -j, --json            print each whole job object instead of\n"
+	"                        its result\n";
+
+static const char asyncctl_status_help[] =
+	"Shows the job as key: value lines, or as its JSON object with\n"
+	"--json or when standard output is not a terminal.\n";
+
+static const char asyncctl_list_help[] =
+	"Lists jobs as a table (ID STATE TYPE KEY AGE RUNTIME), or as one\n"
+	"JSON array of job objects with --json or when standard output is\n"
+	"not a terminal.\n"
+	"  -s, --state S         only jobs in state S: queued, running,\n"
+	"                        succeeded, failed, cancelled, timed_out\n"
+	"  -t, --type T          only jobs of type T\n"
+	"  -n, --limit N         at most N jobs (1 to 1000; default 100)\n"
+	"  -b, --before ID       only jobs older than ID, to page through\n";
+
+static const char asyncctl_cancel_help[] =
+	"Cancels the job and shows it as it stands afterwards (as a JSON\n"
+	"object with --json or when standard output is not a terminal).\n"
+	"  -w, --wait S          wait up to S seconds for it to stop\n";
+
+static const struct asyncctl_cmd asyncctl_cmds[] = {
+	{ "ping", asyncctl_ping, "",
+	  "check that the daemon answers; print its version and pid",
+	  asyncctl_ping_help },
+	{ "submit", asyncctl_submit,
+	  "TYPE [ARGS_JSON] [--key K] [--timeout S] [--wait] "
+	  "[--wait-timeout S]",
+	  "submit a job; print its id", asyncctl_submit_help },
+	{ "wait", asyncctl_wait,
+	  "ID... [--timeout S] [--any] [--cancel-on-timeout]",
+	  "wait for jobs; print their results", asyncctl_wait_help },
+	{ "status", asyncctl_status, "ID",
+	  "show one job, with its arguments and result",
+	  asyncctl_status_help },
+	{ "list", asyncctl_list,
+	  "[--state S] [--type T] [--limit N] [--before ID]",
+	  "list jobs, newest first", asyncctl_list_help },
+	{ "cancel", asyncctl_cancel, "ID [--wait S]",
+	  "cancel a job", asyncctl_cancel_help },
+	{ "types", asyncctl_types, "",
+	  "list the job types the daemon runs",
+	  "Lists each job type's name and description.\n" },
+	{ "stats", asyncctl_stats, "",
+	  "show the daemon's counters",
+	  "Shows jobs per state, totals, uptime and limits.\n" },
+	{ "shutdown", asyncctl_shutdown, "",
+	  "stop the daemon (root or the daemon's user only)",
+	  "Asks the daemon to stop, as on SIGTERM.\n" },
+	{ "help", asyncctl_help, "[COMMAND]",
+	  "show help for asyncctl or one command", "" },
+};
+
+#define ASYNCCTL_NCMDS	(sizeof asyncctl_cmds / sizeof asyncctl_cmds[0])
+
+static const char asyncctl_exits[] =
+	"Exit status:\n"
+	"  0    success; for wait and submit --wait, every job succeeded\n"
+	"  1    a job failed, or the daemon refused the command (no such\n"
+	"       job, bad arguments, ...)\n"
+	"  2    usage error\n"
+	"  3    the daemon is unreachable\n"
+	"  4    a job was cancelled\n"
+	"  5    a job ran past its own timeout (timed_out)\n"
+	"  124  the wait's own --timeout expired (the job goes on)\n";
+
+/* Prints "asyncctl: ..." on stderr. */
+static void __attribute__((format(printf, 1, 2)))
+asyncctl_warnx(const char *fmt, ...)
+{
+	va_list	ap;
+
+	fputs("asyncctl: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+/* A usage error: the message, then the command's usage line. */
+static int __attribute__((format(printf, 2, 3)))
+asyncctl_usage(const struct asyncctl_cmd *cmd, const char *fmt, ...)
+{
+	va_list	ap;
+
+	fputs("asyncctl: ", stderr);
+	if (cmd != NULL)
+		fprintf(stderr, "%s: ", cmd->name);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	if (cmd != NULL)
+		fprintf(stderr, "usage: asyncctl %s%s%s\n", cmd->name,
+		    *cmd->usage != '\0' ? " " : "", cmd->usage);
+	else
+		fputs("usage: asyncctl [--socket URL] [--json] COMMAND "
+		    "[ARGS...]\n", stderr);
+	return (ASYNCCTL_EXIT_USAGE);
+}
+
+/*
+ * Reports a failed library call: the daemon's own message when it sent
+ * one, and the exit status the error means.
+ */
+static int
+asyncctl_fail(struct asyncctl *ctl, const char *what, int err)
+{
+	const char	*msg = asyncd_errmsg();
+
+	if (err == ASYNCD_EUNREACHABLE) {
+		asyncctl_warnx("%s: cannot reach asyncd at %s", what,
+		    asyncd_url(ctl->c));
+		return (ASYNCCTL_EXIT_UNREACHABLE);
+	}
+	asyncctl_warnx("%s: %s", what, msg != NULL ? msg :
+	    asyncd_strerror(err));
+	return (ASYNCCTL_EXIT_FAILED);
+}
+
+bool
+asyncctl_want_json(const struct asyncctl *ctl)
+{
+	return (ctl->json || !isatty(STDOUT_FILENO));
+}
+
+/* Opens the client, once the command's arguments are known to be good. */
+static int
+asyncctl_connect(struct asyncctl *ctl)
+{
+	int	rv;
+
+	if ((rv = asyncd_open(&ctl->c, ctl->url)) == 0) {
+		asyncd_set_connect_timeout(ctl->c, ctl->connect);
+		return (0);
+	}
+	if (rv == ASYNCD_EINVAL) {
+		asyncctl_warnx("invalid socket URL '%s'", ctl->url != NULL ?
+		    ctl->url : "(default)");
+		return (ASYNCCTL_EXIT_USAGE);
+	}
+	asyncctl_warnx("%s", asyncd_strerror(rv));
+	return (ASYNCCTL_EXIT_FAILED);
+}
+
+/* A job id: decimal digits, 1 to 2^53-1. */
+static bool
+asyncctl_parse_id(const char *s, uint64_t *id)
+{
+	unsigned long long	 v;
+	char			*end;
+
+	if (*s < '0' || *s > '9')
+		return (false);
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno != 0 || *end != '\0' || v == 0 || v > ASYNCCTL_ID_MAX)
+		return (false);
+	*id = v;
+	return (true);
+}
+
+/* A duration in seconds, fractions allowed, 0 to 30 days. */
+static bool
+asyncctl_parse_seconds(const char *s, double *out)
+{
+	char	*end;
+	double	 d;
+
+	errno = 0;
+	d = strtod(s, &end);
+	if (errno != 0 || end == s || *end != '\0' || !isfinite(d) || d < 0 ||
+	    d > ASYNCCTL_MAX_SECONDS)
+		return (false);
+	*out = d;
+	return (true);
+}
+
+/*
+ * getopt_long's complaints, in asyncctl's words. With opterr off and ':'
+ * first in optstring, '?' means an unknown option and ':' a missing
+ * argument.
+ */
+static int
+asyncctl_badopt(const struct asyncctl_cmd *cmd, int ch, char **argv)
+{
+	const char	*arg = argv[optind - 1];
+
+	if (ch == ':')
+		return (asyncctl_usage(cmd, "option '%s' needs an argument",
+		    arg));
+	if (optopt != 0)
+		return (asyncctl_usage(cmd, "unknown option '-%c'", optopt));
+	return (asyncctl_usage(cmd, "unknown option '%s'", arg));
+}
+
+/* Prints one command's help on stdout. */
+static void
+asyncctl_cmd_help(const struct asyncctl_cmd *cmd)
+{
+	printf("usage: asyncctl %s%s%s\n\n", cmd->name,
+	    *cmd->usage != '\0' ? " " : "", cmd->usage);
+	printf("%c%s.\n", toupper((unsigned char)cmd->summary[0]),
+	    cmd->summary + 1);
+	if (*cmd->help != '\0')
+		printf("\n%s", cmd->help);
+}
+
+/* Options every command takes. */
+#define ASYNCCTL_COMMON_LONGOPTS					\
+	{ "json", no_argument, NULL, 'j' },				\
+	{ "help", no_argument, NULL, 'h' }
+
+/*
+ * Parses a command that takes no options beyond the common ones and no
+ * arguments. Returns -1 to go on, or an exit status.
+ */
+static int
+asyncctl_no_args(struct asyncctl *ctl, const struct asyncctl_cmd *cmd,
+    int argc, char **argv)
+{
+	static const struct option	longopts[] = {
+		ASYNCCTL_COMMON_LONGOPTS,
+		{ NULL, 0, NULL, 0 }
+	};
+	int				ch;
+
+	optind = 0;
+	while ((ch = getopt_long(argc, argv, ":jh", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'j':
+			ctl->json = true;
+			break;
+		case 'h':
+			asyncctl_cmd_help(cmd);
+			return (ASYNCCTL_EXIT_OK);
+		default:
+			return (asyncctl_badopt(cmd, ch, argv));
+		}
+	}
+	if (optind < argc)
+		return (asyncctl_usage(cmd, "unexpected argument '%s'",
+		    argv[optind]));
+	if ((ch = asyncctl_connect(ctl)) != 0)
+		return (ch);
+	return (-1);
+}
+
+/* ---- printing jobs */
+
+/* The exit status a finished (or unfinished) job means. */
+static int
+asyncctl_job_exit(const struct asyncd_job *job)
+{
+	switch (asyncd_job_outcome(job)) {
+	case 0:
+		return (ASYNCCTL_EXIT_OK);
+	case ASYNCD_ECANCELED:
+		return (ASYNCCTL_EXIT_CANCELLED);
+	case ASYNCD_EJOBTIMEDOUT:
+		return (ASYNCCTL_EXIT_JOB_TIMEOUT);
+	case ASYNCD_ETIMEDOUT:
+		return (ASYNCCTL_EXIT_TIMEOUT);
+	default:
+		return (ASYNCCTL_EXIT_FAILED);
+	}
+}
+
+/* Prints a job's JSON object on stdout. */
+static int
+asyncctl_print_job_json(const struct asyncd_job *job)
+{
+	char	*text;
+
+	if ((text = asyncd_job_json(job)) == NULL) {
+		asyncctl_warnx("%s", asyncd_strerror(ASYNCD_ENOMEM));
+		return (ASYNCCTL_EXIT_FAILED);
+	}
+	printf("%s\n", text);
+	free(text);
+	return (ASYNCCTL_EXIT_OK);
+}
+
+/*
+ * Prints how a waited-for job came out, as wait does: its result on
+ * stdout (the job object with --json), or why it has none on stderr.
+ * Returns the exit status it means.
+ */
+static int
+asyncctl_report(struct asyncctl *ctl, const struct asyncd_job *job,
+    double waited)
+{
+	const char	*code, *msg, *result;
+	char		 dur[32];
+	int		 status = asyncctl_job_exit(job);
+
+	if (ctl->json) {
+		if (asyncctl_print_job_json(job) != 0)
+			return (ASYNCCTL_EXIT_FAILED);
+	} else if (status == ASYNCCTL_EXIT_OK) {
+		result = asyncd_job_result(job);
+		printf("%s\n", result != NULL ? result : "null");
+	}
+	if (status == ASYNCCTL_EXIT_TIMEOUT) {
+		output_duration(dur, sizeof dur, waited);
+		asyncctl_warnx("job %" PRIu64 " still %s after %s (timed out "
+		    "waiting)", asyncd_job_id(job),
+		    asyncd_state_name(asyncd_job_state(job)), dur);
+	} else if (status != ASYNCCTL_EXIT_OK) {
+		code = asyncd_job_error_code(job);
+		msg = asyncd_job_error_message(job);
+		asyncctl_warnx("job %" PRIu64 " failed: %s: %s",
+		    asyncd_job_id(job), code != NULL ? code :
+		    asyncd_state_name(asyncd_job_state(job)),
+		    msg != NULL ? msg : "");
+	}
+	return (status);
+}
+
+/* Prints a job as key: value lines, for people. */
+static void
+asyncctl_print_job_fields(const struct asyncd_job *job)
+{
+	const char	*s, *pmsg;
+	double		 started, finished, now = output_now(), p;
+	char		 t[64], d[32];
+
+	output_field(stdout, "id", "%" PRIu64, asyncd_job_id(job));
+	output_field(stdout, "type", "%s", asyncd_job_type(job));
+	output_field(stdout, "state", "%s%s",
+	    asyncd_state_name(asyncd_job_state(job)), "");
+	if ((s = asyncd_job_key(job)) != NULL)
+		output_field(stdout, "key", "%s", s);
+	if (asyncd_job_parent(job) != 0)
+		output_field(stdout, "parent", "%" PRIu64,
+		    asyncd_job_parent(job));
+	output_time(t, sizeof t, asyncd_job_created(job));
+	output_duration(d, sizeof d, now - asyncd_job_created(job));
+	output_field(stdout, "created", "%s (%s ago)", t, d);
+	if ((started = asyncd_job_started(job)) > 0) {
+		output_time(t, sizeof t, started);
+		output_field(stdout, "started", "%s", t);
+	}
+	if ((finished = asyncd_job_finished(job)) > 0) {
+		output_time(t, sizeof t, finished);
+		output_field(stdout, "finished", "%s", t);
+	}
+	if (started > 0) {
+		output_duration(d, sizeof d, (finished > 0 ? finished : now) -
+		    started);
+		output_field(stdout, "runtime", "%s", d);
+	}
+	if ((p = asyncd_job_progress(job, &pmsg)) >= 0)
+		output_field(stdout, "progress", "%.0f%%%s%s", p * 100,
+		    pmsg != NULL ? " " : "", pmsg != NULL ? pmsg : "");
+	if ((s = asyncd_job_error_code(job)) != NULL)
+		output_field(stdout, "error", "%s: %s", s,
+		    asyncd_job_error_message(job) != NULL ?
+		    asyncd_job_error_message(job) : "");
+	if ((s = asyncd_job_args(job)) != NULL)
+		output_field(stdout, "args", "%s", s);
+	if ((s = asyncd_job_result(job)) != NULL)
+		output_field(stdout, "result", "%s", s);
+}
+
+/* ---- commands */
+
+static int
+asyncctl_ping(struct asyncctl *ctl, const struct asyncctl_cmd *cmd, int argc,
+    char **argv)
+{
+	char	*version = NULL, *events = NULL;
+	cJSON	*obj;
+	int64_t	 pid = 0;
+	int	 rv;
+
+	if ((rv = asyncctl_no_args(ctl, cmd, argc, argv)) != -1)
+		return (rv);
+	if ((rv = asyncd_ping(ctl->c, &version, &events, &pid)) != 0)
+		return (asyncctl_fail(ctl, "ping", rv));
+	rv = ASYNCCTL_EXIT_OK;
+	if (ctl->json) {
+		if ((obj = cJSON_CreateObject()) == NULL ||
+		    cJSON_AddStringToObject(obj, "version", version != NULL ?
+		    version : "") == NULL ||
+		    cJSON_AddNumberToObject(obj, "pid", (double)pid) == NULL ||
+		    (events != NULL && cJSON_AddStringToObject(obj, "events",
+		    events) == NULL) || !output_json(stdout, obj)) {
+			asyncctl_warnx("%s", asyncd_strerror(ASYNCD_ENOMEM));
+			rv = ASYNCCTL_EXIT_FAILED;
+		}
+		cJSON_Delete(obj);
+	} else
+		printf("asyncd %s (pid %" PRId64 ")\n", version != NULL ?
+		    version : "(unknown version)", pid);
+	free(version);
+	free(events);
+	return (rv);
+}
+
+/* Reads ARGS_JSON from standard input, for "-". */
+static char *
+asyncctl_read_stdin(void)
+{
+	char	*buf = NULL, *grown;
+	size_t	 len = 0, cap = 0, n;
+
+	for (;;) {
+		if (len + 1 >= cap) {
+			cap = cap == 0 ? 4096 : cap * 2;
+			if (cap > ASYNCCTL_MAX_STDIN ||
+			    (grown = realloc(buf, cap)) == NULL) {
+				free(buf);
+				return (NULL);
+			}
+			buf = grown;
+		}
+		n = fread(buf + len, 1, cap - len - 1, stdin);
+		len += n;
+		if (n == 0)
+			break;
+	}
+	if (ferror(stdin)) {
+		free(buf);
+		return (NULL);
+	}
+	buf[len] = '\0';
+	return (buf);
+}
+
+static int
+asyncctl_submit(struct asyncctl *ctl, const struct asyncctl_cmd *cmd,
+    int argc, char **argv)
+{
+	static const struct option	 longopts[] = {
+		{ "key", required_argument, NULL, 'k' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ "wait", no_argument, NULL, 'w' },
+		{ "wait-timeout", required_argument, NULL, 'W' },
+		ASYNCCTL_COMMON_LONGOPTS,
+		{ NULL, 0, NULL, 0 }
+	};
+	struct asyncd_submit_opts	 opts = { NULL, 0 };
+	struct asyncd_job		*job = NULL;
+	const char			*type, *args = NULL;
+	char				*input = NULL;
+	cJSON				*check;
+	double				 wait_timeout = -1, t0;
+	uint64_t			 id;
+	bool				 wait = false;
+	int				 ch, rv;
+
+	optind = 0;
+	while ((ch = getopt_long(argc, argv, ":k:t:wW:jh", longopts, NULL)) !=
+	    -1) {
+		switch (ch) {
+		case 'k':
+			if (*optarg == '\0' || strlen(optarg) > 256)
+				return (asyncctl_usage(cmd, "a key is 1 to "
+				    "256 bytes long"));
+			opts.key = optarg;
+			break;
+		case 't':
+			if (!asyncctl_parse_seconds(optarg, &opts.timeout))
+				return (asyncctl_usage(cmd, "invalid timeout "
+				    "'%s' (seconds, 0 to 2592000)", optarg));
+			break;
+		case 'w':
+			wait = true;
+			break;
+		case 'W':
+			if (!asyncctl_parse_seconds(optarg, &wait_timeout))
+				return (asyncctl_usage(cmd, "invalid wait "
+				    "timeout '%s' (seconds, 0 to 2592000)",
+				    optarg));
+			wait = true;
+			break;
+		case 'j':
+			ctl->json = true;
+			break;
+		case 'h':
+			asyncctl_cmd_help(cmd);
+			return (ASYNCCTL_EXIT_OK);
+		default:
+			return (asyncctl_badopt(cmd, ch, argv));
+		}
+	}
+	if (optind >= argc)
+		return (asyncctl_usage(cmd, "missing job type"));
+	type = argv[optind++];
+	if (*type == '\0' || strlen(type) > 64)
+		return (asyncctl_usage(cmd, "a job type is 1 to 64 bytes "
+		    "long"));
+	if (optind < argc)
+		args = argv[optind++];
+	if (optind < argc)
+		return (asyncctl_usage(cmd, "unexpected argument '%s'",
+		    argv[optind]));
+	if (args != NULL && strcmp(args, "-") == 0) {
+		if ((input = asyncctl_read_stdin()) == NULL) {
+			asyncctl_warnx("submit: cannot read ARGS_JSON from "
+			    "standard input");
+			return (ASYNCCTL_EXIT_FAILED);
+		}
+		args = input;
+	}
+	/* Refused here, with a better word than the library's EINVAL. */
+	if (args != NULL) {
+		if ((check = cJSON_ParseWithOpts(args, NULL, true)) == NULL) {
+			free(input);
+			return (asyncctl_usage(cmd, "ARGS_JSON is not valid "
+			    "JSON"));
+		}
+		cJSON_Delete(check);
+	}
+	if ((rv = asyncctl_connect(ctl)) != 0) {
+		free(input);
+		return (rv);
+	}
+
+	if (!wait) {
+		rv = asyncd_submit(ctl->c, type, args, &opts, &id, NULL);
+		free(input);
+		if (rv != 0)
+			return (asyncctl_fail(ctl, "submit", rv));
+		printf("%" PRIu64 "\n", id);
+		return (ASYNCCTL_EXIT_OK);
+	}
+	t0 = output_now();
+	rv = asyncd_call(ctl->c, type, args, &opts, wait_timeout, &job);
+	free(input);
+	if (rv != 0 && rv != ASYNCD_ETIMEDOUT)
+		return (asyncctl_fail(ctl, "submit", rv));
+	rv = asyncctl_report(ctl, job, output_now() - t0);
+	asyncd_job_free(job);
+	return (rv);
+}
+
+static int
+asyncctl_wait(struct asyncctl *ctl, const struct asyncctl_cmd *cmd, int argc,
+    char **argv)
+{
+	static const struct option	 longopts[] = {
+		{ "timeout", required_argument, NULL, 't' },
+		{ "any", no_argument, NULL, 'a' },
+		{ "cancel-on-timeout", no_argument, NULL, 'c' },
+		ASYNCCTL_COMMON_LONGOPTS,
+		{ NULL, 0, NULL, 0 }
+	};
+	struct asyncd_job		**jobs = NULL;
+	uint64_t			*ids = NULL;
+	double				 timeout = -1, t0;
+	size_t				 n, i;
+	bool				 any = false, cancel = false;
+	char				 what[64];
+	int				 ch, rv, status, st;
+
+	optind = 0;
+	while ((ch = getopt_long(argc, argv, ":t:acjh", longopts, NULL)) !=
+	    -1) {
+		switch (ch) {
+		case 't':
+			if (!asyncctl_parse_seconds(optarg, &timeout))
+				return (asyncctl_usage(cmd, "invalid timeout "
+				    "'%s' (seconds, 0 to 2592000)", optarg));
+			break;
+		case 'a':
+			any = true;
+			break;
+		case 'c':
+			cancel = true;
+			break;
+		case 'j':
+			ctl->json = true;
+			break;
+		case 'h':
+			asyncctl_cmd_help(cmd);
+			return (ASYNCCTL_EXIT_OK);
+		default:
+			return (asyncctl_badopt(cmd, ch, argv));
+		}
+	}
+	if (optind >= argc)
+		return (asyncctl_usage(cmd, "missing job id"));
+	n = (size_t)(argc - optind);
+	if (n > ASYNCCTL_MAX_IDS)
+		return (asyncctl_usage(cmd, "at most %d job ids",
+		    ASYNCCTL_MAX_IDS));
+	if ((ids = calloc(n, sizeof *ids)) == NULL ||
+	    (jobs = calloc(n, sizeof *jobs)) == NULL) {
+		free(ids);
+		asyncctl_warnx("%s", asyncd_strerror(ASYNCD_ENOMEM));
+		return (ASYNCCTL_EXIT_FAILED);
+	}
+	for (i = 0; i < n; i++) {
+		if (!asyncctl_parse_id(argv[optind + i], &ids[i])) {
+			free(ids);
+			free(jobs);
+			return (asyncctl_usage(cmd, "invalid job id '%s'",
+			    argv[optind + i]));
+		}
+	}
+	if ((rv = asyncctl_connect(ctl)) != 0) {
+		free(ids);
+		free(jobs);
+		return (rv);
+	}
+
+	t0 = output_now();
+	rv = asyncd_wait_many(ctl->c, ids, n, any ? ASYNCD_WAIT_ANY :
+	    ASYNCD_WAIT_ALL, timeout, jobs);
+	if (rv != 0 && rv != ASYNCD_ETIMEDOUT) {
+		if (n == 1)
+			snprintf(what, sizeof what, "wait %" PRIu64, ids[0]);
+		else
+			snprintf(what, sizeof what, "wait");
+		status = asyncctl_fail(ctl, what, rv);
+		free(ids);
+		free(jobs);
+		return (status);
+	}
+
+	status = ASYNCCTL_EXIT_OK;
+	if (any && rv == 0) {
+		/* The first finished one, in the order given. */
+		for (i = 0; i < n && !asyncd_job_done(jobs[i]); i++)
+			continue;
+		status = asyncctl_report(ctl, jobs[i], output_now() - t0);
+	} else {
+		for (i = 0; i < n; i++) {
+			st = asyncctl_report(ctl, jobs[i], output_now() - t0);
+			if (status == ASYNCCTL_EXIT_OK)
+				status = st;
+		}
+	}
+	/*
+	 * An unfinished job's status is 124, so the first non-zero one in
+	 * the order given stays the rule.
+	 */
+	if (rv == ASYNCD_ETIMEDOUT) {
+		for (i = 0; cancel && i < n; i++) {
+			if (asyncd_job_done(jobs[i]))
+				continue;
+			/* Finished since is fine: the job is stopped. */
+			st = asyncd_cancel(ctl->c, ids[i], 0, NULL);
+			if (st != 0 && st != ASYNCD_EDONE) {
+				snprintf(what, sizeof what, "cancel %" PRIu64,
+				    ids[i]);
+				(void)asyncctl_fail(ctl, what, st);
+			}
+		}
+	}
+	for (i = 0; i < n; i++)
+		asyncd_job_free(jobs[i]);
+	free(jobs);
+	free(ids);
+	return (status);
+}
+
+/* Parses "COMMAND [common options] ID". Returns -1 to go on. */
+static int
+asyncctl_one_id(struct asyncctl *ctl, const struct asyncctl_cmd *cmd,
+    int argc, char **argv, uint64_t *id)
+{
+	static const struct option	longopts[] = {
+		ASYNCCTL_COMMON_LONGOPTS,
+		{ NULL, 0, NULL, 0 }
+	};
+	int				ch;
+
+	optind = 0;
+	while ((ch = getopt_long(argc, argv, ":jh", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'j':
+			ctl->json = true;
+			break;
+		case 'h':
+			asyncctl_cmd_help(cmd);
+			return (ASYNCCTL_EXIT_OK);
+		default:
+			return (asyncctl_badopt(cmd, ch, argv));
+		}
+	}
+	if (optind >= argc)
+		return (asyncctl_usage(cmd, "missing job id"));
+	if (!asyncctl_parse_id(argv[optind], id))
+		return (asyncctl_usage(cmd, "invalid job id '%s'",
+		    argv[optind]));
+	if (optind + 1 < argc)
+		return (asyncctl_usage(cmd, "unexpected argument '%s'",
+		    argv[optind + 1]));
+	if ((ch = asyncctl_connect(ctl)) != 0)
+		return (ch);
+	return (-1);
+}
+
+static int
+asyncctl_status(struct asyncctl *ctl, const struct asyncctl_cmd *cmd,
+    int argc, char **argv)
+{
+	struct asyncd_job	*job;
+	char			 what[64];
+	uint64_t		 id;
+	int			 rv;
+
+	if ((rv = asyncctl_one_id(ctl, cmd, argc, argv, &id)) != -1)
+		return (rv);
+	if ((rv = asyncd_status(ctl->c, id, &job)) != 0) {
+		snprintf(what, sizeof what, "status %" PRIu64, id);
+		return (asyncctl_fail(ctl, what, rv));
+	}
+	if (asyncctl_want_json(ctl))
+		rv = asyncctl_print_job_json(job);
+	else
+		asyncctl_print_job_fields(job);
+	asyncd_job_free(job);
+	return (rv);
+}
+
+static int
+asyncctl_list(struct asyncctl *ctl, const struct asyncctl_cmd *cmd, int argc,
+    char **argv)
+{
+	static const struct option	 longopts[] = {
+		{ "state", required_argument, NULL, 's' },
+		{ "type", required_argument, NULL, 't' },
+		{ "limit", required_argument, NULL, 'n' },
+		{ "before", required_argument, NULL, 'b' },
+		ASYNCCTL_COMMON_LONGOPTS,
+		{ NULL, 0, NULL, 0 }
+	};
+	static const char *const	 headers[] = {
+		"ID", "STATE", "TYPE", "KEY", "AGE", "RUNTIME"
+	};
+	struct asyncd_list_opts		 opts = { -1, NULL, 0, 0 };
+	struct asyncd_job		**jobs = NULL;
+	struct output_table		*t;
+	const char			*cells[6];
+	char				 id[24], age[32], run[32];
+	char				*text, *end;
+	double				 now = output_now();
+	double				 started, finished;
+	unsigned long			 limit;
+	size_t				 n, i;
+	bool				 more = false;
+	int				 ch, rv, s;
+
+	optind = 0;
+	while ((ch = getopt_long(argc, argv, ":s:t:n:b:jh", longopts, NULL)) !=
+	    -1) {
+		switch (ch) {
+		case 's':
+			for (s = 0; s <= ASYNCD_TIMED_OUT; s++) {
+				if (strcmp(optarg, asyncd_state_name(s)) == 0)
+					break;
+			}
+			if (s > ASYNCD_TIMED_OUT)
+				return (asyncctl_usage(cmd, "unknown state "
+				    "'%s'", optarg));
+			opts.state = s;
+			break;
+		case 't':
+			if (*optarg == '\0' || strlen(optarg) > 64)
+				return (asyncctl_usage(cmd, "a job type is 1 "
+				    "to 64 bytes long"));
+			opts.type = optarg;
+			break;
+		case 'n':
+			errno = 0;
+			limit = strtoul(optarg, &end, 10);
+			if (*optarg < '0' || *optarg > '9' || *end != '\0' ||
+			    errno != 0 || limit < 1 ||
+			    limit > ASYNCCTL_LIST_MAX)
+				return (asyncctl_usage(cmd, "invalid limit "
+				    "'%s' (1 to %d)", optarg,
+				    ASYNCCTL_LIST_MAX));
+			opts.limit = limit;
+			break;
+		case 'b':
+			if (!asyncctl_parse_id(optarg, &opts.before))
+				return (asyncctl_usage(cmd, "invalid job id "
+				    "'%s'", optarg));
+			break;
+		case 'j':
+			ctl->json = true;
+			break;
+		case 'h':
+			asyncctl_cmd_help(cmd);
+			return (ASYNCCTL_EXIT_OK);
+		default:
+			return (asyncctl_badopt(cmd, ch, argv));
+		}
+	}
+	if (optind < argc)
+		return (asyncctl_usage(cmd, "unexpected argument '%s'",
+		    argv[optind]));
+	if ((rv = asyncctl_connect(ctl)) != 0)
+		return (rv);
+	if ((rv = asyncd_list(ctl->c, &opts, &jobs, &n, &more)) != 0)
+		return (asyncctl_fail(ctl, "list", rv));
+
+	rv = ASYNCCTL_EXIT_OK;
+	if (asyncctl_want_json(ctl)) {
+		/* One line: an array of the daemon's job objects. */
+		fputc('[', stdout);
+		for (i = 0; i < n; i++) {
+			if ((text = asyncd_job_json(jobs[i])) == NULL) {
+				rv = ASYNCCTL_EXIT_FAILED;
+				break;
+			}
+			printf("%s%s", i > 0 ? "," : "", text);
+			free(text);
+		}
+		fputs("]\n", stdout);
+		if (rv != ASYNCCTL_EXIT_OK)
+			asyncctl_warnx("%s", asyncd_strerror(ASYNCD_ENOMEM));
+		asyncd_jobs_free(jobs, n);
+		return (rv);
+	}
+
+	if ((t = output_table_create(6, headers)) == NULL) {
+		asyncd_jobs_free(jobs, n);
+		asyncctl_warnx("%s", asyncd_strerror(ASYNCD_ENOMEM));
+		return (ASYNCCTL_EXIT_FAILED);
+	}
+	for (i = 0; i < n; i++) {
+		snprintf(id, sizeof id, "%" PRIu64, asyncd_job_id(jobs[i]));
+		output_duration(age, sizeof age,
+		    now - asyncd_job_created(jobs[i]));
+		started = asyncd_job_started(jobs[i]);
+		finished = asyncd_job_finished(jobs[i]);
+		if (started > 0)
+			output_duration(run, sizeof run, (finished > 0 ?
+			    finished : now) - started);
+		else
+			snprintf(run, sizeof run, "-");
+		cells[0] = id;
+		cells[1] = asyncd_state_name(asyncd_job_state(jobs[i]));
+		cells[2] = asyncd_job_type(jobs[i]);
+		cells[3] = asyncd_job_key(jobs[i]) != NULL ?
+		    asyncd_job_key(jobs[i]) : "-";
+		cells[4] = age;
+		cells[5] = run;
+		if (output_table_add(t, cells) != 0) {
+			rv = ASYNCCTL_EXIT_FAILED;
+			asyncctl_warnx("%s", asyncd_strerror(ASYNCD_ENOMEM));
+			break;
+		}
+	}
+	output_table_print(t, stdout);
+	if (more && n > 0)
+		printf("(more: asyncctl list --before %" PRIu64 ")\n",
+		    asyncd_job_id(jobs[n - 1]));
+	output_table_free(t);
+	asyncd_jobs_free(jobs, n);
+	return (rv);
+}
+
+static int
+asyncctl_cancel(struct asyncctl *ctl, const struct asyncctl_cmd *cmd,
+    int argc, char **argv)
+{
+	static const struct option	 longopts[] = {
+		{ "wait", required_argument, NULL, 'w' },
+		ASYNCCTL_COMMON_LONGOPTS,
+		{ NULL, 0, NULL, 0 }
+	};
+	struct asyncd_job		*job;
+	char				 what[64];
+	double				 wait = 0;
+	uint64_t			 id;
+	int				 ch, rv;
+
+	optind = 0;
+	while ((ch = getopt_long(argc, argv, ":w:jh", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'w':
+			if (!asyncctl_parse_seconds(optarg, &wait))
+				return (asyncctl_usage(cmd, "invalid wait "
+				    "'%s' (seconds, 0 to 2592000)", optarg));
+			break;
+		case 'j':
+			ctl->json = true;
+			break;
+		case 'h':
+			asyncctl_cmd_help(cmd);
+			return (ASYNCCTL_EXIT_OK);
+		default:
+			return (asyncctl_badopt(cmd, ch, argv));
+		}
+	}
+	if (optind >= argc)
+		return (asyncctl_usage(cmd, "missing job id"));
+	if (!asyncctl_parse_id(argv[optind], &id))
+		return (asyncctl_usage(cmd, "invalid job id '%s'",
+		    argv[optind]));
+	if (optind + 1 < argc)
+		return (asyncctl_usage(cmd, "unexpected argument '%s'",
+		    argv[optind + 1]));
+	if ((rv = asyncctl_connect(ctl)) != 0)
+		return (rv);
+	if ((rv = asyncd_cancel(ctl->c, id, wait, &job)) != 0) {
+		snprintf(what, sizeof what, "cancel %" PRIu64, id);
+		return (asyncctl_fail(ctl, what, rv));
+	}
+	if (asyncctl_want_json(ctl))
+		rv = asyncctl_print_job_json(job);
+	else if (asyncd_job_done(job))
+		printf("job %" PRIu64 ": %s\n", id,
+		    asyncd_state_name(asyncd_job_state(job)));
+	else
+		printf("job %" PRIu64 ": %s, cancel requested\n", id,
+		    asyncd_state_name(asyncd_job_state(job)));
+	asyncd_job_free(job);
+	return (rv);
+}
+
+static int
+asyncctl_types(struct asyncctl *ctl, const struct asyncctl_cmd *cmd,
+    int argc, char **argv)
+{
+	static const char *const	  headers[] = {
+		"NAME", "DESCRIPTION"
+	};
+	struct output_table		 *t;
+	const char			 *cells[2];
+	char				**names, **descs;
+	cJSON				 *arr, *item;
+	size_t				  n, i;
+	int				  rv;
+
+	if ((rv = asyncctl_no_args(ctl, cmd, argc, argv)) != -1)
+		return (rv);
+	if ((rv = asyncd_types(ctl->c, &names, &descs, &n)) != 0)
+		return (asyncctl_fail(ctl, "types", rv));
+	rv = ASYNCCTL_EXIT_OK;
+	if (asyncctl_want_json(ctl)) {
+		if ((arr = cJSON_CreateArray()) == NULL)
+			rv = ASYNCCTL_EXIT_FAILED;
+		for (i = 0; rv == 0 && i < n; i++) {
+			if ((item = cJSON_CreateObject()) == NULL ||
+			    !cJSON_AddItemToArray(arr, item) ||
+			    cJSON_AddStringToObject(item, "name",
+			    names[i]) == NULL ||
+			    cJSON_AddStringToObject(item, "description",
+			    descs[i]) == NULL)
+				rv = ASYNCCTL_EXIT_FAILED;
+		}
+		if (rv == 0 && !output_json(stdout, arr))
+			rv = ASYNCCTL_EXIT_FAILED;
+		cJSON_Delete(arr);
+	} else if ((t = output_table_create(2, headers)) == NULL) {
+		rv = ASYNCCTL_EXIT_FAILED;
+	} else {
+		for (i = 0; rv == 0 && i < n; i++) {
+			cells[0] = names[i];
+			cells[1] = descs[i];
+			if (output_table_add(t, cells) != 0)
+				rv = ASYNCCTL_EXIT_FAILED;
+		}
+		output_table_print(t, stdout);
+		output_table_free(t);
+	}
+	if (rv != ASYNCCTL_EXIT_OK)
+		asyncctl_warnx("%s", asyncd_strerror(ASYNCD_ENOMEM));
+	asyncd_types_free(names, descs, n);
+	return (rv);
+}
+
+static int
+asyncctl_stats(struct asyncctl *ctl, const struct asyncctl_cmd *cmd,
+    int argc, char **argv)
+{
+	static const char *const names[] = {
+		"queued", "running", "succeeded", "failed", "cancelled",
+		"timed_out", "submitted", "finished", "max_running",
+		"max_queued"
+	};
+	struct asyncd_stats	 st;
+	uint64_t		 values[10];
+	cJSON			*obj;
+	char			 d[32];
+	size_t			 i;
+	int			 rv;
+
+	if ((rv = asyncctl_no_args(ctl, cmd, argc, argv)) != -1)
+		return (rv);
+	if ((rv = asyncd_stats(ctl->c, &st)) != 0)
+		return (asyncctl_fail(ctl, "stats", rv));
+	values[0] = st.queued;
+	values[1] = st.running;
+	values[2] = st.succeeded;
+	values[3] = st.failed;
+	values[4] = st.cancelled;
+	values[5] = st.timed_out;
+	values[6] = st.submitted;
+	values[7] = st.finished;
+	values[8] = st.max_running;
+	values[9] = st.max_queued;
+
+	if (!asyncctl_want_json(ctl)) {
+		for (i = 0; i < 8; i++)
+			output_field(stdout, names[i], "%" PRIu64, values[i]);
+		output_duration(d, sizeof d, st.uptime);
+		output_field(stdout, "uptime", "%s", d);
+		for (; i < 10; i++)
+			output_field(stdout, names[i], "%" PRIu64, values[i]);
+		return (ASYNCCTL_EXIT_OK);
+	}
+	/* The daemon's stats object, field for field. */
+	if ((obj = cJSON_CreateObject()) == NULL)
+		goto nomem;
+	for (i = 0; i < 10; i++) {
+		if (i == 8 && cJSON_AddNumberToObject(obj, "uptime",
+		    st.uptime) == NULL)
+			goto nomem;
+		if (cJSON_AddNumberToObject(obj, names[i],
+		    (double)values[i]) == NULL)
+			goto nomem;
+	}
+	if (!output_json(stdout, obj))
+		goto nomem;
+	cJSON_Delete(obj);
+	return (ASYNCCTL_EXIT_OK);
+nomem:
+	cJSON_Delete(obj);
+	asyncctl_warnx("%s", asyncd_strerror(ASYNCD_ENOMEM));
+	return (ASYNCCTL_EXIT_FAILED);
+}
+
+static int
+asyncctl_shutdown(struct asyncctl *ctl, const struct asyncctl_cmd *cmd,
+    int argc, char **argv)
+{
+	int	rv;
+
+	if ((rv = asyncctl_no_args(ctl, cmd, argc, argv)) != -1)
+		return (rv);
+	if ((rv = asyncd_shutdown(ctl->c)) != 0)
+		return (asyncctl_fail(ctl, "shutdown", rv));
+	return (ASYNCCTL_EXIT_OK);
+}
+
+/* The whole help: usage, options, commands, exit statuses. */
+static void
+asyncctl_help_all(FILE *f)
+{
+	size_t	i;
+
+	fputs("usage: asyncctl [--socket URL] [--json] COMMAND [ARGS...]\n"
+	    "       asyncctl help [COMMAND]\n"
+	    "       asyncctl --version\n"
+	    "\n"
+	    "Submits jobs to asyncd, the job daemon, waits for them and\n"
+	    "looks at the daemon. A job is a named coroutine (a job type)\n"
+	    "run with JSON arguments; its id is a future to wait on, poll\n"
+	    "or cancel.\n"
+	    "\n"
+	    "Options:\n"
+	    "  -s, --socket URL   the daemon's socket (default: "
+	    "$ASYNCD_SOCKET, else\n"
+	    "                     ipc://$XDG_RUNTIME_DIR/asyncd/asyncd.sock,\n"
+	    "                     else ipc:///run/asyncd/asyncd.sock as root\n"
+	    "                     or ipc:///tmp/asyncd-$UID/asyncd.sock)\n"
+	    "  -j, --json         print JSON (the default for list, status,\n"
+	    "                     stats and types when stdout is not a "
+	    "terminal)\n"
+	    "  -C, --connect-timeout S\n"
+	    "                     how long to wait for the daemon to accept "
+	    "a\n"
+	    "                     connection before exiting 3 (default 2)\n"
+	    "  -h, --help         show this help\n"
+	    "  -V, --version      show asyncctl's version\n"
+	    "\n"
+	    "Commands:\n", f);
+	for (i = 0; i < ASYNCCTL_NCMDS; i++)
+		fprintf(f, "  %s%s%s\n      %s\n", asyncctl_cmds[i].name,
+		    *asyncctl_cmds[i].usage != '\0' ? " " : "",
+		    asyncctl_cmds[i].usage, asyncctl_cmds[i].summary);
+	fprintf(f, "\n%s\nRun 'asyncctl help COMMAND' for a command's "
+	    "options.\n", asyncctl_exits);
+}
+
+static const struct asyncctl_cmd *
+asyncctl_find(const char *name)
+{
+	size_t	i;
+
+	for (i = 0; i < ASYNCCTL_NCMDS; i++) {
+		if (strcmp(asyncctl_cmds[i].name, name) == 0)
+			return (&asyncctl_cmds[i]);
+	}
+	return (NULL);
+}
+
+static int
+asyncctl_help(struct asyncctl *ctl, const struct asyncctl_cmd *cmd, int argc,
+    char **argv)
+{
+	const struct asyncctl_cmd	*which;
+
+	(void)ctl;
+	if (argc > 2)
+		return (asyncctl_usage(cmd, "unexpected argument '%s'",
+		    argv[2]));
+	if (argc < 2 || strcmp(argv[1], "--help") == 0 ||
+	    strcmp(argv[1], "-h") == 0) {
+		asyncctl_help_all(stdout);
+		return (ASYNCCTL_EXIT_OK);
+	}
+	if ((which = asyncctl_find(argv[1])) == NULL)
+		return (asyncctl_usage(cmd, "unknown command '%s'", argv[1]));
+	asyncctl_cmd_help(which);
+	return (ASYNCCTL_EXIT_OK);
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option	 longopts[] = {
+		{ "socket", required_argument, NULL, 's' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "connect-timeout", required_argument, NULL, 'C' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 }
+	};
+	const struct asyncctl_cmd	*cmd;
+	struct asyncctl			 ctl = {
+		.connect = ASYNCCTL_CONNECT_TIMEOUT,
+	};
+	int				 ch, rv;
+
+	/* Our own messages, in asyncctl's words. */
+	opterr = 0;
+	/* '+': stop at the command; its options are its own. */
+	while ((ch = getopt_long(argc, argv, "+:s:jC:hV", longopts, NULL)) !=
+	    -1) {
+		switch (ch) {
+		case 's':
+			ctl.url = optarg;
+			break;
+		case 'C':
+			if (!asyncctl_parse_seconds(optarg, &ctl.connect))
+				return (asyncctl_usage(NULL, "invalid connect "
+				    "timeout '%s' (seconds)", optarg));
+			break;
+		case 'j':
+			ctl.json = true;
+			break;
+		case 'h':
+			asyncctl_help_all(stdout);
+			return (ASYNCCTL_EXIT_OK);
+		case 'V':
+			printf("asyncctl %s (libasyncd %s)\n", ASYNCD_VERSION,
+			    ASYNCD_LIB_VERSION);
+			return (ASYNCCTL_EXIT_OK);
+		default:
+			return (asyncctl_badopt(NULL, ch, argv));
+		}
+	}
+	if (optind >= argc)
+		return (asyncctl_usage(NULL, "missing command (try 'asyncctl "
+		    "help')"));
+	if ((cmd = asyncctl_find(argv[optind])) == NULL)
+		return (asyncctl_usage(NULL, "unknown command '%s' (try "
+		    "'asyncctl help')", argv[optind]));
+
+	/* The command sees its name as argv[0], as getopt expects. */
+	rv = cmd->exec(&ctl, cmd, argc - optind, argv + optind);
+	asyncd_close(ctl.c);
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		asyncctl_warnx("error writing to standard output: %s",
+		    strerror(errno));
+		if (rv == ASYNCCTL_EXIT_OK)
+			rv = ASYNCCTL_EXIT_FAILED;
+	}
+	return (rv);
+}
