@@ -93,7 +93,8 @@ INTEG_BINS	=
 EXAMPLES	= $(BUILD)/examples/future_demo
 BENCH_BINS	= $(BUILD)/bench/bench_asyncd $(BUILD)/bench/bench_nng
 
-.PHONY: all check demo bench install uninstall deps clean tests valgrind
+.PHONY: all check check-thread demo bench install uninstall deps clean tests \
+	valgrind
 UNITS		= $(BUILD)/systemd/asyncd.service \
 		  $(BUILD)/systemd/asyncd-user.service
 
@@ -174,6 +175,18 @@ SAN_BUILD	= build/san
 check: deps
 	$(MAKE) BUILD=$(SAN_BUILD) SANITIZER=address,undefined tests
 	BUILD=$(SAN_BUILD) tests/run
+
+# The threaded parts under ThreadSanitizer (not in check: it needs its own
+# build of everything, and ASan and TSan cannot share one).
+TSAN_BUILD	= build/tsan
+TSAN_TESTS	= test_inbox test_pool_thread test_sched test_client
+check-thread: deps
+	$(MAKE) BUILD=$(TSAN_BUILD) SANITIZER=thread \
+	    $(addprefix $(TSAN_BUILD)/tests/,$(TSAN_TESTS)) $(TSAN_BUILD)/asyncd
+	@set -e; for t in $(TSAN_TESTS); do \
+	    echo "tsan $$t"; TSAN_OPTIONS=halt_on_error=1 \
+	    $(TSAN_BUILD)/tests/$$t >$(TSAN_BUILD)/$$t.log 2>&1 || \
+	    { cat $(TSAN_BUILD)/$$t.log; exit 1; }; done
 
 valgrind: deps
 	$(MAKE) tests
