@@ -96,7 +96,8 @@ static const char asyncctl_wait_help[] =
 	"in the order given. For a job that did not succeed it prints\n"
 	"\"asyncctl: job ID failed: CODE: MESSAGE\" on stderr instead; the\n"
 	"exit status is that of the first job, in the order given, that did\n"
-	"not succeed (124 for one still running at --timeout).\n"
+	"not succeed (124 for one still running at --timeout). With ID \"-\"\n"
+	"the ids are read from standard input, separated by white space.\n"
 	"  -t, --timeout S       give up after S seconds (default: never)\n"
 	"                        and exit 124; the jobs go on\n"
 	"  -a, --any             return when the first job finishes, and\n"
@@ -643,6 +644,61 @@ asyncctl_submit(struct asyncctl *ctl, const struct asyncctl_cmd *cmd,
 	return (rv);
 }
 
+/*
+ * The job ids of "wait": its arguments, or with "-" the whitespace-separated
+ * ids on standard input, which is what a loop of "asyncctl submit" prints.
+ */
+static int
+asyncctl_ids(const struct asyncctl_cmd *cmd, int argc, char **argv,
+    uint64_t **out, size_t *n)
+{
+	uint64_t	*ids = NULL, *grown;
+	size_t		 cap = 0;
+	char		*text = NULL, *word, *save = NULL;
+	int		 i;
+
+	*n = 0;
+	if (argc == 1 && strcmp(argv[0], "-") == 0) {
+		if ((text = asyncctl_read_stdin()) == NULL) {
+			asyncctl_warnx("wait: cannot read job ids from "
+			    "standard input");
+			return (ASYNCCTL_EXIT_FAILED);
+		}
+		word = strtok_r(text, " \t\r\n", &save);
+	} else
+		word = argv[0];
+	for (i = 0; word != NULL; i++) {
+		if (*n == cap) {
+			cap = cap == 0 ? 64 : cap * 2;
+			if ((grown = reallocarray(ids, cap, sizeof *ids)) ==
+			    NULL) {
+				free(ids);
+				free(text);
+				asyncctl_warnx("%s",
+				    asyncd_strerror(ASYNCD_ENOMEM));
+				return (ASYNCCTL_EXIT_FAILED);
+			}
+			ids = grown;
+		}
+		if (!asyncctl_parse_id(word, &ids[*n])) {
+			free(ids);
+			i = asyncctl_usage(cmd, "invalid job id '%s'", word);
+			free(text);
+			return (i);
+		}
+		(*n)++;
+		word = text != NULL ? strtok_r(NULL, " \t\r\n", &save) :
+		    (i + 1 < argc ? argv[i + 1] : NULL);
+	}
+	free(text);
+	if (*n == 0) {
+		free(ids);
+		return (asyncctl_usage(cmd, "no job ids on standard input"));
+	}
+	*out = ids;
+	return (0);
+}
+
 static int
 asyncctl_wait(struct asyncctl *ctl, const struct asyncctl_cmd *cmd, int argc,
     char **argv)
@@ -689,23 +745,18 @@ asyncctl_wait(struct asyncctl *ctl, const struct asyncctl_cmd *cmd, int argc,
 	}
 	if (optind >= argc)
 		return (asyncctl_usage(cmd, "missing job id"));
-	n = (size_t)(argc - optind);
-	if (n > ASYNCCTL_MAX_IDS)
-		return (asyncctl_usage(cmd, "at most %d job ids",
+	if ((rv = asyncctl_ids(cmd, argc - optind, argv + optind, &ids,
+	    &n)) != 0)
+		return (rv);
+	if (any && n > ASYNCCTL_MAX_IDS) {
+		free(ids);
+		return (asyncctl_usage(cmd, "--any takes at most %d job ids",
 		    ASYNCCTL_MAX_IDS));
-	if ((ids = calloc(n, sizeof *ids)) == NULL ||
-	    (jobs = calloc(n, sizeof *jobs)) == NULL) {
+	}
+	if ((jobs = calloc(n, sizeof *jobs)) == NULL) {
 		free(ids);
 		asyncctl_warnx("%s", asyncd_strerror(ASYNCD_ENOMEM));
 		return (ASYNCCTL_EXIT_FAILED);
-	}
-	for (i = 0; i < n; i++) {
-		if (!asyncctl_parse_id(argv[optind + i], &ids[i])) {
-			free(ids);
-			free(jobs);
-			return (asyncctl_usage(cmd, "invalid job id '%s'",
-			    argv[optind + i]));
-		}
 	}
 	if ((rv = asyncctl_connect(ctl)) != 0) {
 		free(ids);

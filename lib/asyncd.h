@@ -154,7 +154,8 @@ int	asyncd_wait(struct asyncd *c, uint64_t id, double timeout,
 #define ASYNCD_WAIT_ANY		1	/* return when the first one did */
 
 /*
- * Waits for several jobs (at most 1024). On success jobs[i] is set for
+ * Waits for several jobs: any number with ASYNCD_WAIT_ALL, at most 1024
+ * with ASYNCD_WAIT_ANY. On success jobs[i] is set for
  * every i — finished jobs with their results, others as they stand — and
  * the caller frees each. Returns ASYNCD_ETIMEDOUT (jobs[] still set) if the
  * condition was not met in time.

@@ -799,17 +799,41 @@ int
 asyncd_wait_many(struct asyncd *c, const uint64_t *ids, size_t n,
     int mode, double timeout, struct asyncd_job **jobs)
 {
-	size_t	i;
+	double	deadline = client_deadline(timeout);
+	size_t	i, off, len;
+	int	rv, result = 0;
 
-	if (n == 0 || n > PROTO_MAX_IDS ||
+	if (n == 0 || (mode == ASYNCD_WAIT_ANY && n > PROTO_MAX_IDS) ||
 	    (mode != ASYNCD_WAIT_ALL && mode != ASYNCD_WAIT_ANY))
 		return (ASYNCD_EINVAL);
 	for (i = 0; i < n; i++) {
 		if (!client_valid_id(ids[i]))
 			return (ASYNCD_EINVAL);
 	}
-	return (client_wait_loop(c, ids, n, mode == ASYNCD_WAIT_ANY,
-	    client_deadline(timeout), jobs));
+	if (mode == ASYNCD_WAIT_ANY)
+		return (client_wait_loop(c, ids, n, true, deadline, jobs));
+
+	/*
+	 * All of them: a request names at most PROTO_MAX_IDS, so wait for
+	 * one slice after another under the one deadline. Once it has
+	 * passed, the rest are only looked at (a zero wait), so that every
+	 * jobs[i] is set on ASYNCD_ETIMEDOUT too.
+	 */
+	for (off = 0; off < n; off += len) {
+		len = n - off < PROTO_MAX_IDS ? n - off : PROTO_MAX_IDS;
+		rv = client_wait_loop(c, ids + off, len, false,
+		    result == 0 ? deadline : client_now(), jobs + off);
+		if (rv == ASYNCD_ETIMEDOUT)
+			result = rv;
+		else if (rv != 0) {
+			for (i = 0; i < off; i++) {
+				asyncd_job_free(jobs[i]);
+				jobs[i] = NULL;
+			}
+			return (rv);
+		}
+	}
+	return (result);
 }
 
 int
