@@ -156,6 +156,7 @@ struct job {
 	uint64_t		 uid;		/* the submitting peer */
 	uint64_t		 gid;
 	unsigned		 pins;		/* evict only at 0 */
+	size_t			 bytes;		/* footprint once finished */
 
 	/* sched.c */
 	int			 cancel_reason;	/* 0, ECANCELED, EJOBTIMEDOUT */
@@ -197,6 +198,8 @@ void	job_unpin(struct job *);
 void	job_view(const struct job *, struct proto_job *);
 /* The outcome of a finished job, for ad_await. */
 void	job_outcome(const struct job *, struct ad_outcome *);
+/* Roughly the memory a job holds, for the retention budget. */
+size_t	job_footprint(const struct job *);
 
 /*
  * jobtab.c: every job the daemon knows, by id and by key, in id order,
@@ -210,6 +213,7 @@ struct jobtab {
 	size_t			  njobs;
 	size_t			  nkeys;
 	size_t			  nfinished;
+	size_t			  finished_bytes; /* their footprints */
 	TAILQ_HEAD(jobtab_all, job) all;
 	TAILQ_HEAD(, job)	  finished;
 	uint64_t		  counts[PROTO_STATE_COUNT];
@@ -277,6 +281,7 @@ struct sched_config {
 	size_t		 stack_size;
 	double		 retention;	/* seconds finished jobs are kept */
 	size_t		 keep;		/* most finished jobs kept */
+	size_t		 keep_bytes;	/* most memory they may hold */
 	double		 wait_cap;	/* longest a request is held */
 	size_t		 threads;	/* thread pool size; 0: none */
 };

@@ -151,3 +151,55 @@ job_outcome(const struct job *job, struct ad_outcome *out)
 	out->err_code = job->err_code;
 	out->err_message = job->err_message;
 }
+
+/*
+ * Walks a JSON tree without recursion (a job may run this on a coroutine's
+ * small stack, and cJSON allows 1000 levels): follows child, else next,
+ * else climbs back up through the stack of parents.
+ */
+static size_t
+job_tree_bytes(const cJSON *item)
+{
+	const cJSON	**up = NULL, **grown;
+	size_t		  n = 0, cap = 0, bytes = 0;
+
+	while (item != NULL) {
+		bytes += sizeof *item;
+		if (item->string != NULL)
+			bytes += strlen(item->string) + 1;
+		if (item->valuestring != NULL)
+			bytes += strlen(item->valuestring) + 1;
+		if (item->child != NULL) {
+			if (n == cap) {
+				cap = cap == 0 ? 16 : cap * 2;
+				grown = reallocarray(up, cap, sizeof *up);
+				if (grown == NULL)
+					break;	/* an estimate is enough */
+				up = grown;
+			}
+			up[n++] = item;
+			item = item->child;
+			continue;
+		}
+		while (item->next == NULL && n > 0)
+			item = up[--n];
+		item = item->next;
+	}
+	free(up);
+	return (bytes);
+}
+
+size_t
+job_footprint(const struct job *job)
+{
+	size_t	bytes = sizeof *job + strlen(job->type_name) + 1;
+
+	if (job->key != NULL)
+		bytes += strlen(job->key) + 1;
+	if (job->err_message != NULL)
+		bytes += strlen(job->err_message) + 1;
+	if (job->progress_msg != NULL)
+		bytes += strlen(job->progress_msg) + 1;
+	return (bytes + job_tree_bytes(job->args) +
+	    job_tree_bytes(job->result));
+}

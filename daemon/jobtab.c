@@ -117,6 +117,8 @@ jobtab_add(struct jobtab *tab, struct job *job)
 	if (proto_state_terminal(job->state)) {
 		TAILQ_INSERT_TAIL(&tab->finished, job, fin_entry);
 		tab->nfinished++;
+		job->bytes = job_footprint(job);
+		tab->finished_bytes += job->bytes;
 	}
 
 	if (job->key != NULL) {
@@ -149,6 +151,7 @@ jobtab_remove(struct jobtab *tab, struct job *job)
 	if (proto_state_terminal(job->state)) {
 		TAILQ_REMOVE(&tab->finished, job, fin_entry);
 		tab->nfinished--;
+		tab->finished_bytes -= job->bytes;
 	}
 	jobtab_unbind_key(tab, job);
 }
@@ -207,5 +210,7 @@ jobtab_set_state(struct jobtab *tab, struct job *job, enum proto_state state)
 	if (proto_state_terminal(state)) {
 		TAILQ_INSERT_TAIL(&tab->finished, job, fin_entry);
 		tab->nfinished++;
+		job->bytes = job_footprint(job);
+		tab->finished_bytes += job->bytes;
 	}
 }

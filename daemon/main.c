@@ -67,6 +67,8 @@ static const char main_usage[] =
 "  --wait-cap SECONDS    longest a request is held (default 5)\n"
 "  --retention SECONDS   how long finished jobs are kept (default 3600)\n"
 "  --keep N              most finished jobs kept (default 10000)\n"
+"  --keep-mib MIB        most memory finished jobs' arguments and results\n"
+"                        may hold (default 256)\n"
 "  --contexts N          most requests served at once (default 4096)\n"
 "  --drain-timeout S     how long shutdown waits for jobs (default 10)\n"
 "  --log-level LEVEL     error, warning, info (default) or debug\n"
@@ -77,6 +79,7 @@ enum {
 	OPT_SOCKET = 256, OPT_EVENTS, OPT_SOCKET_MODE, OPT_STATE_DIR,
 	OPT_THREADS, OPT_MAX_RUNNING, OPT_MAX_COROUTINES, OPT_MAX_QUEUED,
 	OPT_STACK_SIZE, OPT_MAX_MSG, OPT_WAIT_CAP, OPT_RETENTION, OPT_KEEP,
+	OPT_KEEP_MIB,
 	OPT_CONTEXTS, OPT_DRAIN_TIMEOUT, OPT_LOG_LEVEL, OPT_VERSION, OPT_HELP
 };
 
@@ -94,6 +97,7 @@ static const struct option main_longopts[] = {
 	{ "wait-cap", required_argument, NULL, OPT_WAIT_CAP },
 	{ "retention", required_argument, NULL, OPT_RETENTION },
 	{ "keep", required_argument, NULL, OPT_KEEP },
+	{ "keep-mib", required_argument, NULL, OPT_KEEP_MIB },
 	{ "contexts", required_argument, NULL, OPT_CONTEXTS },
 	{ "drain-timeout", required_argument, NULL, OPT_DRAIN_TIMEOUT },
 	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
@@ -101,6 +105,19 @@ static const struct option main_longopts[] = {
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ NULL, 0, NULL, 0 }
 };
+
+/* The long name of option ch, for messages. */
+static const char *
+main_optname(int ch)
+{
+	const struct option	*o;
+
+	for (o = main_longopts; o->name != NULL; o++) {
+		if (o->val == ch)
+			return (o->name);
+	}
+	return ("?");
+}
 
 static void __attribute__((noreturn, format(printf, 1, 2)))
 main_usage_error(const char *fmt, ...)
@@ -111,7 +128,7 @@ main_usage_error(const char *fmt, ...)
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "\n%s", main_usage);
+	fprintf(stderr, "\n(asyncd --help lists the options)\n");
 	exit(2);
 }
 
@@ -172,8 +189,7 @@ main_parse(struct main_options *o, int argc, char **argv)
 		main_usage_error("$ASYNCD_SOCKET is too long");
 
 	while ((ch = getopt_long(argc, argv, "", main_longopts, NULL)) != -1) {
-		name = ch >= OPT_SOCKET && ch <= OPT_HELP ?
-		    main_longopts[ch - OPT_SOCKET].name : "?";
+		name = main_optname(ch);
 		switch (ch) {
 		case OPT_SOCKET:
 			main_copy_url(o->url, name, optarg);
@@ -231,6 +247,10 @@ main_parse(struct main_options *o, int argc, char **argv)
 		case OPT_KEEP:
 			o->sched.keep = main_size(name, optarg, 0, 100000000);
 			break;
+		case OPT_KEEP_MIB:
+			o->sched.keep_bytes = main_size(name, optarg, 1,
+			    1 << 20) << 20;
+			break;
 		case OPT_CONTEXTS:
 			o->server.max_contexts = main_size(name, optarg, 16,
 			    1 << 20);
@@ -251,7 +271,8 @@ main_parse(struct main_options *o, int argc, char **argv)
 			printf("%s", main_usage);
 			exit(0);
 		default:
-			fprintf(stderr, "%s", main_usage);
+			/* getopt_long has said what was wrong. */
+			fprintf(stderr, "(asyncd --help lists the options)\n");
 			exit(2);
 		}
 	}

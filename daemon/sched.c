@@ -64,6 +64,7 @@ sched_config_default(struct sched_config *cfg)
 	cfg->stack_size = 256 * 1024;
 	cfg->retention = 3600;
 	cfg->keep = 10000;
+	cfg->keep_bytes = (size_t)256 << 20;
 	cfg->wait_cap = 5;
 	cfg->threads = ncpu > 0 ? (size_t)ncpu : 1;
 }
@@ -477,7 +478,8 @@ sched_run(struct sched *s)
 			sched_returned(s, job);
 	}
 	s->in_run = false;
-	if (s->tab.nfinished > s->cfg.keep)
+	if (s->tab.nfinished > s->cfg.keep ||
+	    s->tab.finished_bytes > s->cfg.keep_bytes)
 		sched_evict(s);
 }
 
@@ -497,7 +499,9 @@ sched_evict(struct sched *s)
 
 	for (job = TAILQ_FIRST(&s->tab.finished); job != NULL; job = next) {
 		next = TAILQ_NEXT(job, fin_entry);
-		if (s->tab.nfinished <= s->cfg.keep && job->finished > horizon)
+		if (s->tab.nfinished <= s->cfg.keep &&
+		    s->tab.finished_bytes <= s->cfg.keep_bytes &&
+		    job->finished > horizon)
 			break;	/* the rest finished later still */
 		if (job->pins > 0)
 			continue;

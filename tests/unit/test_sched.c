@@ -1726,6 +1726,38 @@ test_sched_evict_keep(void **state)
 	assert_int_equal(t->s.nfinished, 20);
 }
 
+/* The memory budget evicts too: each echo holds ~2 x 16 KiB. */
+static void
+test_sched_evict_bytes(void **state)
+{
+	struct ts	*t = *state;
+	char		*big;
+	uint64_t	 id;
+	size_t		 kept = 0;
+
+	t->cfg.keep_bytes = 200 * 1024;
+	ts_start(t);
+	big = malloc(16 * 1024 + 3);
+	assert_non_null(big);
+	memset(big, 'x', 16 * 1024 + 2);
+	big[0] = big[16 * 1024 + 1] = '"';
+	big[16 * 1024 + 2] = '\0';
+	for (id = 1; id <= 20; id++)
+		ts_submit(t, "echo", big);
+	free(big);
+	ts_run_idle(t, 5);
+	assert_true(t->s.tab.finished_bytes <= t->cfg.keep_bytes);
+	/* Each holds its arguments and the same again as its result. */
+	assert_true(t->s.tab.finished_bytes >= 4 * 2 * 16 * 1024);
+	for (id = 1; id <= 20; id++)
+		kept += jobtab_find(&t->s.tab, id) != NULL;
+	assert_int_equal(kept, t->s.tab.nfinished);
+	assert_true(kept >= 4 && kept < 8);
+	/* The newest are the ones kept. */
+	assert_non_null(jobtab_find(&t->s.tab, 20));
+	assert_null(jobtab_find(&t->s.tab, 1));
+}
+
 static void
 test_sched_evict_pinned(void **state)
 {
@@ -2036,6 +2068,7 @@ main(int argc, char **argv)
 		TS_TEST(test_sched_key_dedup),
 		TS_TEST(test_sched_key_released_after_failure),
 		TS_TEST(test_sched_evict_keep),
+		TS_TEST(test_sched_evict_bytes),
 		TS_TEST(test_sched_evict_pinned),
 		TS_TEST(test_sched_evict_retention),
 		TS_TEST(test_sched_drain),
