@@ -89,7 +89,7 @@ ASYNCCTL	= $(BUILD)/asyncctl
 UNIT_TESTS	= test_proto test_coro test_inbox test_jobtab test_sched \
 		  test_pool_thread test_protocol_doc test_client
 UNIT_BINS	= $(addprefix $(BUILD)/tests/,$(UNIT_TESTS))
-INTEG_BINS	=
+INTEG_BINS	= $(BUILD)/tests/test_lib $(BUILD)/tests/test_concurrency
 EXAMPLES	= $(BUILD)/examples/future_demo
 BENCH_BINS	= $(BUILD)/bench/bench_asyncd $(BUILD)/bench/bench_nng
 
@@ -161,6 +161,10 @@ $(BUILD)/tests/test_jobtab: tests/unit/test_jobtab.c $(DAEMON_CORE_OBJS) $(PROTO
 $(BUILD)/tests/test_sched: tests/unit/test_sched.c $(DAEMON_CORE_OBJS) $(PROTO_A)
 $(BUILD)/tests/test_pool_thread: tests/unit/test_pool_thread.c $(DAEMON_CORE_OBJS) $(PROTO_A)
 $(BUILD)/tests/test_lib: tests/integ/test_lib.c tests/helpers/daemon.c $(LIB_A)
+# test_concurrency runs submitter as separate client processes.
+$(BUILD)/tests/test_concurrency: tests/integ/test_concurrency.c \
+    tests/helpers/daemon.c $(LIB_A) | $(BUILD)/tests/submitter
+$(BUILD)/tests/submitter: tests/helpers/submitter.c $(LIB_A)
 $(BUILD)/tests/test_client: tests/unit/test_client.c $(LIB_A)
 
 $(BUILD)/tests/%:

@@ -26,6 +26,8 @@
 
 #include "daemon.h"
 
+#include <nng/protocol/reqrep0/req.h>
+
 /* How long replies held at shutdown get to leave before the socket closes. */
 #define MAIN_FLUSH_SECONDS	1.0
 
@@ -323,6 +325,30 @@ main_socket_dir(const char *url)
 }
 
 /*
+ * Exits if a daemon already answers on an ipc:// url. nng_listen finds out
+ * too, but by connecting and hanging up before the SP handshake, and in
+ * nng 1.5.2 that stops the running daemon's listener for good: it accepts
+ * no client again (nng issue #1518, fixed upstream after 1.5.2). A
+ * client's dial completes the handshake, so the running daemon sees only
+ * a client come and go.
+ */
+static void
+main_check_running(const char *url)
+{
+	nng_socket	s;
+
+	if (strncmp(url, "ipc://", 6) != 0 || nng_req0_open(&s) != 0)
+		return;
+	if (nng_dial(s, url, NULL, 0) == 0) {
+		nng_close(s);
+		fprintf(stderr, "asyncd: another asyncd is listening on %s\n",
+		    url);
+		exit(1);
+	}
+	nng_close(s);
+}
+
+/*
  * Creates the state directory (and its parents) and takes a lock in it, so
  * that two daemons never share one. Returns the lock's descriptor, which
  * stays open for the daemon's life.
@@ -483,6 +509,7 @@ main(int argc, char **argv)
 
 	lockfd = main_state_dir(o.state_dir);
 	main_socket_dir(o.url);
+	main_check_running(o.url);
 	if (!o.no_events)
 		main_socket_dir(o.events);
 

@@ -200,7 +200,7 @@ client_slot_create(struct asyncd *c, struct client_slot **out)
 		free(slot);
 		return (ASYNCD_ENOMEM);
 	}
-	/* Let the context's SENDTIMEO and RECVTIMEO decide. */
+	/* Each operation sets its own timeout (client_exchange). */
 	nng_aio_set_timeout(slot->aio, NNG_DURATION_DEFAULT);
 	if ((rv = client_ctx_open(c, &slot->ctx)) != 0) {
 		nng_aio_free(slot->aio);
@@ -329,7 +329,14 @@ client_exchange(struct client_slot *slot, const char *text, double deadline,
 	left = client_left(deadline);
 	if (send_max >= 0 && (left < 0 || send_max < left))
 		left = send_max;
-	(void)nng_ctx_set_ms(slot->ctx, NNG_OPT_SENDTIMEO, client_ms(left));
+	/*
+	 * The timeout goes on the aio, for each operation: nng copies a
+	 * context's SENDTIMEO or RECVTIMEO into an aio whose timeout is
+	 * "default" when it is first used, and the copy sticks, so a reused
+	 * aio would run every later operation under its first one's timeout
+	 * (a long poll would give up after the connect timeout).
+	 */
+	nng_aio_set_timeout(slot->aio, client_ms(left));
 	nng_aio_set_msg(slot->aio, msg);
 	nng_ctx_send(slot->ctx, slot->aio);
 	nng_aio_wait(slot->aio);
@@ -341,8 +348,7 @@ client_exchange(struct client_slot *slot, const char *text, double deadline,
 	}
 
 	/* Waiting for the connection counted against the same deadline. */
-	(void)nng_ctx_set_ms(slot->ctx, NNG_OPT_RECVTIMEO,
-	    client_ms(client_left(deadline)));
+	nng_aio_set_timeout(slot->aio, client_ms(client_left(deadline)));
 	nng_ctx_recv(slot->ctx, slot->aio);
 	nng_aio_wait(slot->aio);
 	if ((rv = nng_aio_result(slot->aio)) != 0)

@@ -199,11 +199,12 @@ future_poll(struct asyncd_future *f)
 		future_sleep(f);
 		return;
 	}
-	/* Read each time: asyncd_set_request_timeout may have changed it. */
-	(void)nng_ctx_set_ms(f->ctx, NNG_OPT_SENDTIMEO,
-	    client_timeout_ms(f->c, 0));
-	(void)nng_ctx_set_ms(f->ctx, NNG_OPT_RECVTIMEO,
-	    client_timeout_ms(f->c, FUTURE_HOLD));
+	/*
+	 * Read each time: asyncd_set_request_timeout may have changed it.
+	 * On the aio, per operation (see client_exchange): nng keeps the
+	 * first timeout an aio inherits from its context.
+	 */
+	nng_aio_set_timeout(f->aio, client_timeout_ms(f->c, 0));
 	f->phase = FUTURE_SEND;
 	nng_aio_set_msg(f->aio, msg);
 	/*
@@ -313,6 +314,8 @@ future_cb(void *arg)
 			break;
 		}
 		f->phase = FUTURE_RECV;
+		nng_aio_set_timeout(f->aio,
+		    client_timeout_ms(f->c, FUTURE_HOLD));
 		nng_ctx_recv(f->ctx, f->aio);
 		break;
 	case FUTURE_RECV:
@@ -381,7 +384,7 @@ future_chain_init(struct asyncd_future *f)
 	}
 	if (nng_aio_alloc(&f->timer, future_timer_cb, f) != 0)
 		return (ASYNCD_ENOMEM);
-	/* Let the context's SENDTIMEO and RECVTIMEO decide. */
+	/* Each operation sets its own timeout (future_poll, future_cb). */
 	nng_aio_set_timeout(f->aio, NNG_DURATION_DEFAULT);
 	f->backoff = FUTURE_BACKOFF_MIN;
 	return (0);
