@@ -65,7 +65,8 @@ DAEMON_CORE_SRCS = daemon/log.c daemon/xmalloc.c daemon/inbox.c \
 		  daemon/ad.c daemon/registry.c daemon/builtin.c \
 		  daemon/pool_thread.c daemon/waiter.c
 DAEMON_SRCS	= $(DAEMON_CORE_SRCS) daemon/main.c daemon/server.c \
-		  daemon/events.c daemon/cmd.c daemon/cmd_ping.c \
+		  daemon/events.c daemon/probe.c daemon/cmd.c \
+		  daemon/cmd_ping.c \
 		  daemon/cmd_submit.c daemon/cmd_wait.c daemon/cmd_status.c \
 		  daemon/cmd_list.c daemon/cmd_cancel.c daemon/cmd_types.c \
 		  daemon/cmd_stats.c daemon/cmd_shutdown.c
@@ -165,6 +166,7 @@ $(BUILD)/tests/test_lib: tests/integ/test_lib.c tests/helpers/daemon.c $(LIB_A)
 $(BUILD)/tests/test_concurrency: tests/integ/test_concurrency.c \
     tests/helpers/daemon.c $(LIB_A) | $(BUILD)/tests/submitter
 $(BUILD)/tests/submitter: tests/helpers/submitter.c $(LIB_A)
+$(BUILD)/tests/bareconnect: tests/helpers/bareconnect.c
 $(BUILD)/tests/test_client: tests/unit/test_client.c $(LIB_A)
 
 $(BUILD)/tests/%:
@@ -172,7 +174,7 @@ $(BUILD)/tests/%:
 	$(call say,CCLD,$@)$(CC) $(ALL_CPPFLAGS) -Itests/helpers $(ALL_CFLAGS) \
 	    $(ALL_LDFLAGS) -o $@ $(filter-out %.h,$^) $(LIBS_DAEMON) $(TEST_LIBS)
 
-tests: all $(UNIT_BINS) $(INTEG_BINS)
+tests: all $(UNIT_BINS) $(INTEG_BINS) $(BUILD)/tests/bareconnect
 
 # The sanitizer build lives in its own tree so it never mixes with $(BUILD).
 SAN_BUILD	= build/san

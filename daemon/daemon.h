@@ -404,10 +404,29 @@ void	waiter_start(struct sched *, struct job *const *, size_t, bool,
 /* Shutdown: fires every waiter now. */
 void	waiter_flush(struct sched *);
 
+/*
+ * probe.c: checks every "every" seconds that a new client can connect to
+ * an ipc listener, and listens again if not (nng 1.5.2 bug #1518). open
+ * makes the probe's own socket, of a protocol the target accepts. The
+ * probe takes the target's "pipe added" notification; an owner that wants
+ * it too passes its callback as chain. For other transports, or every <=
+ * 0, there is no probe (*out is NULL) and chain is registered directly.
+ */
+struct probe;
+int	probe_start(struct probe **, struct ev_loop *, nng_socket,
+	    nng_listener *, const char *, int, const char *,
+	    int (*)(nng_socket *), double, nng_pipe_cb, void *);
+void	probe_stop(struct probe *);
+uint64_t probe_restarts(const struct probe *);
+
 /* events.c: the PUB socket. */
 struct events;
-/* url NULL: no events. Returns 0 or an nng error (startup). */
-int	events_start(struct events **, const char *, int);
+/*
+ * url NULL: no events. mode: ipc permissions; check: probe interval.
+ * Returns 0 or an nng error (startup).
+ */
+int	events_start(struct events **, struct ev_loop *, const char *, int,
+	    double);
 void	events_stop(struct events *);
 const char *events_url(const struct events *);
 void	events_state(void *, const struct job *);
@@ -424,14 +443,15 @@ struct work;
 struct server_config {
 	const char	*url;
 	int		 mode;		/* ipc socket permissions */
+	double		 check;		/* listener probe interval; 0: off */
 	size_t		 max_msg;
 	size_t		 min_idle;	/* contexts kept receiving */
 	size_t		 max_contexts;
 };
 
 struct server;
-int	server_start(struct server **, const struct server_config *,
-	    struct inbox *, struct daemon *);
+int	server_start(struct server **, struct ev_loop *,
+	    const struct server_config *, struct inbox *, struct daemon *);
 /* Closes the socket and frees every context. Loop thread, at shutdown. */
 void	server_stop(struct server *);
 /* Loop thread: reply to w (encodes rep). w goes back to receiving. */

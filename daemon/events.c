@@ -14,12 +14,14 @@
 #include "daemon.h"
 
 #include <nng/protocol/pubsub0/pub.h>
+#include <nng/protocol/pubsub0/sub.h>
 
 struct events {
 	nng_socket	 sock;
 	nng_listener	 listener;
 	char		*url;
 	atomic_int	 npipes;
+	struct probe	*probe;
 	uint64_t	 sent;
 	uint64_t	 dropped;
 };
@@ -37,7 +39,8 @@ events_pipe_cb(nng_pipe pipe, nng_pipe_ev ev, void *arg)
 }
 
 int
-events_start(struct events **out, const char *url, int mode)
+events_start(struct events **out, struct ev_loop *loop, const char *url,
+    int mode, double check)
 {
 	struct events	*e;
 	int		 rv;
@@ -50,7 +53,7 @@ events_start(struct events **out, const char *url, int mode)
 	atomic_init(&e->npipes, 0);
 	if ((rv = nng_pub0_open(&e->sock)) != 0)
 		goto fail;
-	nng_pipe_notify(e->sock, NNG_PIPE_EV_ADD_POST, events_pipe_cb, e);
+	/* ADD_POST goes through the probe (or straight, with none). */
 	nng_pipe_notify(e->sock, NNG_PIPE_EV_REM_POST, events_pipe_cb, e);
 	if ((rv = nng_listener_create(&e->listener, e->sock, url)) != 0)
 		goto fail;
@@ -59,6 +62,10 @@ events_start(struct events **out, const char *url, int mode)
 	    mode)) != 0)
 		goto fail;
 	if ((rv = nng_listener_start(e->listener, 0)) != 0)
+		goto fail;
+	/* A SUB with no subscription: the probe receives nothing. */
+	if ((rv = probe_start(&e->probe, loop, e->sock, &e->listener, url,
+	    mode, "events", nng_sub0_open, check, events_pipe_cb, e)) != 0)
 		goto fail;
 	*out = e;
 	return (0);
@@ -72,6 +79,7 @@ events_stop(struct events *e)
 {
 	if (e == NULL)
 		return;
+	probe_stop(e->probe);
 	nng_close(e->sock);
 	free(e->url);
 	free(e);

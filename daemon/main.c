@@ -72,6 +72,8 @@ static const char main_usage[] =
 "  --keep-mib MIB        most memory finished jobs' arguments and results\n"
 "                        may hold (default 256)\n"
 "  --contexts N          most requests served at once (default 4096)\n"
+"  --listener-check S    how often to check that new clients can connect,\n"
+"                        and listen again if not (default 5; 0: never)\n"
 "  --drain-timeout S     how long shutdown waits for jobs (default 10)\n"
 "  --log-level LEVEL     error, warning, info (default) or debug\n"
 "  --version             print the version and exit\n"
@@ -81,7 +83,7 @@ enum {
 	OPT_SOCKET = 256, OPT_EVENTS, OPT_SOCKET_MODE, OPT_STATE_DIR,
 	OPT_THREADS, OPT_MAX_RUNNING, OPT_MAX_COROUTINES, OPT_MAX_QUEUED,
 	OPT_STACK_SIZE, OPT_MAX_MSG, OPT_WAIT_CAP, OPT_RETENTION, OPT_KEEP,
-	OPT_KEEP_MIB,
+	OPT_KEEP_MIB, OPT_LISTENER_CHECK,
 	OPT_CONTEXTS, OPT_DRAIN_TIMEOUT, OPT_LOG_LEVEL, OPT_VERSION, OPT_HELP
 };
 
@@ -101,6 +103,7 @@ static const struct option main_longopts[] = {
 	{ "keep", required_argument, NULL, OPT_KEEP },
 	{ "keep-mib", required_argument, NULL, OPT_KEEP_MIB },
 	{ "contexts", required_argument, NULL, OPT_CONTEXTS },
+	{ "listener-check", required_argument, NULL, OPT_LISTENER_CHECK },
 	{ "drain-timeout", required_argument, NULL, OPT_DRAIN_TIMEOUT },
 	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
 	{ "version", no_argument, NULL, OPT_VERSION },
@@ -187,6 +190,7 @@ main_parse(struct main_options *o, int argc, char **argv)
 	o->server.max_msg = PROTO_MAX_MSG;
 	o->server.min_idle = 16;
 	o->server.max_contexts = 4096;
+	o->server.check = 5;
 	if (proto_default_url(o->url, sizeof o->url) != 0)
 		main_usage_error("$ASYNCD_SOCKET is too long");
 
@@ -256,6 +260,9 @@ main_parse(struct main_options *o, int argc, char **argv)
 		case OPT_CONTEXTS:
 			o->server.max_contexts = main_size(name, optarg, 16,
 			    1 << 20);
+			break;
+		case OPT_LISTENER_CHECK:
+			o->server.check = main_seconds(name, optarg);
 			break;
 		case OPT_DRAIN_TIMEOUT:
 			o->drain_timeout = main_seconds(name, optarg);
@@ -526,8 +533,8 @@ main(int argc, char **argv)
 		    strerror(rv));
 		return (1);
 	}
-	if ((rv = events_start(&d.events, o.no_events ? NULL : o.events,
-	    o.mode)) != 0) {
+	if ((rv = events_start(&d.events, d.loop, o.no_events ? NULL :
+	    o.events, o.mode, o.server.check)) != 0) {
 		fprintf(stderr, "asyncd: cannot listen on %s: %s\n",
 		    o.events, nng_strerror(rv));
 		return (1);
@@ -535,7 +542,8 @@ main(int argc, char **argv)
 	d.sched.on_state = events_state;
 	d.sched.on_progress = events_progress;
 	d.sched.on_arg = d.events;
-	if ((rv = server_start(&d.server, &o.server, &d.inbox, &d)) != 0) {
+	if ((rv = server_start(&d.server, d.loop, &o.server, &d.inbox,
+	    &d)) != 0) {
 		fprintf(stderr, "asyncd: cannot listen on %s: %s%s\n", o.url,
 		    nng_strerror(rv), rv == NNG_EADDRINUSE ?
 		    " (is another asyncd running?)" : "");

@@ -31,6 +31,7 @@
 #include "daemon.h"
 
 #include <nng/protocol/reqrep0/rep.h>
+#include <nng/protocol/reqrep0/req.h>
 
 enum work_state {
 	WORK_RECV,
@@ -60,6 +61,7 @@ struct server {
 	size_t			 nworks;
 	atomic_size_t		 idle;		/* works in RECV */
 	atomic_bool		 closing;
+	struct probe		*probe;
 };
 
 /* A peer whose credentials the transport cannot tell (tcp). */
@@ -226,8 +228,8 @@ server_item_cb(struct inbox_item *item)
 }
 
 int
-server_start(struct server **out, const struct server_config *cfg,
-    struct inbox *inbox, struct daemon *d)
+server_start(struct server **out, struct ev_loop *loop,
+    const struct server_config *cfg, struct inbox *inbox, struct daemon *d)
 {
 	struct server	*srv;
 	size_t		 i;
@@ -263,6 +265,10 @@ server_start(struct server **out, const struct server_config *cfg,
 		if ((rv = server_grow(srv)) != 0)
 			goto fail;
 	}
+	if ((rv = probe_start(&srv->probe, loop, srv->sock, &srv->listener,
+	    cfg->url, cfg->mode, "requests", nng_req0_open, cfg->check,
+	    NULL, NULL)) != 0)
+		goto fail;
 	*out = srv;
 	return (0);
 fail:
@@ -284,6 +290,7 @@ server_stop(struct server *srv)
 	 * operations (its callback sees an error and "closing", and returns),
 	 * and nng_aio_stop waits for the callback, re-dispatches included.
 	 */
+	probe_stop(srv->probe);
 	atomic_store(&srv->closing, true);
 	LIST_FOREACH(w, &srv->works, entry)
 		nng_aio_stop(w->aio);

@@ -336,3 +336,33 @@ else
 	assert_status 0 asyncctl ping
 	testd_stop
 fi
+
+# A client that hangs up in the middle of the SP handshake (a port scanner,
+# "nc -U") stops an nng 1.5.2 listener for good (nng #1518); the daemon's
+# probe notices and listens again, on both sockets.
+testd_start --listener-check 0.3
+assert_status 0 asyncctl ping
+"$BUILD/tests/bareconnect" "${TESTD_URL#ipc://}" ||
+    fail "bareconnect to the request socket"
+evpath=${TESTD_URL#ipc://}
+"$BUILD/tests/bareconnect" "${evpath%.sock}.events" ||
+    fail "bareconnect to the event socket"
+wait_for grep -q "requests: new clients cannot connect" "$TESTD_LOG"
+wait_for grep -q "events: new clients cannot connect" "$TESTD_LOG"
+wait_for asyncctl --connect-timeout 1 ping
+# The event socket delivers again: a subscriber sees a new job's events.
+nngcat --sub0 --dial "${TESTD_URL%.sock}.events" --subscribe job. \
+    --quoted --recv-timeout 10 > "$_TESTD_TMP/ev" 2>/dev/null &
+sub=$!
+tries=0
+until grep -q '"state\\":\\"succeeded' "$_TESTD_TMP/ev"; do
+	asyncctl submit echo '"again"' --wait >/dev/null ||
+	    fail "submit after the listener came back"
+	tries=$((tries + 1))
+	[ $tries -lt 100 ] || fail "no events after the listener came back"
+	sleep 0.1
+done
+pass
+kill "$sub" 2>/dev/null
+wait "$sub" 2>/dev/null
+testd_stop

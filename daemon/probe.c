@@ -1,0 +1,185 @@
+/*
+ * probe.c: keeps the daemon's ipc listeners accepting.
+ *
+ * nng 1.5.2 (Debian 12's) stops a listener for good when a peer hangs up
+ * in the middle of the SP handshake (nng #1518, fixed upstream after
+ * 1.5.2): a port scanner, "nc -U", or another program's nng_listen probing
+ * whether the path is in use, and the daemon is deaf to every new client
+ * while the clients already connected carry on. Nothing reports it, and a
+ * client still completes the transport's handshake: the connection is
+ * then parked, never handed to the socket. So a probe checks, every few
+ * seconds, the one thing that matters: that a new connection reaches the
+ * socket. It dials the listener from a socket of its own and counts the
+ * target socket's own "pipe added" events; if none came by the next tick,
+ * the listener is closed and listened again on the same address (which
+ * also brings back a socket file someone deleted). The probe hangs up as
+ * soon as its side of the handshake is done, which cannot hurt the
+ * listener, so that it is not a subscriber of the event socket for long.
+ *
+ * Threads: the timer runs on the loop thread, which owns the probe; the
+ * pipe callbacks run on nng's threads and only count, close their own
+ * pipe, or pass the event on to the target's owner.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon.h"
+
+struct probe {
+	struct ev_loop		*loop;
+	ev_timer		 timer;
+	nng_socket		 target;	/* the socket listening */
+	nng_listener		*listener;	/* its listener, replaced */
+	char			*url;
+	int			 mode;
+	const char		*what;		/* for the log */
+	nng_socket		 sock;		/* the probe's own */
+	nng_dialer		 dialer;
+	bool			 dialing;
+	uint64_t		 adds_at_dial;
+	atomic_uint_fast64_t	 adds;		/* the target's new pipes */
+	nng_pipe_cb		 chain;		/* the owner's, for adds */
+	void			*chain_arg;
+	uint64_t		 restarts;
+};
+
+/* The probe's own socket connected: its side of the handshake is done. */
+static void
+probe_pipe_cb(nng_pipe pipe, nng_pipe_ev ev, void *arg)
+{
+	(void)ev;
+	(void)arg;
+	nng_pipe_close(pipe);
+}
+
+/* A connection reached the target socket: the listener works. */
+static void
+probe_target_cb(nng_pipe pipe, nng_pipe_ev ev, void *arg)
+{
+	struct probe	*p = arg;
+
+	atomic_fetch_add(&p->adds, 1);
+	if (p->chain != NULL)
+		p->chain(pipe, ev, p->chain_arg);
+}
+
+/* Closes the old listener and listens again on the same address. */
+static void
+probe_relisten(struct probe *p)
+{
+	nng_listener	l;
+	int		rv;
+
+	p->restarts++;
+	log_warnx("%s: new clients cannot connect to %s; listening again "
+	    "(nng 1.5.2 stops a listener when a client hangs up during its "
+	    "handshake)", p->what, p->url);
+	nng_listener_close(*p->listener);
+	if ((rv = nng_listener_create(&l, p->target, p->url)) != 0 ||
+	    (rv = nng_listener_set_int(l, NNG_OPT_IPC_PERMISSIONS,
+	    p->mode)) != 0 ||
+	    (rv = nng_listener_start(l, 0)) != 0) {
+		/* Next tick tries again: the probe will still fail. */
+		log_warnx("%s: cannot listen on %s: %s", p->what, p->url,
+		    nng_strerror(rv));
+		return;
+	}
+	*p->listener = l;
+}
+
+static void
+probe_dial(struct probe *p)
+{
+	int	rv;
+
+	p->adds_at_dial = atomic_load(&p->adds);
+	if ((rv = nng_dialer_create(&p->dialer, p->sock, p->url)) != 0)
+		return;
+	/* Once per tick: a dialer redials on its own after a hang-up. */
+	(void)nng_dialer_set_ms(p->dialer, NNG_OPT_RECONNMINT,
+	    (nng_duration)(p->timer.repeat * 1000) + 1000);
+	(void)nng_dialer_set_ms(p->dialer, NNG_OPT_RECONNMAXT,
+	    (nng_duration)(p->timer.repeat * 1000) + 1000);
+	if (nng_dialer_start(p->dialer, NNG_FLAG_NONBLOCK) != 0) {
+		nng_dialer_close(p->dialer);
+		return;
+	}
+	p->dialing = true;
+}
+
+static void
+probe_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct probe	*p = container_of(w, struct probe, timer);
+
+	(void)loop;
+	(void)revents;
+	if (p->dialing) {
+		nng_dialer_close(p->dialer);
+		p->dialing = false;
+		if (atomic_load(&p->adds) == p->adds_at_dial)
+			probe_relisten(p);
+	}
+	probe_dial(p);
+}
+
+int
+probe_start(struct probe **out, struct ev_loop *loop, nng_socket target,
+    nng_listener *listener, const char *url, int mode, const char *what,
+    int (*open)(nng_socket *), double every, nng_pipe_cb chain,
+    void *chain_arg)
+{
+	struct probe	*p;
+	int		 rv;
+
+	*out = NULL;
+	if (every <= 0 || strncmp(url, "ipc://", 6) != 0) {
+		if (chain != NULL)
+			nng_pipe_notify(target, NNG_PIPE_EV_ADD_POST, chain,
+			    chain_arg);
+		return (0);
+	}
+	p = xcalloc(1, sizeof *p);
+	p->loop = loop;
+	p->target = target;
+	p->listener = listener;
+	p->url = xstrdup(url);
+	p->mode = mode;
+	p->what = what;
+	p->chain = chain;
+	p->chain_arg = chain_arg;
+	atomic_init(&p->adds, 0);
+	if ((rv = open(&p->sock)) != 0) {
+		free(p->url);
+		free(p);
+		return (rv);
+	}
+	nng_pipe_notify(p->sock, NNG_PIPE_EV_ADD_POST, probe_pipe_cb, p);
+	nng_pipe_notify(target, NNG_PIPE_EV_ADD_POST, probe_target_cb, p);
+	ev_timer_init(&p->timer, probe_cb, every, every);
+	ev_timer_start(loop, &p->timer);
+	ev_unref(loop);
+	*out = p;
+	return (0);
+}
+
+void
+probe_stop(struct probe *p)
+{
+	if (p == NULL)
+		return;
+	ev_ref(p->loop);
+	ev_timer_stop(p->loop, &p->timer);
+	/* Closing the socket closes its dialer; no callback runs after. */
+	nng_close(p->sock);
+	nng_pipe_notify(p->target, NNG_PIPE_EV_ADD_POST, p->chain,
+	    p->chain_arg);
+	free(p->url);
+	free(p);
+}
+
+uint64_t
+probe_restarts(const struct probe *p)
+{
+	return (p != NULL ? p->restarts : 0);
+}
