@@ -178,8 +178,10 @@ tests: all $(UNIT_BINS) $(INTEG_BINS) $(BUILD)/tests/bareconnect
 
 # The sanitizer build lives in its own tree so it never mixes with $(BUILD).
 SAN_BUILD	= build/san
+NPROC		:= $(shell nproc 2>/dev/null || echo 1)
 check: deps
-	$(MAKE) BUILD=$(SAN_BUILD) SANITIZER=address,undefined tests
+	$(MAKE) -j$(NPROC) BUILD=$(SAN_BUILD) SANITIZER=address,undefined \
+	    tests
 	BUILD=$(SAN_BUILD) tests/run
 
 # The threaded parts under ThreadSanitizer (not in check: it needs its own
