@@ -200,6 +200,8 @@ void	job_view(const struct job *, struct proto_job *);
 void	job_outcome(const struct job *, struct ad_outcome *);
 /* Roughly the memory a job holds, for the retention budget. */
 size_t	job_footprint(const struct job *);
+/* Roughly the memory a JSON tree holds. */
+size_t	job_json_bytes(const cJSON *);
 
 /*
  * jobtab.c: every job the daemon knows, by id and by key, in id order,
@@ -214,6 +216,7 @@ struct jobtab {
 	size_t			  nkeys;
 	size_t			  nfinished;
 	size_t			  finished_bytes; /* their footprints */
+	size_t			  live_bytes;	/* of the others */
 	TAILQ_HEAD(jobtab_all, job) all;
 	TAILQ_HEAD(, job)	  finished;
 	uint64_t		  counts[PROTO_STATE_COUNT];
@@ -256,6 +259,12 @@ int	pool_thread_start(struct pool_thread **, size_t, struct inbox *);
  */
 void	pool_thread_stop(struct pool_thread *);
 /*
+ * The same, but gives up after timeout seconds if a thread is still in
+ * its work: then returns false and frees nothing (the threads may still
+ * touch the pool), and the caller must not free what fn uses.
+ */
+bool	pool_thread_stop_within(struct pool_thread *, double);
+/*
  * Queues w to run fn(arg) on a pool thread; done(w, status) then runs on
  * the loop thread exactly once: status 0 after fn returned, or
  * ASYNCD_ECANCELED if fn never ran.
@@ -282,6 +291,8 @@ struct sched_config {
 	double		 retention;	/* seconds finished jobs are kept */
 	size_t		 keep;		/* most finished jobs kept */
 	size_t		 keep_bytes;	/* most memory they may hold */
+	size_t		 live_bytes;	/* most that queued and running
+					   jobs' arguments may hold */
 	double		 wait_cap;	/* longest a request is held */
 	size_t		 threads;	/* thread pool size; 0: none */
 };
@@ -310,6 +321,7 @@ struct sched {
 	uint64_t		 nfinished;
 	double			 started;
 	bool			 draining;	/* no new jobs */
+	bool			 no_holds;	/* answer long polls at once */
 	bool			 in_run;
 	ev_prepare		 prepare;
 	ev_timer		 retention_timer;
@@ -332,6 +344,12 @@ struct sched_submit {
 /* Returns 0 or an errno value (startup only). */
 int	sched_init(struct sched *, struct ev_loop *, struct registry *,
 	    const struct sched_config *, struct inbox *);
+/*
+ * Stops the thread pool, waiting up to timeout seconds for work that is
+ * running. Returns false if some did not return: its thread is still in
+ * user code, so nothing may be freed (the caller should exit at once).
+ */
+bool	sched_threads_stop(struct sched *, double);
 /* Frees everything; the loop must not run jobs any more. */
 void	sched_fini(struct sched *);
 void	sched_config_default(struct sched_config *);
@@ -416,7 +434,9 @@ struct probe;
 int	probe_start(struct probe **, struct ev_loop *, nng_socket,
 	    nng_listener *, const char *, int, const char *,
 	    int (*)(nng_socket *), double, nng_pipe_cb, void *);
+/* Stops probing; probe_free once the target socket is closed. */
 void	probe_stop(struct probe *);
+void	probe_free(struct probe *);
 uint64_t probe_restarts(const struct probe *);
 
 /* events.c: the PUB socket. */

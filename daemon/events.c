@@ -81,6 +81,7 @@ events_stop(struct events *e)
 		return;
 	probe_stop(e->probe);
 	nng_close(e->sock);
+	probe_free(e->probe);
 	free(e->url);
 	free(e);
 }

@@ -157,8 +157,8 @@ job_outcome(const struct job *job, struct ad_outcome *out)
  * small stack, and cJSON allows 1000 levels): follows child, else next,
  * else climbs back up through the stack of parents.
  */
-static size_t
-job_tree_bytes(const cJSON *item)
+size_t
+job_json_bytes(const cJSON *item)
 {
 	const cJSON	**up = NULL, **grown;
 	size_t		  n = 0, cap = 0, bytes = 0;
@@ -200,6 +200,6 @@ job_footprint(const struct job *job)
 		bytes += strlen(job->err_message) + 1;
 	if (job->progress_msg != NULL)
 		bytes += strlen(job->progress_msg) + 1;
-	return (bytes + job_tree_bytes(job->args) +
-	    job_tree_bytes(job->result));
+	return (bytes + job_json_bytes(job->args) +
+	    job_json_bytes(job->result));
 }

@@ -114,12 +114,13 @@ jobtab_add(struct jobtab *tab, struct job *job)
 	tab->njobs++;
 	TAILQ_INSERT_TAIL(&tab->all, job, all_entry);
 	tab->counts[job->state]++;
+	job->bytes = job_footprint(job);
 	if (proto_state_terminal(job->state)) {
 		TAILQ_INSERT_TAIL(&tab->finished, job, fin_entry);
 		tab->nfinished++;
-		job->bytes = job_footprint(job);
 		tab->finished_bytes += job->bytes;
-	}
+	} else
+		tab->live_bytes += job->bytes;
 
 	if (job->key != NULL) {
 		if (tab->nkeys >= tab->keymask + 1)
@@ -152,7 +153,8 @@ jobtab_remove(struct jobtab *tab, struct job *job)
 		TAILQ_REMOVE(&tab->finished, job, fin_entry);
 		tab->nfinished--;
 		tab->finished_bytes -= job->bytes;
-	}
+	} else
+		tab->live_bytes -= job->bytes;
 	jobtab_unbind_key(tab, job);
 }
 
@@ -210,6 +212,8 @@ jobtab_set_state(struct jobtab *tab, struct job *job, enum proto_state state)
 	if (proto_state_terminal(state)) {
 		TAILQ_INSERT_TAIL(&tab->finished, job, fin_entry);
 		tab->nfinished++;
+		/* Now with its result. */
+		tab->live_bytes -= job->bytes;
 		job->bytes = job_footprint(job);
 		tab->finished_bytes += job->bytes;
 	}

@@ -64,6 +64,9 @@ static const char main_usage[] =
 "                        vm.max_map_count, 65530 by default, caps those)\n"
 "  --max-queued N        jobs waiting to run before submit says busy\n"
 "                        (default 100000)\n"
+"  --max-args-mib MIB    most memory the arguments of queued and running\n"
+"                        jobs may hold before submit says busy (default\n"
+"                        512)\n"
 "  --stack-size KIB      coroutine stack size (default 256)\n"
 "  --max-msg BYTES       largest request (default 1048576)\n"
 "  --wait-cap SECONDS    longest a request is held (default 5)\n"
@@ -83,7 +86,7 @@ enum {
 	OPT_SOCKET = 256, OPT_EVENTS, OPT_SOCKET_MODE, OPT_STATE_DIR,
 	OPT_THREADS, OPT_MAX_RUNNING, OPT_MAX_COROUTINES, OPT_MAX_QUEUED,
 	OPT_STACK_SIZE, OPT_MAX_MSG, OPT_WAIT_CAP, OPT_RETENTION, OPT_KEEP,
-	OPT_KEEP_MIB, OPT_LISTENER_CHECK,
+	OPT_KEEP_MIB, OPT_LISTENER_CHECK, OPT_MAX_ARGS_MIB,
 	OPT_CONTEXTS, OPT_DRAIN_TIMEOUT, OPT_LOG_LEVEL, OPT_VERSION, OPT_HELP
 };
 
@@ -96,6 +99,7 @@ static const struct option main_longopts[] = {
 	{ "max-running", required_argument, NULL, OPT_MAX_RUNNING },
 	{ "max-coroutines", required_argument, NULL, OPT_MAX_COROUTINES },
 	{ "max-queued", required_argument, NULL, OPT_MAX_QUEUED },
+	{ "max-args-mib", required_argument, NULL, OPT_MAX_ARGS_MIB },
 	{ "stack-size", required_argument, NULL, OPT_STACK_SIZE },
 	{ "max-msg", required_argument, NULL, OPT_MAX_MSG },
 	{ "wait-cap", required_argument, NULL, OPT_WAIT_CAP },
@@ -233,7 +237,8 @@ main_parse(struct main_options *o, int argc, char **argv)
 			    100000000);
 			break;
 		case OPT_STACK_SIZE:
-			o->sched.stack_size = main_size(name, optarg, 16,
+			/* cJSON recurses as deep as 1000 levels. */
+			o->sched.stack_size = main_size(name, optarg, 64,
 			    65536) * 1024;
 			break;
 		case OPT_MAX_MSG:
@@ -252,6 +257,10 @@ main_parse(struct main_options *o, int argc, char **argv)
 			break;
 		case OPT_KEEP:
 			o->sched.keep = main_size(name, optarg, 0, 100000000);
+			break;
+		case OPT_MAX_ARGS_MIB:
+			o->sched.live_bytes = main_size(name, optarg, 1,
+			    1 << 20) << 20;
 			break;
 		case OPT_KEEP_MIB:
 			o->sched.keep_bytes = main_size(name, optarg, 1,
@@ -463,6 +472,8 @@ main_drain_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	if (!d->flushing) {
 		if (!sched_idle(&d->sched))
 			log_warnx("jobs still running after --drain-timeout");
+		/* From now on nothing is held: replies must leave now. */
+		d->sched.no_holds = true;
 		waiter_flush(&d->sched);
 		d->flushing = true;
 		d->drain_deadline = now + MAIN_FLUSH_SECONDS;
@@ -583,8 +594,19 @@ main(int argc, char **argv)
 		ev_ref(d.loop);
 		ev_timer_stop(d.loop, &d.watchdog);
 	}
+	/* Every held request is answered while its work still exists. */
+	waiter_flush(&d.sched);
 	server_stop(d.server);
 	events_stop(d.events);
+	/*
+	 * A job's thread-pool work may ignore cancellation; if it is still
+	 * running, its thread may use anything, so free nothing and go.
+	 */
+	if (!sched_threads_stop(&d.sched, MAIN_FLUSH_SECONDS)) {
+		log_warnx("thread-pool work still running after shutdown; "
+		    "exiting without cleaning up");
+		_exit(1);
+	}
 	sched_fini(&d.sched);
 	inbox_drain(&d.inbox);
 	ev_ref(d.loop);

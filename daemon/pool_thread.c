@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "daemon.h"
 
@@ -94,8 +95,15 @@ pool_thread_start(struct pool_thread **out, size_t n, struct inbox *inbox)
 void
 pool_thread_stop(struct pool_thread *p)
 {
+	(void)pool_thread_stop_within(p, -1);
+}
+
+bool
+pool_thread_stop_within(struct pool_thread *p, double timeout)
+{
 	TAILQ_HEAD(, pool_work)	 left;
 	struct pool_work	*w;
+	struct timespec		 ts;
 	size_t			 i;
 
 	/* Take back what has not started, so the threads end soon. */
@@ -105,8 +113,23 @@ pool_thread_stop(struct pool_thread *p)
 	p->stop = true;
 	pthread_cond_broadcast(&p->cond);
 	pthread_mutex_unlock(&p->lock);
-	for (i = 0; i < p->n; i++)
-		pthread_join(p->threads[i], NULL);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += (time_t)timeout;
+	ts.tv_nsec += (long)((timeout - (double)(time_t)timeout) * 1e9);
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	for (i = 0; i < p->n; i++) {
+		if (timeout < 0)
+			pthread_join(p->threads[i], NULL);
+		else if (pthread_timedjoin_np(p->threads[i], NULL, &ts) != 0) {
+			/* Give back what was queued; leave the rest be. */
+			TAILQ_FOREACH(w, &left, entry)
+				w->done(w, ASYNCD_ECANCELED);
+			return (false);
+		}
+	}
 	/* Completions pushed by the threads before they ended. */
 	inbox_drain(p->inbox);
 	while ((w = TAILQ_FIRST(&left)) != NULL) {
@@ -117,6 +140,7 @@ pool_thread_stop(struct pool_thread *p)
 	pthread_mutex_destroy(&p->lock);
 	free(p->threads);
 	free(p);
+	return (true);
 }
 
 void

@@ -11,19 +11,37 @@
  * seconds, the one thing that matters: that a new connection reaches the
  * socket. It dials the listener from a socket of its own and counts the
  * target socket's own "pipe added" events; if none came by the next tick,
- * the listener is closed and listened again on the same address (which
- * also brings back a socket file someone deleted). The probe hangs up as
- * soon as its side of the handshake is done, which cannot hurt the
- * listener, so that it is not a subscriber of the event socket for long.
+ * the daemon listens again on the same address (which also brings back a
+ * socket file someone deleted). The probe hangs up as soon as its side of
+ * the handshake is done, which cannot hurt the listener, so that it is not
+ * a subscriber of the event socket for long.
+ *
+ * Listening again must not drop the clients already connected: they hang
+ * off the stopped listener, and closing it would close them. So the
+ * stopped one stays open, and the new listener is bound at a spare name
+ * and renamed over the socket file. (A listener unlinks the name it was
+ * made with when it closes: the first one's is the real name, so it stays
+ * open until the daemon's socket closes; the later ones use the spare
+ * name, which exists only for the moment of a rename, and the oldest of
+ * them may be closed to bound how many are kept.)
  *
  * Threads: the timer runs on the loop thread, which owns the probe; the
  * pipe callbacks run on nng's threads and only count, close their own
  * pipe, or pass the event on to the target's owner.
  */
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "daemon.h"
+
+/*
+ * Stopped listeners kept open for the clients they still carry; past this
+ * the oldest is closed (its clients reconnect). Each holds a descriptor.
+ */
+#define PROBE_KEEP	8
 
 struct probe {
 	struct ev_loop		*loop;
@@ -31,6 +49,12 @@ struct probe {
 	nng_socket		 target;	/* the socket listening */
 	nng_listener		*listener;	/* its listener, replaced */
 	char			*url;
+	char			*path;		/* the socket file */
+	char			*spare;		/* path ".new" */
+	char			*spare_url;
+	nng_listener		 kept[PROBE_KEEP]; /* stopped, spare name */
+	size_t			 nkept;
+	bool			 first_kept;	/* the original, real name */
 	int			 mode;
 	const char		*what;		/* for the log */
 	nng_socket		 sock;		/* the probe's own */
@@ -63,7 +87,24 @@ probe_target_cb(nng_pipe pipe, nng_pipe_ev ev, void *arg)
 		p->chain(pipe, ev, p->chain_arg);
 }
 
-/* Closes the old listener and listens again on the same address. */
+/* Keeps the stopped listener open for its clients (see above). */
+static void
+probe_keep(struct probe *p, nng_listener old)
+{
+	if (!p->first_kept) {
+		p->first_kept = true;	/* nng closes it with the socket */
+		return;
+	}
+	if (p->nkept == PROBE_KEEP) {
+		nng_listener_close(p->kept[0]);
+		memmove(&p->kept[0], &p->kept[1],
+		    (PROBE_KEEP - 1) * sizeof p->kept[0]);
+		p->nkept--;
+	}
+	p->kept[p->nkept++] = old;
+}
+
+/* Listens again on the same address, keeping the clients connected. */
 static void
 probe_relisten(struct probe *p)
 {
@@ -74,16 +115,23 @@ probe_relisten(struct probe *p)
 	log_warnx("%s: new clients cannot connect to %s; listening again "
 	    "(nng 1.5.2 stops a listener when a client hangs up during its "
 	    "handshake)", p->what, p->url);
-	nng_listener_close(*p->listener);
-	if ((rv = nng_listener_create(&l, p->target, p->url)) != 0 ||
+	if (unlink(p->spare) == -1 && errno != ENOENT)
+		log_warn("%s: unlink %s", p->what, p->spare);
+	if ((rv = nng_listener_create(&l, p->target, p->spare_url)) != 0 ||
 	    (rv = nng_listener_set_int(l, NNG_OPT_IPC_PERMISSIONS,
 	    p->mode)) != 0 ||
 	    (rv = nng_listener_start(l, 0)) != 0) {
 		/* Next tick tries again: the probe will still fail. */
-		log_warnx("%s: cannot listen on %s: %s", p->what, p->url,
-		    nng_strerror(rv));
+		log_warnx("%s: cannot listen on %s: %s", p->what,
+		    p->spare_url, nng_strerror(rv));
 		return;
 	}
+	if (rename(p->spare, p->path) == -1) {
+		log_warn("%s: rename %s", p->what, p->spare);
+		nng_listener_close(l);
+		return;
+	}
+	probe_keep(p, *p->listener);
 	*p->listener = l;
 }
 
@@ -144,14 +192,16 @@ probe_start(struct probe **out, struct ev_loop *loop, nng_socket target,
 	p->target = target;
 	p->listener = listener;
 	p->url = xstrdup(url);
+	p->path = xstrdup(url + 6);
+	xasprintf(&p->spare, "%s.new", p->path);
+	xasprintf(&p->spare_url, "ipc://%s", p->spare);
 	p->mode = mode;
 	p->what = what;
 	p->chain = chain;
 	p->chain_arg = chain_arg;
 	atomic_init(&p->adds, 0);
 	if ((rv = open(&p->sock)) != 0) {
-		free(p->url);
-		free(p);
+		probe_free(p);
 		return (rv);
 	}
 	nng_pipe_notify(p->sock, NNG_PIPE_EV_ADD_POST, probe_pipe_cb, p);
@@ -174,7 +224,21 @@ probe_stop(struct probe *p)
 	nng_close(p->sock);
 	nng_pipe_notify(p->target, NNG_PIPE_EV_ADD_POST, p->chain,
 	    p->chain_arg);
+}
+
+/*
+ * After the target socket has closed: until then one of nng's threads may
+ * still be in probe_target_cb, which nng_pipe_notify does not wait for.
+ */
+void
+probe_free(struct probe *p)
+{
+	if (p == NULL)
+		return;
 	free(p->url);
+	free(p->path);
+	free(p->spare);
+	free(p->spare_url);
 	free(p);
 }
 

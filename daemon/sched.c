@@ -65,6 +65,7 @@ sched_config_default(struct sched_config *cfg)
 	cfg->retention = 3600;
 	cfg->keep = 10000;
 	cfg->keep_bytes = (size_t)256 << 20;
+	cfg->live_bytes = (size_t)512 << 20;
 	cfg->wait_cap = 5;
 	cfg->threads = ncpu > 0 ? (size_t)ncpu : 1;
 }
@@ -107,6 +108,17 @@ sched_init(struct sched *s, struct ev_loop *loop, struct registry *reg,
 	return (0);
 }
 
+bool
+sched_threads_stop(struct sched *s, double timeout)
+{
+	if (s->threads == NULL)
+		return (true);
+	if (!pool_thread_stop_within(s->threads, timeout))
+		return (false);
+	s->threads = NULL;
+	return (true);
+}
+
 void
 sched_fini(struct sched *s)
 {
@@ -119,6 +131,7 @@ sched_fini(struct sched *s)
 	ev_timer_stop(s->loop, &s->retention_timer);
 	if (s->threads != NULL)
 		pool_thread_stop(s->threads);
+	s->threads = NULL;
 
 	/*
 	 * Only a job whose coroutine ignored cancellation until the drain
@@ -194,9 +207,16 @@ sched_submit(struct sched *s, struct sched_submit *sub, struct job **out,
 		    "--max-coroutines)", s->ncoros);
 		return (ASYNCD_EBUSY);
 	}
-	if (s->nqueued >= s->cfg.max_queued) {
+	/* Children only ever wait for a coroutine slot (see above). */
+	if (sub->parent == NULL &&
+	    s->nqueued - s->nchildren_queued >= s->cfg.max_queued) {
 		xasprintf(cause, "too many jobs queued (%zu, --max-queued)",
-		    s->nqueued);
+		    s->nqueued - s->nchildren_queued);
+		return (ASYNCD_EBUSY);
+	}
+	if (s->tab.live_bytes + job_json_bytes(args) > s->cfg.live_bytes) {
+		xasprintf(cause, "the arguments of the jobs queued and running "
+		    "hold %zu MiB (--max-args-mib)", s->tab.live_bytes >> 20);
 		return (ASYNCD_EBUSY);
 	}
 	if (args == NULL && (args = cJSON_CreateNull()) == NULL)

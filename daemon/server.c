@@ -305,6 +305,7 @@ server_stop(struct server *srv)
 		nng_aio_free(w->aio);
 		free(w);
 	}
+	probe_free(srv->probe);
 	free(srv);
 }
 

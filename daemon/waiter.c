@@ -94,7 +94,7 @@ waiter_start(struct sched *s, struct job *const *jobs, size_t n, bool any,
 			w->pending++;
 		}
 	}
-	if (waiter_met(jobs, n, any) || timeout <= 0) {
+	if (waiter_met(jobs, n, any) || timeout <= 0 || s->no_holds) {
 		waiter_fire(w, waiter_met(jobs, n, any));
 		return;
 	}

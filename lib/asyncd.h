@@ -155,7 +155,8 @@ int	asyncd_wait(struct asyncd *c, uint64_t id, double timeout,
 
 /*
  * Waits for several jobs: any number with ASYNCD_WAIT_ALL, at most 1024
- * with ASYNCD_WAIT_ANY. On success jobs[i] is set for
+ * distinct ones with ASYNCD_WAIT_ANY. An id may repeat; each place gets
+ * its own copy of the job. On success jobs[i] is set for
  * every i — finished jobs with their results, others as they stand — and
  * the caller frees each. Returns ASYNCD_ETIMEDOUT (jobs[] still set) if the
  * condition was not met in time.

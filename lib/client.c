@@ -801,8 +801,103 @@ asyncd_wait(struct asyncd *c, uint64_t id, double timeout,
 	return (rv);
 }
 
+static int
+client_wait_distinct(struct asyncd *c, const uint64_t *ids, size_t n,
+    int mode, double timeout, struct asyncd_job **jobs);
+
+struct client_idx {
+	uint64_t	id;
+	size_t		i;
+};
+
+static int
+client_idx_cmp(const void *a, const void *b)
+{
+	const struct client_idx	*x = a, *y = b;
+
+	if (x->id != y->id)
+		return ((x->id > y->id) - (x->id < y->id));
+	return ((x->i > y->i) - (x->i < y->i));
+}
+
+/*
+ * The daemon refuses a wait naming a job twice; a caller may not know or
+ * care (ids from a script). So repeated ids are waited on once, and each
+ * repeat gets its own copy of the job.
+ */
 int
 asyncd_wait_many(struct asyncd *c, const uint64_t *ids, size_t n,
+    int mode, double timeout, struct asyncd_job **jobs)
+{
+	struct client_idx	*idx;
+	struct asyncd_job	**got = NULL;
+	uint64_t		*uniq = NULL;
+	size_t			*rep = NULL, *slot = NULL, nuniq = 0, i, f = 0;
+	int			 rv, rv2;
+
+	if (n < 2)
+		return (client_wait_distinct(c, ids, n, mode, timeout, jobs));
+	if ((idx = calloc(n, sizeof *idx)) == NULL)
+		return (ASYNCD_ENOMEM);
+	for (i = 0; i < n; i++) {
+		idx[i].id = ids[i];
+		idx[i].i = i;
+	}
+	/* By id, then position: each run of an id starts at its first. */
+	qsort(idx, n, sizeof *idx, client_idx_cmp);
+	for (i = 1; i < n && idx[i].id != idx[i - 1].id; i++)
+		continue;
+	if (i == n) {			/* all distinct: the common case */
+		free(idx);
+		return (client_wait_distinct(c, ids, n, mode, timeout, jobs));
+	}
+
+	rv = ASYNCD_ENOMEM;
+	if ((rep = calloc(n, sizeof *rep)) == NULL ||
+	    (slot = calloc(n, sizeof *slot)) == NULL ||
+	    (uniq = calloc(n, sizeof *uniq)) == NULL ||
+	    (got = calloc(n, sizeof *got)) == NULL)
+		goto out;
+	for (i = 0; i < n; i++) {
+		if (i == 0 || idx[i].id != idx[i - 1].id)
+			f = idx[i].i;
+		rep[idx[i].i] = f;	/* where the id first appears */
+	}
+	for (i = 0; i < n; i++) {
+		if (rep[i] == i) {
+			slot[i] = nuniq;
+			uniq[nuniq++] = ids[i];
+		}
+	}
+	rv = client_wait_distinct(c, uniq, nuniq, mode, timeout, got);
+	if (rv != 0 && rv != ASYNCD_ETIMEDOUT)
+		goto out;
+	for (i = 0; i < n; i++) {
+		if (rep[i] == i) {
+			jobs[i] = got[slot[i]];
+			got[slot[i]] = NULL;
+		} else if ((rv2 = job_dup(jobs[rep[i]], &jobs[i])) != 0) {
+			while (i-- > 0)
+				asyncd_job_free(jobs[i]);
+			rv = rv2;
+			goto out;
+		}
+	}
+out:
+	if (got != NULL) {
+		for (i = 0; i < nuniq; i++)
+			asyncd_job_free(got[i]);
+	}
+	free(idx);
+	free(rep);
+	free(slot);
+	free(uniq);
+	free(got);
+	return (rv);
+}
+
+static int
+client_wait_distinct(struct asyncd *c, const uint64_t *ids, size_t n,
     int mode, double timeout, struct asyncd_job **jobs)
 {
 	double	deadline = client_deadline(timeout);

@@ -76,6 +76,8 @@ int	job_create(struct proto_job *pj, int flags,
 	    struct asyncd_job **out);
 /* The decoded job inside, borrowed. */
 const struct proto_job *job_proto(const struct asyncd_job *job);
+/* A copy of job; 0 or ASYNCD_ENOMEM. */
+int	job_dup(const struct asyncd_job *job, struct asyncd_job **out);
 
 /* future.c */
 

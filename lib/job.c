@@ -86,6 +86,28 @@ fail:
 	return (ASYNCD_ENOMEM);
 }
 
+int
+job_dup(const struct asyncd_job *job, struct asyncd_job **out)
+{
+	struct proto_job	 pj;
+	cJSON			*obj;
+	int			 rv, flags = 0;
+
+	if (job->args != NULL)
+		flags |= PROTO_JOB_ARGS;
+	if (job->result != NULL)
+		flags |= PROTO_JOB_RESULT;
+	if ((obj = proto_job_encode(&job->pj, flags)) == NULL)
+		return (ASYNCD_ENOMEM);
+	rv = proto_job_decode(obj, &pj);
+	cJSON_Delete(obj);
+	if (rv != 0)
+		return (rv == ASYNCD_EPROTO ? ASYNCD_ENOMEM : rv);
+	if ((rv = job_create(&pj, flags, out)) != 0)
+		proto_job_fini(&pj);
+	return (rv);
+}
+
 const struct proto_job *
 job_proto(const struct asyncd_job *job)
 {

@@ -7,6 +7,7 @@
  * number out of range is refused with a message naming the field. Unknown
  * fields are ignored so that newer clients can talk to older daemons.
  */
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -179,11 +180,38 @@ req_encode_submit(const struct proto_req *req, cJSON *obj)
 }
 
 static int
+req_cmp_id(const void *a, const void *b)
+{
+	uint64_t	x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return ((x > y) - (x < y));
+}
+
+/* An id that appears twice in ids, or 0. */
+static uint64_t
+req_duplicate(const uint64_t *ids, size_t n)
+{
+	uint64_t	*sorted, dup = 0;
+	size_t		 i;
+
+	if (n < 2 || (sorted = malloc(n * sizeof *sorted)) == NULL)
+		return (0);
+	memcpy(sorted, ids, n * sizeof *sorted);
+	qsort(sorted, n, sizeof *sorted, req_cmp_id);
+	for (i = 1; i < n && dup == 0; i++) {
+		if (sorted[i] == sorted[i - 1])
+			dup = sorted[i];
+	}
+	free(sorted);
+	return (dup);
+}
+
+static int
 req_decode_wait(cJSON *obj, struct proto_req *req, char **cause)
 {
 	struct proto_wait	*w = &req->u.wait;
 	const cJSON		*ids, *item;
-	uint64_t		 id;
+	uint64_t		 id, dup;
 	size_t			 n;
 	int			 rv;
 
@@ -217,6 +245,10 @@ req_decode_wait(cJSON *obj, struct proto_req *req, char **cause)
 			    w->nids));
 		w->nids++;
 	}
+	/* A repeated id would only repeat the job in the reply. */
+	if ((dup = req_duplicate(w->ids, w->nids)) != 0)
+		return (req_fail(cause, ASYNCD_EBADREQUEST,
+		    "field 'ids' names job %" PRIu64 " more than once", dup));
 	return (0);
 }
 

@@ -346,6 +346,12 @@ export LSAN_OPTIONS
 testd_start --listener-check 0.3
 unset LSAN_OPTIONS
 assert_status 0 asyncctl ping
+# A client connected before must not notice: its held wait completes.
+asyncctl submit sleep '{"seconds": 2}' --wait > "$_TESTD_TMP/held" \
+    2>&1 &
+held=$!
+wait_for sh -c "\"$BUILD/asyncctl\" --json list --state running |
+    grep -q '\"type\":\"sleep\"'"
 "$BUILD/tests/bareconnect" "${TESTD_URL#ipc://}" ||
     fail "bareconnect to the request socket"
 evpath=${TESTD_URL#ipc://}
@@ -354,6 +360,21 @@ evpath=${TESTD_URL#ipc://}
 wait_for grep -q "requests: new clients cannot connect" "$TESTD_LOG"
 wait_for grep -q "events: new clients cannot connect" "$TESTD_LOG"
 wait_for asyncctl --connect-timeout 1 ping
+wait "$held"
+assert_eq 0 "$?" "a client held across the listener restart"
+assert_eq null "$(cat "$_TESTD_TMP/held")" "its result"
+assert_eq 660 "$(stat -c %a "${TESTD_URL#ipc://}")" \
+    "the socket's mode after listening again"
+# Again, and again: each time the daemon recovers.
+relistens() { grep -c "requests: new clients cannot connect" "$TESTD_LOG"; }
+relistened_since() { [ "$(relistens)" -gt "$1" ]; }
+for i in 1 2 3; do
+	n=$(relistens)
+	"$BUILD/tests/bareconnect" "${TESTD_URL#ipc://}" ||
+	    fail "bareconnect $i"
+	wait_for relistened_since "$n"
+	wait_for asyncctl --connect-timeout 1 ping
+done
 # The event socket delivers again: a subscriber sees a new job's events.
 nngcat --sub0 --dial "${TESTD_URL%.sock}.events" --subscribe job. \
     --quoted --recv-timeout 10 > "$_TESTD_TMP/ev" 2>/dev/null &

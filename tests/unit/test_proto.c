@@ -986,6 +986,9 @@ test_proto_req_decode_wait_ids(void **state)
 	    ASYNCD_EBADREQUEST, "'id'");
 	test_proto_req_bad(J({"v":1,"op":"wait","id":"3"}),
 	    ASYNCD_EBADREQUEST, "'id'");
+	/* A repeated id would only make the reply bigger. */
+	test_proto_req_bad(J({"v":1,"op":"wait","ids":[4,9,2,9]}),
+	    ASYNCD_EBADREQUEST, "job 9 more than once");
 
 	/* Each bad element, after a good one, is refused. */
 	buf = malloc(256);

@@ -1540,6 +1540,55 @@ test_sched_max_queued(void **state)
 	assert_int_equal(t->s.tab.counts[PROTO_QUEUED], 1);
 }
 
+/* Children do not count against --max-queued: they never wait for it. */
+static void
+test_sched_max_queued_children(void **state)
+{
+	struct ts	*t = *state;
+	struct job	*g;
+
+	t->cfg.max_queued = 2;
+	ts_start(t);
+	g = ts_submit(t, "gather", "{\"jobs\":[{\"type\":\"echo\"},"
+	    "{\"type\":\"echo\"},{\"type\":\"echo\"},"
+	    "{\"type\":\"echo\"}]}");
+	ts_submit(t, "echo", NULL);
+	ts_run_idle(t, 5);
+	assert_int_equal(g->state, PROTO_SUCCEEDED);
+	ts_assert_json(g->result, "[null,null,null,null]");
+}
+
+/* The arguments of live jobs have a memory budget. */
+static void
+test_sched_max_args_bytes(void **state)
+{
+	struct ts	*t = *state;
+	char		*big, *cause = NULL;
+	int		 i;
+
+	t->cfg.live_bytes = 100 * 1024;
+	ts_start(t);
+	big = malloc(40 * 1024 + 3);
+	assert_non_null(big);
+	memset(big, 'x', 40 * 1024 + 2);
+	big[0] = big[40 * 1024 + 1] = '"';
+	big[40 * 1024 + 2] = '\0';
+	for (i = 0; i < 2; i++)
+		ts_submit(t, "echo", big);
+	assert_int_equal(ts_submit_error(t, "echo", big, &cause),
+	    ASYNCD_EBUSY);
+	assert_non_null(strstr(cause, "--max-args-mib"));
+	free(cause);
+	/* Small ones still fit. */
+	ts_submit(t, "echo", "1");
+	ts_run_idle(t, 5);
+	/* Finished, they count against retention instead. */
+	assert_int_equal(t->s.tab.live_bytes, 0);
+	ts_submit(t, "echo", big);
+	free(big);
+	ts_run_idle(t, 5);
+}
+
 static void
 test_sched_unknown_type(void **state)
 {
@@ -2063,6 +2112,8 @@ main(int argc, char **argv)
 		TS_TEST(test_sched_children_past_max_running),
 		TS_TEST(test_sched_children_when_coroutines_full),
 		TS_TEST(test_sched_max_queued),
+		TS_TEST(test_sched_max_queued_children),
+		TS_TEST(test_sched_max_args_bytes),
 		TS_TEST(test_sched_unknown_type),
 		TS_TEST(test_sched_bad_args),
 		TS_TEST(test_sched_key_dedup),
