@@ -615,6 +615,8 @@ main(int argc, char **argv)
 	registry_free(d.reg);
 	ev_loop_destroy(d.loop);
 	close(lockfd);
+	log_debug("inbox: %" PRIu64 " items in %" PRIu64 " wake-ups",
+	    d.inbox.handled, d.inbox.batches);
 	log_info("stopped");
 	nng_fini();
 	return (0);
