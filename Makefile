@@ -94,8 +94,8 @@ INTEG_BINS	= $(BUILD)/tests/test_lib $(BUILD)/tests/test_concurrency
 EXAMPLES	= $(BUILD)/examples/future_demo
 BENCH_BINS	= $(BUILD)/bench/bench_asyncd $(BUILD)/bench/bench_nng
 
-.PHONY: all check check-thread demo bench install uninstall deps clean tests \
-	valgrind
+.PHONY: all check check-thread check-aarch64 demo bench install uninstall \
+	deps clean tests valgrind
 UNITS		= $(BUILD)/systemd/asyncd.service \
 		  $(BUILD)/systemd/asyncd-user.service
 
@@ -195,6 +195,18 @@ check-thread: deps
 	    echo "tsan $$t"; TSAN_OPTIONS=halt_on_error=1 \
 	    $(TSAN_BUILD)/tests/$$t >$(TSAN_BUILD)/$$t.log 2>&1 || \
 	    { cat $(TSAN_BUILD)/$$t.log; exit 1; }; done
+
+# The aarch64 register switch, cross-built and run under qemu (needs
+# Debian's gcc-aarch64-linux-gnu and qemu-user; not part of check).
+check-aarch64:
+	@command -v aarch64-linux-gnu-gcc >/dev/null && \
+	    command -v qemu-aarch64 >/dev/null || { echo "check-aarch64: \
+	    apt-get install gcc-aarch64-linux-gnu qemu-user" >&2; exit 1; }
+	@mkdir -p $(BUILD)/aarch64
+	aarch64-linux-gnu-gcc -std=gnu11 $(WARNFLAGS) -D_GNU_SOURCE -O2 \
+	    -static -Idaemon daemon/coro.c daemon/coro_switch_aarch64.S \
+	    tests/unit/coro_smoke.c -lm -o $(BUILD)/aarch64/coro_smoke
+	qemu-aarch64 $(BUILD)/aarch64/coro_smoke
 
 valgrind: deps
 	$(MAKE) tests
