@@ -43,69 +43,136 @@ bench_quantile(double *v, size_t n, double q)
 }
 
 /*
- * Runs fn(i, arg) on n threads at once and returns the wall time from the
- * moment all are released until the last one returns.
+ * A client being measured: open connects to url (NULL on failure), call
+ * makes one round trip (0 on success), close lets go. Both programs
+ * measure through the same two drivers below, so their figures compare.
  */
-struct bench_team {
-	void		*(*fn)(void *);
-	void		*arg;
-	size_t		 n;
-	pthread_barrier_t barrier;
+struct bench_client {
+	void	*(*open)(const char *url);
+	int	 (*call)(void *client);
+	void	 (*close)(void *client);
 };
 
-struct bench_member {
-	struct bench_team	*team;
+/* n sequential calls after n/10 to warm up; prints p50_us and p99_us. */
+static inline int
+bench_latency(const struct bench_client *bc, const char *url, size_t n)
+{
+	void	*c;
+	double	*v, t;
+	size_t	 i;
+	int	 rv = 1;
+
+	if (n == 0 || (c = bc->open(url)) == NULL)
+		return (1);
+	if ((v = calloc(n, sizeof *v)) == NULL)
+		goto out;
+	for (i = 0; i < n / 10; i++)
+		bc->call(c);
+	for (i = 0; i < n; i++) {
+		t = bench_now();
+		if (bc->call(c) != 0)
+			goto out;
+		v[i] = bench_now() - t;
+	}
+	printf("p50_us=%.1f\n", bench_quantile(v, n, 0.50) * 1e6);
+	printf("p99_us=%.1f\n", bench_quantile(v, n, 0.99) * 1e6);
+	rv = 0;
+out:
+	free(v);
+	bc->close(c);
+	return (rv);
+}
+
+#define BENCH_MAX_CLIENTS	1024
+
+struct bench_run {
+	const struct bench_client *bc;
+	const char		*url;
+	double			 seconds;
+	pthread_barrier_t	 start;
+	unsigned long		 ops[BENCH_MAX_CLIENTS];
+	int			 failed;
+};
+
+struct bench_thread {
+	struct bench_run	*run;
 	size_t			 index;
 };
 
+/* One client: connects, waits for the others, calls until time is up. */
 static void *
-bench_member_main(void *p)
+bench_thread_main(void *arg)
 {
-	struct bench_member	*m = p;
+	struct bench_thread	*t = arg;
+	struct bench_run	*r = t->run;
+	void			*c = r->bc->open(r->url);
+	unsigned long		 n = 0;
+	double			 end;
 
-	pthread_barrier_wait(&m->team->barrier);
-	return (m->team->fn(m));
-}
-
-static inline double
-bench_team_run(size_t n, void *(*fn)(void *), void *arg,
-    struct bench_member **members_out)
-{
-	struct bench_team	 team = { fn, arg, n, { { 0 } } };
-	struct bench_member	*m;
-	pthread_t		*th;
-	double			 t0;
-	size_t			 i;
-
-	m = calloc(n, sizeof *m);
-	th = calloc(n, sizeof *th);
-	if (m == NULL || th == NULL)
-		abort();
-	pthread_barrier_init(&team.barrier, NULL, (unsigned)n + 1);
-	for (i = 0; i < n; i++) {
-		m[i].team = &team;
-		m[i].index = i;
-		pthread_create(&th[i], NULL, bench_member_main, &m[i]);
+	pthread_barrier_wait(&r->start);
+	if (c == NULL) {
+		r->failed = 1;
+		return (NULL);
 	}
-	pthread_barrier_wait(&team.barrier);
-	t0 = bench_now();
-	for (i = 0; i < n; i++)
-		pthread_join(th[i], NULL);
-	t0 = bench_now() - t0;
-	pthread_barrier_destroy(&team.barrier);
-	free(th);
-	if (members_out != NULL)
-		*members_out = m;
-	else
-		free(m);
-	return (t0);
+	end = bench_now() + r->seconds;
+	while (bench_now() < end) {
+		if (r->bc->call(c) != 0) {
+			r->failed = 1;
+			break;
+		}
+		n++;
+	}
+	r->ops[t->index] = n;
+	r->bc->close(c);
+	return (NULL);
 }
 
-/* The team's argument, from a member. */
-static inline void *
-bench_arg(struct bench_member *m)
+/*
+ * clients threads, each its own connection, calling back to back for
+ * seconds; prints ops_per_s over the wall time from the common start.
+ */
+static inline int
+bench_throughput(const struct bench_client *bc, const char *url,
+    size_t clients, double seconds)
 {
-	return (m->team->arg);
+	struct bench_run	*r;
+	struct bench_thread	*t;
+	pthread_t		*th;
+	unsigned long		 total = 0;
+	double			 wall;
+	size_t			 i;
+	int			 failed;
+
+	if (clients < 1 || clients > BENCH_MAX_CLIENTS)
+		return (1);
+	r = calloc(1, sizeof *r);
+	t = calloc(clients, sizeof *t);
+	th = calloc(clients, sizeof *th);
+	if (r == NULL || t == NULL || th == NULL)
+		abort();
+	r->bc = bc;
+	r->url = url;
+	r->seconds = seconds;
+	pthread_barrier_init(&r->start, NULL, (unsigned)clients + 1);
+	for (i = 0; i < clients; i++) {
+		t[i].run = r;
+		t[i].index = i;
+		pthread_create(&th[i], NULL, bench_thread_main, &t[i]);
+	}
+	pthread_barrier_wait(&r->start);
+	wall = bench_now();
+	for (i = 0; i < clients; i++)
+		pthread_join(th[i], NULL);
+	wall = bench_now() - wall;
+	for (i = 0; i < clients; i++)
+		total += r->ops[i];
+	printf("ops_per_s=%.0f\n", (double)total / wall);
+	failed = r->failed;
+	pthread_barrier_destroy(&r->start);
+	free(th);
+	free(t);
+	free(r);
+	return (failed);
 }
 
 #endif /* BENCH_H */

@@ -15,134 +15,89 @@
 
 static const char bench_args[] = "{\"n\":1}";
 
+static void *
+bench_asyncd_open(const char *url)
+{
+	struct asyncd	*c;
+	int		 rv;
+
+	if ((rv = asyncd_open(&c, url)) != 0) {
+		fprintf(stderr, "bench_asyncd: %s\n", asyncd_strerror(rv));
+		return (NULL);
+	}
+	return (c);
+}
+
+static void
+bench_asyncd_close(void *c)
+{
+	asyncd_close(c);
+}
+
+/* Reports a failure, which ends the measurement. */
 static int
-bench_call(struct asyncd *c)
+bench_asyncd_result(int rv)
+{
+	if (rv != 0)
+		fprintf(stderr, "bench_asyncd: %s\n", asyncd_strerror(rv));
+	return (rv);
+}
+
+/* One round trip: submit and wait in one request. */
+static int
+bench_asyncd_call(void *c)
 {
 	struct asyncd_job	*job;
 	int			 rv;
 
 	if ((rv = asyncd_call(c, "echo", bench_args, NULL, 5.0, &job)) != 0)
-		return (rv);
+		return (bench_asyncd_result(rv));
 	rv = asyncd_job_outcome(job);
 	asyncd_job_free(job);
-	return (rv);
+	return (bench_asyncd_result(rv));
 }
 
+/* Two round trips: submit, then wait. */
 static int
-bench_submitwait(struct asyncd *c)
+bench_asyncd_submitwait(void *c)
 {
 	struct asyncd_job	*job;
 	uint64_t		 id;
 	int			 rv;
 
 	if ((rv = asyncd_submit(c, "echo", bench_args, NULL, &id, NULL)) != 0)
-		return (rv);
+		return (bench_asyncd_result(rv));
 	if ((rv = asyncd_wait(c, id, 5.0, &job)) != 0)
-		return (rv);
+		return (bench_asyncd_result(rv));
 	rv = asyncd_job_outcome(job);
 	asyncd_job_free(job);
-	return (rv);
+	return (bench_asyncd_result(rv));
 }
 
-static int
-bench_latency(const char *url, size_t n, int (*fn)(struct asyncd *))
-{
-	struct asyncd	*c;
-	double		*v, t;
-	size_t		 i;
-	int		 rv;
-
-	if ((rv = asyncd_open(&c, url)) != 0 ||
-	    (v = calloc(n, sizeof *v)) == NULL) {
-		fprintf(stderr, "bench_asyncd: %s\n", asyncd_strerror(rv));
-		return (1);
-	}
-	for (i = 0; i < n / 10; i++)	/* warm up */
-		fn(c);
-	for (i = 0; i < n; i++) {
-		t = bench_now();
-		if ((rv = fn(c)) != 0) {
-			fprintf(stderr, "bench_asyncd: %s\n",
-			    asyncd_strerror(rv));
-			return (1);
-		}
-		v[i] = bench_now() - t;
-	}
-	printf("p50_us=%.1f\n", bench_quantile(v, n, 0.50) * 1e6);
-	printf("p99_us=%.1f\n", bench_quantile(v, n, 0.99) * 1e6);
-	free(v);
-	asyncd_close(c);
-	return (0);
-}
-
-struct bench_tput {
-	const char	*url;
-	double		 seconds;
-	unsigned long	 ops[1024];
-	int		 failed;
+static const struct bench_client bench_asyncd_one_trip = {
+	.open = bench_asyncd_open,
+	.call = bench_asyncd_call,
+	.close = bench_asyncd_close,
 };
 
-static void *
-bench_client(void *p)
-{
-	struct bench_member	*m = p;
-	struct bench_tput	*tp = bench_arg(m);
-	struct asyncd		*c;
-	unsigned long		 n = 0;
-	double			 end;
-	int			 rv;
-
-	if (asyncd_open(&c, tp->url) != 0) {
-		tp->failed = 1;
-		return (NULL);
-	}
-	end = bench_now() + tp->seconds;
-	while (bench_now() < end) {
-		if ((rv = bench_call(c)) != 0) {
-			fprintf(stderr, "bench_asyncd: %s\n",
-			    asyncd_strerror(rv));
-			tp->failed = 1;
-			break;
-		}
-		n++;
-	}
-	tp->ops[m->index] = n;
-	asyncd_close(c);
-	return (NULL);
-}
-
-static int
-bench_throughput(const char *url, size_t clients, double seconds)
-{
-	struct bench_tput	 tp;
-	unsigned long		 total = 0;
-	double			 wall;
-	size_t			 i;
-
-	if (clients < 1 || clients > 1024)
-		return (1);
-	memset(&tp, 0, sizeof tp);
-	tp.url = url;
-	tp.seconds = seconds;
-	wall = bench_team_run(clients, bench_client, &tp, NULL);
-	for (i = 0; i < clients; i++)
-		total += tp.ops[i];
-	printf("ops_per_s=%.0f\n", (double)total / wall);
-	return (tp.failed);
-}
+static const struct bench_client bench_asyncd_two_trips = {
+	.open = bench_asyncd_open,
+	.call = bench_asyncd_submitwait,
+	.close = bench_asyncd_close,
+};
 
 int
 main(int argc, char **argv)
 {
 	if (argc == 4 && strcmp(argv[1], "call") == 0)
-		return (bench_latency(argv[2], strtoul(argv[3], NULL, 10),
-		    bench_call));
+		return (bench_latency(&bench_asyncd_one_trip, argv[2],
+		    strtoul(argv[3], NULL, 10)));
 	if (argc == 4 && strcmp(argv[1], "submitwait") == 0)
-		return (bench_latency(argv[2], strtoul(argv[3], NULL, 10),
-		    bench_submitwait));
+		return (bench_latency(&bench_asyncd_two_trips, argv[2],
+		    strtoul(argv[3], NULL, 10)));
 	if (argc == 5 && strcmp(argv[1], "throughput") == 0)
-		return (bench_throughput(argv[2], strtoul(argv[3], NULL, 10),
-		    strtod(argv[4], NULL)));
+		return (bench_throughput(&bench_asyncd_one_trip, argv[2],
+		    strtoul(argv[3], NULL, 10), strtod(argv[4], NULL)));
 	fprintf(stderr, "usage: bench_asyncd call|submitwait URL N | "
 	    "throughput URL CLIENTS SECONDS\n");
 	return (2);

@@ -82,112 +82,59 @@ bench_nng_serve(const char *url)
 	return (0);
 }
 
-static int
-bench_nng_open(nng_socket *s, const char *url)
+/* A REQ client, set up as libasyncd sets up its own. */
+static void *
+bench_nng_open(const char *url)
 {
-	int	rv;
+	nng_socket	*s;
+	int		 rv;
 
+	if ((s = calloc(1, sizeof *s)) == NULL)
+		return (NULL);
 	if ((rv = nng_req0_open(s)) != 0 ||
 	    (rv = nng_socket_set_ms(*s, NNG_OPT_REQ_RESENDTIME,
 	    NNG_DURATION_INFINITE)) != 0 ||
 	    (rv = nng_socket_set_ms(*s, NNG_OPT_RECVTIMEO, 10000)) != 0 ||
-	    (rv = nng_dial(*s, url, NULL, 0)) != 0)
+	    (rv = nng_dial(*s, url, NULL, 0)) != 0) {
 		fprintf(stderr, "bench_nng: %s: %s\n", url, nng_strerror(rv));
-	return (rv);
+		nng_close(*s);
+		free(s);
+		return (NULL);
+	}
+	return (s);
 }
 
 static int
-bench_nng_roundtrip(nng_socket s)
+bench_nng_call(void *arg)
 {
-	char	*buf = NULL;
-	size_t	 len;
-	int	 rv;
+	nng_socket	*s = arg;
+	char		*buf = NULL;
+	size_t		 len;
+	int		 rv;
 
-	if ((rv = nng_send(s, (void *)bench_nng_payload,
+	if ((rv = nng_send(*s, (void *)bench_nng_payload,
 	    sizeof bench_nng_payload - 1, 0)) != 0)
 		return (rv);
-	if ((rv = nng_recv(s, &buf, &len, NNG_FLAG_ALLOC)) != 0)
+	if ((rv = nng_recv(*s, &buf, &len, NNG_FLAG_ALLOC)) != 0)
 		return (rv);
 	nng_free(buf, len);
 	return (0);
 }
 
-static int
-bench_nng_latency(const char *url, size_t n)
+static void
+bench_nng_close(void *arg)
 {
-	nng_socket	 s;
-	double		*v, t;
-	size_t		 i;
+	nng_socket	*s = arg;
 
-	if (bench_nng_open(&s, url) != 0 || (v = calloc(n, sizeof *v)) == NULL)
-		return (1);
-	for (i = 0; i < n / 10; i++)	/* warm up */
-		bench_nng_roundtrip(s);
-	for (i = 0; i < n; i++) {
-		t = bench_now();
-		if (bench_nng_roundtrip(s) != 0)
-			return (1);
-		v[i] = bench_now() - t;
-	}
-	printf("p50_us=%.1f\n", bench_quantile(v, n, 0.50) * 1e6);
-	printf("p99_us=%.1f\n", bench_quantile(v, n, 0.99) * 1e6);
-	free(v);
-	nng_close(s);
-	return (0);
+	nng_close(*s);
+	free(s);
 }
 
-struct bench_nng_tput {
-	const char	*url;
-	double		 seconds;
-	unsigned long	 ops[1024];
-	int		 failed;
+static const struct bench_client bench_nng_client = {
+	.open = bench_nng_open,
+	.call = bench_nng_call,
+	.close = bench_nng_close,
 };
-
-static void *
-bench_nng_client(void *p)
-{
-	struct bench_member	*m = p;
-	struct bench_nng_tput	*tp = bench_arg(m);
-	nng_socket		 s;
-	double			 end;
-	unsigned long		 n = 0;
-
-	if (bench_nng_open(&s, tp->url) != 0) {
-		tp->failed = 1;
-		return (NULL);
-	}
-	end = bench_now() + tp->seconds;
-	while (bench_now() < end) {
-		if (bench_nng_roundtrip(s) != 0) {
-			tp->failed = 1;
-			break;
-		}
-		n++;
-	}
-	tp->ops[m->index] = n;
-	nng_close(s);
-	return (NULL);
-}
-
-static int
-bench_nng_throughput(const char *url, size_t clients, double seconds)
-{
-	struct bench_nng_tput	 tp;
-	unsigned long		 total = 0;
-	double			 wall;
-	size_t			 i;
-
-	memset(&tp, 0, sizeof tp);
-	tp.url = url;
-	tp.seconds = seconds;
-	if (clients < 1 || clients > 1024)
-		return (1);
-	wall = bench_team_run(clients, bench_nng_client, &tp, NULL);
-	for (i = 0; i < clients; i++)
-		total += tp.ops[i];
-	printf("ops_per_s=%.0f\n", (double)total / wall);
-	return (tp.failed);
-}
 
 int
 main(int argc, char **argv)
@@ -195,10 +142,11 @@ main(int argc, char **argv)
 	if (argc == 3 && strcmp(argv[1], "serve") == 0)
 		return (bench_nng_serve(argv[2]));
 	if (argc == 4 && strcmp(argv[1], "latency") == 0)
-		return (bench_nng_latency(argv[2], strtoul(argv[3], NULL, 10)));
+		return (bench_latency(&bench_nng_client, argv[2],
+		    strtoul(argv[3], NULL, 10)));
 	if (argc == 5 && strcmp(argv[1], "throughput") == 0)
-		return (bench_nng_throughput(argv[2], strtoul(argv[3], NULL,
-		    10), strtod(argv[4], NULL)));
+		return (bench_throughput(&bench_nng_client, argv[2],
+		    strtoul(argv[3], NULL, 10), strtod(argv[4], NULL)));
 	fprintf(stderr, "usage: bench_nng serve URL | latency URL N | "
 	    "throughput URL CLIENTS SECONDS\n");
 	return (2);

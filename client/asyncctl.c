@@ -320,6 +320,48 @@ asyncctl_cmd_help(const struct asyncctl_cmd *cmd)
 	{ "help", no_argument, NULL, 'h' }
 
 /*
+ * Handles an option that is not the command's own: the common ones, or a
+ * bad one. Returns -1 to go on parsing, or the exit status to return.
+ */
+static int
+asyncctl_common_opt(struct asyncctl *ctl, const struct asyncctl_cmd *cmd,
+    int ch, char **argv)
+{
+	switch (ch) {
+	case 'j':
+		ctl->json = true;
+		return (-1);
+	case 'h':
+		asyncctl_cmd_help(cmd);
+		return (ASYNCCTL_EXIT_OK);
+	default:
+		return (asyncctl_badopt(cmd, ch, argv));
+	}
+}
+
+/*
+ * Parses the options of a command that has none of its own. Returns -1
+ * to go on (optind at the first argument), or an exit status.
+ */
+static int
+asyncctl_common_only(struct asyncctl *ctl, const struct asyncctl_cmd *cmd,
+    int argc, char **argv)
+{
+	static const struct option	longopts[] = {
+		ASYNCCTL_COMMON_LONGOPTS,
+		{ NULL, 0, NULL, 0 }
+	};
+	int				ch, rv;
+
+	optind = 0;
+	while ((ch = getopt_long(argc, argv, ":jh", longopts, NULL)) != -1) {
+		if ((rv = asyncctl_common_opt(ctl, cmd, ch, argv)) != -1)
+			return (rv);
+	}
+	return (-1);
+}
+
+/*
  * Parses a command that takes no options beyond the common ones and no
  * arguments. Returns -1 to go on, or an exit status.
  */
@@ -327,25 +369,10 @@ static int
 asyncctl_no_args(struct asyncctl *ctl, const struct asyncctl_cmd *cmd,
     int argc, char **argv)
 {
-	static const struct option	longopts[] = {
-		ASYNCCTL_COMMON_LONGOPTS,
-		{ NULL, 0, NULL, 0 }
-	};
-	int				ch;
+	int	ch;
 
-	optind = 0;
-	while ((ch = getopt_long(argc, argv, ":jh", longopts, NULL)) != -1) {
-		switch (ch) {
-		case 'j':
-			ctl->json = true;
-			break;
-		case 'h':
-			asyncctl_cmd_help(cmd);
-			return (ASYNCCTL_EXIT_OK);
-		default:
-			return (asyncctl_badopt(cmd, ch, argv));
-		}
-	}
+	if ((ch = asyncctl_common_only(ctl, cmd, argc, argv)) != -1)
+		return (ch);
 	if (optind < argc)
 		return (asyncctl_usage(cmd, "unexpected argument '%s'",
 		    argv[optind]));
@@ -583,14 +610,11 @@ asyncctl_submit(struct asyncctl *ctl, const struct asyncctl_cmd *cmd,
 				    optarg));
 			wait = true;
 			break;
-		case 'j':
-			ctl->json = true;
-			break;
-		case 'h':
-			asyncctl_cmd_help(cmd);
-			return (ASYNCCTL_EXIT_OK);
 		default:
-			return (asyncctl_badopt(cmd, ch, argv));
+			if ((rv = asyncctl_common_opt(ctl, cmd, ch,
+			    argv)) != -1)
+				return (rv);
+			break;
 		}
 	}
 	if (optind >= argc)
@@ -733,14 +757,11 @@ asyncctl_wait(struct asyncctl *ctl, const struct asyncctl_cmd *cmd, int argc,
 		case 'c':
 			cancel = true;
 			break;
-		case 'j':
-			ctl->json = true;
-			break;
-		case 'h':
-			asyncctl_cmd_help(cmd);
-			return (ASYNCCTL_EXIT_OK);
 		default:
-			return (asyncctl_badopt(cmd, ch, argv));
+			if ((rv = asyncctl_common_opt(ctl, cmd, ch,
+			    argv)) != -1)
+				return (rv);
+			break;
 		}
 	}
 	if (optind >= argc)
@@ -820,25 +841,10 @@ static int
 asyncctl_one_id(struct asyncctl *ctl, const struct asyncctl_cmd *cmd,
     int argc, char **argv, uint64_t *id)
 {
-	static const struct option	longopts[] = {
-		ASYNCCTL_COMMON_LONGOPTS,
-		{ NULL, 0, NULL, 0 }
-	};
-	int				ch;
+	int	ch;
 
-	optind = 0;
-	while ((ch = getopt_long(argc, argv, ":jh", longopts, NULL)) != -1) {
-		switch (ch) {
-		case 'j':
-			ctl->json = true;
-			break;
-		case 'h':
-			asyncctl_cmd_help(cmd);
-			return (ASYNCCTL_EXIT_OK);
-		default:
-			return (asyncctl_badopt(cmd, ch, argv));
-		}
-	}
+	if ((ch = asyncctl_common_only(ctl, cmd, argc, argv)) != -1)
+		return (ch);
 	if (optind >= argc)
 		return (asyncctl_usage(cmd, "missing job id"));
 	if (!asyncctl_parse_id(argv[optind], id))
@@ -939,14 +945,11 @@ asyncctl_list(struct asyncctl *ctl, const struct asyncctl_cmd *cmd, int argc,
 				return (asyncctl_usage(cmd, "invalid job id "
 				    "'%s'", optarg));
 			break;
-		case 'j':
-			ctl->json = true;
-			break;
-		case 'h':
-			asyncctl_cmd_help(cmd);
-			return (ASYNCCTL_EXIT_OK);
 		default:
-			return (asyncctl_badopt(cmd, ch, argv));
+			if ((rv = asyncctl_common_opt(ctl, cmd, ch,
+			    argv)) != -1)
+				return (rv);
+			break;
 		}
 	}
 	if (optind < argc)
@@ -1037,14 +1040,11 @@ asyncctl_cancel(struct asyncctl *ctl, const struct asyncctl_cmd *cmd,
 				return (asyncctl_usage(cmd, "invalid wait "
 				    "'%s' (seconds, 0 to 2592000)", optarg));
 			break;
-		case 'j':
-			ctl->json = true;
-			break;
-		case 'h':
-			asyncctl_cmd_help(cmd);
-			return (ASYNCCTL_EXIT_OK);
 		default:
-			return (asyncctl_badopt(cmd, ch, argv));
+			if ((rv = asyncctl_common_opt(ctl, cmd, ch,
+			    argv)) != -1)
+				return (rv);
+			break;
 		}
 	}
 	if (optind >= argc)

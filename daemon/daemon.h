@@ -156,7 +156,8 @@ struct job {
 	uint64_t		 uid;		/* the submitting peer */
 	uint64_t		 gid;
 	unsigned		 pins;		/* evict only at 0 */
-	size_t			 bytes;		/* footprint once finished */
+	size_t			 bytes;		/* footprint, as last sized */
+	size_t			 args_bytes;	/* args' share, fixed */
 
 	/* sched.c */
 	int			 cancel_reason;	/* 0, ECANCELED, EJOBTIMEDOUT */

@@ -22,6 +22,8 @@ job_create(uint64_t id, const char *type, cJSON *args)
 	if (args == NULL && (args = cJSON_CreateNull()) == NULL)
 		fatalx("%s: out of memory", __func__);
 	job->args = args;
+	/* Arguments never change: sized once, here. */
+	job->args_bytes = job_json_bytes(args);
 	TAILQ_INIT(&job->children);
 	LIST_INIT(&job->watches);
 	return (job);
@@ -200,6 +202,5 @@ job_footprint(const struct job *job)
 		bytes += strlen(job->err_message) + 1;
 	if (job->progress_msg != NULL)
 		bytes += strlen(job->progress_msg) + 1;
-	return (bytes + job_json_bytes(job->args) +
-	    job_json_bytes(job->result));
+	return (bytes + job->args_bytes + job_json_bytes(job->result));
 }

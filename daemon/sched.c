@@ -214,25 +214,28 @@ sched_submit(struct sched *s, struct sched_submit *sub, struct job **out,
 		    s->nqueued - s->nchildren_queued);
 		return (ASYNCD_EBUSY);
 	}
-	if (s->tab.live_bytes + job_json_bytes(args) > s->cfg.live_bytes) {
-		xasprintf(cause, "the arguments of the jobs queued and running "
-		    "hold %zu MiB (--max-args-mib)", s->tab.live_bytes >> 20);
-		return (ASYNCD_EBUSY);
-	}
 	if (args == NULL && (args = cJSON_CreateNull()) == NULL)
 		return (ASYNCD_ENOMEM);
+	/* Made now because it sizes the arguments, once, for the budget. */
+	job = job_create(0, type->name, args);
+	if (s->tab.live_bytes + job->args_bytes > s->cfg.live_bytes) {
+		xasprintf(cause, "the arguments of the jobs queued and running "
+		    "hold %zu MiB (--max-args-mib)", s->tab.live_bytes >> 20);
+		rv = ASYNCD_EBUSY;
+		goto refuse;
+	}
 	chk.sched = s;
 	chk.depth = 0;
 	if (type->check != NULL && (rv = type->check(&chk, args, cause)) != 0) {
-		if (args != sub->args)
-			cJSON_Delete(args);
 		if (*cause == NULL)
 			xasprintf(cause, "invalid arguments for '%s'",
 			    type->name);
-		return (rv == ASYNCD_ENOMEM ? rv : ASYNCD_EBADARGS);
+		if (rv != ASYNCD_ENOMEM)
+			rv = ASYNCD_EBADARGS;
+		goto refuse;
 	}
 
-	job = job_create(s->next_id++, type->name, args);
+	job->id = s->next_id++;
 	sub->args = NULL;
 	job->sched = s;
 	job->type = type;
@@ -259,6 +262,12 @@ sched_submit(struct sched *s, struct sched_submit *sub, struct job **out,
 	*out = job;
 	*created = true;
 	return (0);
+refuse:
+	job->args = NULL;	/* the caller's, unless made here */
+	job_free(job);
+	if (args != sub->args)
+		cJSON_Delete(args);
+	return (rv);
 }
 
 int
