@@ -103,7 +103,7 @@ server_send_error(struct work *w, int err, const char *message)
 	char	*text;
 	size_t	 len;
 
-	if ((text = proto_reply_error(err, message, &len)) == NULL) {
+	if ((text = proto_reply_error(err, message, NULL, &len)) == NULL) {
 		static const char nomem[] = "{\"ok\":false,\"error\":{\"code\":"
 		    "\"no_memory\",\"message\":\"out of memory\"}}";
 		server_send(w, nomem, sizeof nomem - 1);

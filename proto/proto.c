@@ -4,6 +4,7 @@
  */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "proto.h"
@@ -73,6 +74,46 @@ bool
 proto_state_terminal(enum proto_state state)
 {
 	return (state != PROTO_QUEUED && state != PROTO_RUNNING);
+}
+
+/*
+ * Walks the tree without recursion (a coroutine's stack is small and cJSON
+ * allows 1000 levels): child first, else next, else back up through a
+ * stack of parents. Returns -1 when out of memory.
+ */
+int
+proto_json_depth(const cJSON *item)
+{
+	const cJSON	**up = NULL, **grown;
+	size_t		  n = 0, cap = 0;
+	int		  max = 0;
+
+	while (item != NULL) {
+		if ((int)n + 1 > max)
+			max = (int)n + 1;
+		if (item->child != NULL) {
+			if (n == cap) {
+				cap = cap == 0 ? 16 : cap * 2;
+				if ((grown = realloc(up, cap *
+				    sizeof *up)) == NULL) {
+					free(up);
+					return (-1);
+				}
+				up = grown;
+			}
+			up[n++] = item;
+			item = item->child;
+			continue;
+		}
+		while (item->next == NULL && n > 0)
+			item = up[--n];
+		/* Back at the root: its siblings are not part of it. */
+		if (n == 0)
+			break;
+		item = item->next;
+	}
+	free(up);
+	return (max);
 }
 
 /* Reads a job id: an integer number in [1, PROTO_ID_MAX]. */

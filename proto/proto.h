@@ -51,6 +51,17 @@
 #define PROTO_LIST_MAX		1000
 /* Longest timeout or wait a request may name: 30 days, in seconds. */
 #define PROTO_MAX_SECONDS	(30.0 * 24 * 3600)
+/*
+ * How deep a job's arguments may nest. cJSON reads at most 1000 levels,
+ * and a reply wraps a result in four more ({"jobs":[{"result":...}]}), so
+ * arguments are held well below that: echo returns them, gather nests its
+ * children's results one level deeper each. A result is held to
+ * PROTO_MAX_RESULT_DEPTH, so every reply the daemon sends can be read.
+ */
+#define PROTO_MAX_DEPTH		256
+#define PROTO_MAX_RESULT_DEPTH	960
+/* Longest daemon instance id ("instance" in every reply). */
+#define PROTO_MAX_INSTANCE	64
 
 enum proto_op {
 	PROTO_PING,
@@ -66,6 +77,11 @@ enum proto_op {
 };
 
 enum proto_state {
+	/*
+	 * Not a job's state: an entry of a "wait" reply for an id the daemon
+	 * cannot answer for (unknown, another user's); its error says why.
+	 */
+	PROTO_NO_STATE = -1,
 	PROTO_QUEUED,
 	PROTO_RUNNING,
 	PROTO_SUCCEEDED,
@@ -80,8 +96,10 @@ const char	*proto_op_name(enum proto_op op);
 int		 proto_op_parse(const char *name);
 const char	*proto_state_name(enum proto_state state);
 int		 proto_state_parse(const char *name);
-/* True for the states a job never leaves. */
+/* True for the states a job never leaves (and PROTO_NO_STATE). */
 bool		 proto_state_terminal(enum proto_state state);
+/* How deep a JSON value nests (a scalar is 1), without recursing. */
+int		 proto_json_depth(const cJSON *item);
 
 /* Requests. Strings and trees are owned by the struct (see _fini). */
 struct proto_submit {
@@ -143,9 +161,9 @@ void	proto_req_fini(struct proto_req *req);
  */
 struct proto_job {
 	uint64_t	 id;
-	char		*type;
+	char		*type;		/* NULL only with PROTO_NO_STATE */
 	char		*key;		/* NULL: none */
-	enum proto_state state;
+	enum proto_state state;		/* PROTO_NO_STATE: see err_code */
 	uint64_t	 parent;	/* 0: submitted by a client */
 	double		 created;	/* Unix time, seconds; 0: not yet */
 	double		 started;
@@ -197,7 +215,9 @@ struct proto_ping {
 
 /*
  * A reply. err is 0 for {"ok":true,...}; otherwise the error's number and
- * message (the union is unused). Which union member is used follows the
+ * message (the union is unused). Every reply names the daemon instance
+ * that sent it (a random id made at each start), so that a client can
+ * tell a restarted daemon from the one it asked before. Which union member is used follows the
  * request's op: submit -> submit; wait and list -> jobs; status and
  * cancel -> job; the others by name. shutdown has no body.
  */
@@ -205,6 +225,7 @@ struct proto_reply {
 	enum proto_op	 op;
 	int		 err;
 	char		*message;
+	char		*instance;	/* the daemon's start; NULL: not sent */
 	union {
 		struct proto_ping	ping;
 		struct {
@@ -233,7 +254,8 @@ struct proto_reply {
 int	proto_reply_encode(const struct proto_reply *rep, char **out,
 	    size_t *len);
 /* An error reply, encoded; NULL only when out of memory. */
-char	*proto_reply_error(int err, const char *message, size_t *len);
+char	*proto_reply_error(int err, const char *message, const char *instance,
+	    size_t *len);
 /*
  * Decodes the reply to a request of the given op into *rep (owned; release
  * with proto_reply_fini). Returns 0 when decoding worked, whether the reply

@@ -91,6 +91,17 @@ proto_job_encode(const struct proto_job *job, int flags)
 
 	if ((obj = cJSON_CreateObject()) == NULL)
 		return (NULL);
+	if (job->state == PROTO_NO_STATE) {
+		/* An id the daemon cannot answer for: id and error only. */
+		if (!reply_add_num(obj, "id", (double)job->id) ||
+		    (sub = cJSON_AddObjectToObject(obj, "error")) == NULL ||
+		    !reply_add_str(sub, "code", job->err_code != NULL ?
+		    job->err_code : "unknown_job") ||
+		    !reply_add_str(sub, "message", job->err_message != NULL ?
+		    job->err_message : ""))
+			goto fail;
+		return (obj);
+	}
 	if (!reply_add_num(obj, "id", (double)job->id) ||
 	    !reply_add_str(obj, "type", job->type) ||
 	    !reply_add_str(obj, "state", proto_state_name(job->state)))
@@ -157,8 +168,19 @@ reply_job_decode(cJSON *obj, struct proto_job *job, bool steal)
 	job->progress = -1;
 	if (!cJSON_IsObject(obj))
 		return (ASYNCD_EPROTO);
-	if (!reply_u64(obj, "id", &job->id) || job->id == 0 ||
-	    !reply_str(obj, "type", &job->type) || job->type == NULL ||
+	if (!reply_u64(obj, "id", &job->id) || job->id == 0)
+		goto fail;
+	if (cJSON_GetObjectItemCaseSensitive(obj, "state") == NULL) {
+		/* An entry for an id the daemon could not answer for. */
+		job->state = PROTO_NO_STATE;
+		sub = cJSON_GetObjectItemCaseSensitive(obj, "error");
+		if (!reply_str(sub, "code", &job->err_code) ||
+		    job->err_code == NULL ||
+		    !reply_str(sub, "message", &job->err_message))
+			goto fail;
+		return (0);
+	}
+	if (!reply_str(obj, "type", &job->type) || job->type == NULL ||
 	    !reply_str(obj, "state", &state) || state == NULL)
 		goto fail;
 	n = proto_state_parse(state);
@@ -376,12 +398,15 @@ proto_reply_encode(const struct proto_reply *rep, char **out, size_t *len)
 
 	*out = NULL;
 	if (rep->err != 0) {
-		*out = proto_reply_error(rep->err, rep->message, len);
+		*out = proto_reply_error(rep->err, rep->message,
+		    rep->instance, len);
 		return (*out == NULL ? ASYNCD_ENOMEM : 0);
 	}
 	if ((obj = cJSON_CreateObject()) == NULL)
 		return (ASYNCD_ENOMEM);
 	if (cJSON_AddTrueToObject(obj, "ok") != NULL &&
+	    (rep->instance == NULL ||
+	    reply_add_str(obj, "instance", rep->instance)) &&
 	    reply_encode_body(rep, obj))
 		*out = proto_print(obj);
 	cJSON_Delete(obj);
@@ -392,7 +417,8 @@ proto_reply_encode(const struct proto_reply *rep, char **out, size_t *len)
 }
 
 char *
-proto_reply_error(int err, const char *message, size_t *len)
+proto_reply_error(int err, const char *message, const char *instance,
+    size_t *len)
 {
 	cJSON	*obj, *e;
 	char	*out = NULL;
@@ -400,6 +426,7 @@ proto_reply_error(int err, const char *message, size_t *len)
 	if ((obj = cJSON_CreateObject()) == NULL)
 		return (NULL);
 	if (cJSON_AddFalseToObject(obj, "ok") != NULL &&
+	    (instance == NULL || reply_add_str(obj, "instance", instance)) &&
 	    (e = cJSON_AddObjectToObject(obj, "error")) != NULL &&
 	    reply_add_str(e, "code", asyncd_errcode(err)) &&
 	    reply_add_str(e, "message", message != NULL ? message :
@@ -518,7 +545,7 @@ proto_reply_decode(enum proto_op op, const void *buf, size_t len,
 {
 	const cJSON	*ok, *e;
 	cJSON		*obj;
-	char		*code = NULL;
+	char		*code = NULL, *instance = NULL;
 	int		 rv;
 
 	memset(rep, 0, sizeof *rep);
@@ -528,6 +555,10 @@ proto_reply_decode(enum proto_op op, const void *buf, size_t len,
 	rv = ASYNCD_EPROTO;
 	ok = cJSON_GetObjectItemCaseSensitive(obj, "ok");
 	if (!cJSON_IsBool(ok))
+		goto out;
+	/* Optional: a daemon before this field sends none. */
+	if (!reply_str(obj, "instance", &instance) || (instance != NULL &&
+	    strlen(instance) > PROTO_MAX_INSTANCE))
 		goto out;
 	if (cJSON_IsTrue(ok)) {
 		rv = reply_decode_body(obj, rep);
@@ -545,8 +576,11 @@ proto_reply_decode(enum proto_op op, const void *buf, size_t len,
 out:
 	free(code);
 	cJSON_Delete(obj);
-	if (rv != 0)
+	if (rv != 0) {
+		free(instance);
 		proto_reply_fini(rep);
+	} else
+		rep->instance = instance;
 	rep->op = op;
 	return (rv);
 }
@@ -557,6 +591,7 @@ proto_reply_fini(struct proto_reply *rep)
 	size_t	i;
 
 	free(rep->message);
+	free(rep->instance);
 	if (rep->err == 0) {
 		switch (rep->op) {
 		case PROTO_PING:

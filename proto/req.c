@@ -154,6 +154,10 @@ req_decode_submit(cJSON *obj, struct proto_req *req, char **cause)
 		args = NULL;
 	}
 	s->args = args;
+	if (args != NULL && proto_json_depth(args) > PROTO_MAX_DEPTH)
+		return (req_fail(cause, ASYNCD_EBADREQUEST,
+		    "field 'args' nests deeper than %d levels",
+		    PROTO_MAX_DEPTH));
 	return (0);
 }
 

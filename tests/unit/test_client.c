@@ -241,7 +241,7 @@ fake_error(int err, const char *message)
 {
 	char	*out;
 
-	out = proto_reply_error(err, message, NULL);
+	out = proto_reply_error(err, message, NULL, NULL);
 	assert_non_null(out);
 	return (out);
 }

@@ -1576,7 +1576,7 @@ test_proto_reply_error_roundtrip(void **state)
 
 	(void)state;
 	s = proto_reply_error(ASYNCD_EUNKNOWNTYPE, "no job type named 'x'",
-	    &len);
+	    NULL, &len);
 	assert_non_null(s);
 	test_proto_text_equal(s, J({"ok":false,"error":{"code":"unknown_type",
 	    "message":"no job type named 'x'"}}));
@@ -1600,10 +1600,182 @@ test_proto_reply_error_roundtrip(void **state)
 	}
 
 	/* A number with no code goes out as "internal". */
-	s = proto_reply_error(ASYNCD_ERR_COUNT_ + 5, "x", NULL);
+	s = proto_reply_error(ASYNCD_ERR_COUNT_ + 5, "x", NULL, NULL);
 	test_proto_text_equal(s, J({"ok":false,"error":{"code":"internal",
 	    "message":"x"}}));
 	free(s);
+}
+
+/* Every reply names the daemon's instance, ok or not, and it reads back. */
+static void
+test_proto_reply_instance(void **state)
+{
+	static const char	old[] = J({"ok":true,"version":"0.1.0",
+	    "protocol":1,"pid":1});
+	static const char	big[] = J({"ok":true,"instance":
+	    "0123456789012345678901234567890123456789012345678901234567890123X",
+	    "version":"0.1.0","protocol":1,"pid":1});
+	struct proto_reply	 rep, out;
+	char			*s;
+	size_t			 len;
+
+	(void)state;
+	s = proto_reply_error(ASYNCD_EBUSY, "full", "00ff00ff00ff00ff", &len);
+	test_proto_text_equal(s, J({"ok":false,"instance":"00ff00ff00ff00ff",
+	    "error":{"code":"busy","message":"full"}}));
+	assert_int_equal(proto_reply_decode(PROTO_SUBMIT, s, len, &out), 0);
+	assert_int_equal(out.err, ASYNCD_EBUSY);
+	assert_string_equal(out.instance, "00ff00ff00ff00ff");
+	proto_reply_fini(&out);
+	free(s);
+
+	memset(&rep, 0, sizeof rep);
+	rep.op = PROTO_PING;
+	rep.instance = "a1b2c3d4e5f60718";
+	rep.u.ping.version = "0.2.0";
+	rep.u.ping.protocol = 1;
+	rep.u.ping.pid = 7;
+	assert_int_equal(proto_reply_encode(&rep, &s, &len), 0);
+	test_proto_text_equal(s, J({"ok":true,"instance":"a1b2c3d4e5f60718",
+	    "version":"0.2.0","protocol":1,"pid":7}));
+	assert_int_equal(proto_reply_decode(PROTO_PING, s, len, &out), 0);
+	assert_string_equal(out.instance, "a1b2c3d4e5f60718");
+	proto_reply_fini(&out);
+	free(s);
+
+	/* A daemon that sends none is still understood. */
+	assert_int_equal(proto_reply_decode(PROTO_PING, old, strlen(old),
+	    &out), 0);
+	assert_null(out.instance);
+	proto_reply_fini(&out);
+	/* One that sends a huge one is not. */
+	assert_int_equal(proto_reply_decode(PROTO_PING, big, strlen(big),
+	    &out), ASYNCD_EPROTO);
+}
+
+/*
+ * A wait reply keeps one entry per id, in order; an id the daemon cannot
+ * answer for is an entry with its id and an error, and no state.
+ */
+static void
+test_proto_reply_wait_missing(void **state)
+{
+	struct proto_job	 jobs[2];
+	struct proto_reply	 rep, out;
+	cJSON			*result;
+	char			*s;
+	size_t			 len;
+
+	(void)state;
+	memset(jobs, 0, sizeof jobs);
+	result = cJSON_CreateNumber(3);
+	jobs[0].id = 4;
+	jobs[0].type = "echo";
+	jobs[0].state = PROTO_SUCCEEDED;
+	jobs[0].created = 1;
+	jobs[0].result = result;
+	jobs[0].progress = -1;
+	jobs[1].id = 9;
+	jobs[1].state = PROTO_NO_STATE;
+	jobs[1].err_code = "unknown_job";
+	jobs[1].err_message = "no job with id 9";
+	memset(&rep, 0, sizeof rep);
+	rep.op = PROTO_WAIT;
+	rep.u.jobs.jobs = jobs;
+	rep.u.jobs.njobs = 2;
+	rep.u.jobs.done = true;
+	assert_int_equal(proto_reply_encode(&rep, &s, &len), 0);
+	test_proto_text_equal(s, J({"ok":true,"jobs":[{"id":4,"type":"echo",
+	    "state":"succeeded","created":1,"result":3},{"id":9,"error":
+	    {"code":"unknown_job","message":"no job with id 9"}}],
+	    "done":true}));
+	assert_int_equal(proto_reply_decode(PROTO_WAIT, s, len, &out), 0);
+	assert_int_equal(out.u.jobs.njobs, 2);
+	assert_int_equal(out.u.jobs.jobs[0].state, PROTO_SUCCEEDED);
+	assert_int_equal(out.u.jobs.jobs[1].id, 9);
+	assert_int_equal(out.u.jobs.jobs[1].state, PROTO_NO_STATE);
+	assert_null(out.u.jobs.jobs[1].type);
+	assert_string_equal(out.u.jobs.jobs[1].err_code, "unknown_job");
+	assert_string_equal(out.u.jobs.jobs[1].err_message,
+	    "no job with id 9");
+	assert_true(proto_state_terminal(out.u.jobs.jobs[1].state));
+	proto_reply_fini(&out);
+	free(s);
+	cJSON_Delete(result);
+
+	/* Without a state, an entry must carry an error. */
+	s = J({"ok":true,"jobs":[{"id":9}],"done":true});
+	assert_int_equal(proto_reply_decode(PROTO_WAIT, s, strlen(s), &out),
+	    ASYNCD_EPROTO);
+}
+
+/* Arguments deeper than PROTO_MAX_DEPTH are refused, by name. */
+static void
+test_proto_args_depth(void **state)
+{
+	struct proto_req	 req;
+	char			*buf, *cause = NULL;
+	size_t			 depth, i, off;
+
+	(void)state;
+	for (depth = PROTO_MAX_DEPTH; depth <= PROTO_MAX_DEPTH + 1; depth++) {
+		buf = malloc(64 + 2 * depth);
+		assert_non_null(buf);
+		off = (size_t)sprintf(buf, "{\"v\":1,\"op\":\"submit\","
+		    "\"type\":\"echo\",\"args\":");
+		for (i = 0; i < depth - 1; i++)
+			buf[off++] = '[';
+		buf[off++] = '1';
+		for (i = 0; i < depth - 1; i++)
+			buf[off++] = ']';
+		buf[off++] = '}';
+		buf[off] = '\0';
+		if (depth == PROTO_MAX_DEPTH) {
+			assert_int_equal(proto_req_decode(buf, off, &req,
+			    &cause), 0);
+			assert_int_equal(proto_json_depth(req.u.submit.args),
+			    PROTO_MAX_DEPTH);
+			proto_req_fini(&req);
+		} else {
+			assert_int_equal(proto_req_decode(buf, off, &req,
+			    &cause), ASYNCD_EBADREQUEST);
+			assert_non_null(strstr(cause, "'args' nests deeper"));
+			free(cause);
+		}
+		free(buf);
+	}
+}
+
+static void
+test_proto_json_depth(void **state)
+{
+	static const struct {
+		const char	*json;
+		int		 depth;
+	} cases[] = {
+		{ "1", 1 },
+		{ "[]", 1 },
+		{ "{}", 1 },
+		{ "[1,2,3]", 2 },
+		{ "{\"a\":[1,{\"b\":[[]]}],\"c\":2}", 5 },
+		{ "[[1],[[2]],3]", 4 },
+		{ "[[[[[[]]]]],1]", 6 },
+	};
+	cJSON	*item;
+	size_t	 i;
+
+	(void)state;
+	assert_int_equal(proto_json_depth(NULL), 0);
+	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		item = cJSON_Parse(cases[i].json);
+		assert_non_null(item);
+		assert_int_equal(proto_json_depth(item), cases[i].depth);
+		/* A member's siblings are not part of it. */
+		if (item->child != NULL)
+			assert_true(proto_json_depth(item->child) <
+			    cases[i].depth);
+		cJSON_Delete(item);
+	}
 }
 
 static void
@@ -2200,6 +2372,10 @@ main(void)
 		cmocka_unit_test(test_proto_reply_shutdown_roundtrip),
 		cmocka_unit_test(test_proto_reply_error_roundtrip),
 		cmocka_unit_test(test_proto_reply_error_code_ok),
+		cmocka_unit_test(test_proto_reply_instance),
+		cmocka_unit_test(test_proto_reply_wait_missing),
+		cmocka_unit_test(test_proto_args_depth),
+		cmocka_unit_test(test_proto_json_depth),
 		cmocka_unit_test(test_proto_reply_error_unknown_code),
 		cmocka_unit_test(test_proto_reply_decode_malformed),
 		cmocka_unit_test(test_proto_reply_id_max_exact),
