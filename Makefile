@@ -136,12 +136,27 @@ $(ASYNCD): $(DAEMON_OBJS) $(PROTO_A)
 $(ASYNCCTL): $(CLIENT_OBJS) $(LIB_A)
 	$(call say,LD,$@)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS_CLIENT)
 
-$(BUILD)/asyncd.pc: lib/asyncd.pc.in Makefile
+# The generated files name the installation directories, so they depend on
+# a stamp holding their values, written only when one changes: `make
+# install PREFIX=/x` after `make` regenerates them, and a `make` that changes
+# nothing rebuilds (or writes) nothing.
+DIRS_VARS	= PREFIX BINDIR SBINDIR LIBDIR INCLUDEDIR UNITDIR DOCDIR VERSION
+DIRS_STAMP	= $(BUILD)/dirs.stamp
+
+$(DIRS_STAMP): FORCE
+	@mkdir -p $(@D)
+	@new=$$(printf '%s\n' $(foreach v,$(DIRS_VARS),'$(v)=$($(v))')); \
+	    [ "$$new" = "$$(cat $@ 2>/dev/null)" ] || \
+	    printf '%s\n' "$$new" > $@
+
+FORCE:
+
+$(BUILD)/asyncd.pc: lib/asyncd.pc.in Makefile $(DIRS_STAMP)
 	$(call say,GEN,$@)sed -e 's|@PREFIX@|$(PREFIX)|; s|@LIBDIR@|$(LIBDIR)|' \
 	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|; s|@VERSION@|$(VERSION)|' \
 	    $< > $@
 
-$(BUILD)/systemd/%: systemd/%.in Makefile
+$(BUILD)/systemd/%: systemd/%.in Makefile $(DIRS_STAMP)
 	@mkdir -p $(@D)
 	$(call say,GEN,$@)sed -e 's|@SBINDIR@|$(SBINDIR)|g; s|@DOCDIR@|$(DOCDIR)|g' $< > $@
 
@@ -228,6 +243,12 @@ deps:
 
 # ---- installing --------------------------------------------------------
 
+# After the files, a word on finding libasyncd.so.0 at run time (nothing when
+# DESTDIR is set: a package's own scripts run ldconfig). LIBDIR is compared
+# with the directories `ldconfig -v -N` lists, by physical path since /lib
+# and /usr/lib are one directory on merged-/usr systems. If it is one of
+# them, root runs ldconfig and anyone else is told to; if not, the hint says
+# how programs will find the library. Without ldconfig, nothing is said.
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) \
 	    $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR)
@@ -251,6 +272,29 @@ install: all
 	install -m 644 systemd/asyncd.tmpfiles \
 	    $(DESTDIR)$(PREFIX)/lib/tmpfiles.d/asyncd.conf
 	install -m 644 README.md proto/PROTOCOL.md $(DESTDIR)$(DOCDIR)/
+	@[ -z '$(DESTDIR)' ] || exit 0; \
+	ldconfig=$$(command -v ldconfig || echo /sbin/ldconfig); \
+	[ -x "$$ldconfig" ] || exit 0; \
+	libdir=$$(cd '$(LIBDIR)' && pwd -P) || exit 0; \
+	searched=no; \
+	for d in $$("$$ldconfig" -v -N 2>/dev/null | \
+	    sed -n 's|^\(/[^:]*\):.*|\1|p'); do \
+		[ "$$(cd "$$d" 2>/dev/null && pwd -P)" = "$$libdir" ] && \
+		    searched=yes; \
+	done; \
+	if [ $$searched = no ]; then \
+		echo "libasyncd installed in $(LIBDIR), which the dynamic" \
+		    "linker does not search: run programs with" \
+		    "LD_LIBRARY_PATH=$(LIBDIR), or add it to" \
+		    "/etc/ld.so.conf.d and run ldconfig"; \
+	elif [ "$$(id -u)" -eq 0 ]; then \
+		echo "$$ldconfig"; "$$ldconfig" || \
+		    echo "ldconfig failed: run it again to update the" \
+		    "linker cache"; \
+	else \
+		echo "libasyncd installed in $(LIBDIR): run ldconfig (as" \
+		    "root) to update the linker cache"; \
+	fi
 
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/asyncd $(DESTDIR)$(BINDIR)/asyncctl \

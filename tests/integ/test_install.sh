@@ -3,18 +3,63 @@
 # library has its soname, pkg-config finds it, a program builds against
 # the installed headers and library alone and runs against a daemon, and
 # the systemd units pass systemd-analyze verify.
+#
+# `make` then `make install` with another prefix: the generated files
+# (asyncd.pc, the units) name the prefix of the install, not the one of the
+# build. With DESTDIR empty, install says whether the dynamic linker will
+# find libasyncd. `make uninstall` removes every file.
 . tests/helpers/lib.sh
 
 : "${ASYNCD_SRCDIR:=$(pwd)}"
 root=$_TESTD_TMP/root
 prefix=/usr
 obj=$_TESTD_TMP/build
+# The prefix of a second install, straight into the file system.
+x=$_TESTD_TMP/x
+# The caller's environment must not choose the directories.
+unset PREFIX BINDIR SBINDIR LIBDIR INCLUDEDIR UNITDIR DOCDIR DESTDIR
 
-# A plain build of its own: the tree under test may be a sanitizer build.
-make -s -C "$ASYNCD_SRCDIR" BUILD="$obj" PREFIX="$prefix" DESTDIR="$root" \
-    install > "$_TESTD_TMP/make.log" 2>&1 ||
-    { cat "$_TESTD_TMP/make.log" >&2; fail "make install failed"; }
+# mk LOG ARGS...: runs make in the source tree with ARGS, output in LOG.
+mk() {
+	_log=$1
+	shift
+	make -s -C "$ASYNCD_SRCDIR" BUILD="$obj" "$@" > "$_log" 2>&1 ||
+	    { cat "$_log" >&2; fail "make $* failed"; }
+	pass
+}
+
+# assert_has FILE TEXT MSG: a line of FILE contains TEXT (not a regex).
+assert_has() {
+	grep -qF -- "$2" "$1" ||
+	    { cat "$1" >&2; fail "$3: no '$2' in $1"; }
+	pass
+}
+
+# A plain build of its own (the tree under test may be a sanitizer build),
+# with the default prefix, as a user who types `make` gets.
+mk "$_TESTD_TMP/build.log"
+assert_has "$obj/asyncd.pc" "prefix=/usr/local" "built asyncd.pc"
+assert_has "$obj/systemd/asyncd.service" "ExecStart=/usr/local/sbin/asyncd" \
+    "built asyncd.service"
+
+# Then installed with another prefix into a DESTDIR, as a package is.
+mk "$_TESTD_TMP/make.log" PREFIX="$prefix" DESTDIR="$root" install
+if grep -q 'ldconfig\|dynamic linker' "$_TESTD_TMP/make.log"; then
+	cat "$_TESTD_TMP/make.log" >&2
+	fail "make install DESTDIR=... talks about the dynamic linker"
+fi
 pass
+assert_has "$root$prefix/lib/pkgconfig/asyncd.pc" "prefix=$prefix" \
+    "installed asyncd.pc"
+assert_has "$root$prefix/lib/pkgconfig/asyncd.pc" "libdir=$prefix/lib" \
+    "installed asyncd.pc"
+for u in system user; do
+	assert_has "$root$prefix/lib/systemd/$u/asyncd.service" \
+	    "ExecStart=$prefix/sbin/asyncd" "installed $u unit"
+	assert_has "$root$prefix/lib/systemd/$u/asyncd.service" \
+	    "Documentation=file:$prefix/share/doc/asyncd/README.md" \
+	    "installed $u unit"
+done
 
 for f in sbin/asyncd bin/asyncctl lib/libasyncd.a lib/libasyncd.so \
     lib/libasyncd.so.0 include/asyncd.h include/asyncd_err.h \
@@ -51,6 +96,59 @@ ldd "$_TESTD_TMP/demo" | grep -q "libasyncd.so.0 => $root" ||
     grep -q "libasyncd.so.0 => $root" || fail "demo not linked to .so.0"
 pass
 
+# Installed again with a third prefix and no DESTDIR, as by someone trying
+# asyncd out in their home directory.
+mk "$_TESTD_TMP/x.log" PREFIX="$x" DESTDIR= install
+assert_has "$_TESTD_TMP/x.log" "libasyncd installed in $x/lib, which the\
+ dynamic linker does not search: run programs with LD_LIBRARY_PATH=$x/lib" \
+    "the hint of make install PREFIX=$x"
+assert_has "$x/lib/pkgconfig/asyncd.pc" "prefix=$x" "asyncd.pc in $x"
+for u in system user; do
+	assert_has "$x/lib/systemd/$u/asyncd.service" \
+	    "ExecStart=$x/sbin/asyncd" "$u unit in $x"
+	if grep -q /usr/ "$x/lib/systemd/$u/asyncd.service"; then
+		fail "$u unit in $x names another prefix"
+	fi
+	pass
+done
+xflags=$(env -u PKG_CONFIG_SYSROOT_DIR -u PKG_CONFIG_LIBDIR \
+    PKG_CONFIG_PATH="$x/lib/pkgconfig" pkg-config --cflags --libs asyncd) ||
+    fail "pkg-config asyncd with PKG_CONFIG_PATH=$x/lib/pkgconfig"
+# Word splitting folds pkg-config's spaces.
+# shellcheck disable=SC2086,SC2116
+assert_eq "-I$x/include -L$x/lib -lasyncd" "$(echo $xflags)" \
+    "pkg-config --cflags --libs for $x"
+# shellcheck disable=SC2086
+cc -std=c11 -Wall -Werror -o "$_TESTD_TMP/xdemo" \
+    "$ASYNCD_SRCDIR/examples/future_demo.c" $xflags -pthread ||
+    fail "examples/future_demo.c does not build against $x"
+pass
+
+# When LIBDIR is a directory the linker searches (a fake ldconfig says so),
+# root gets ldconfig run and anyone else a hint to run it.
+mkdir "$_TESTD_TMP/bin"
+{
+	echo '#!/bin/sh'
+	echo 'case " $* " in'
+	echo "*' -v '*)	echo '$x/lib: (from the test)' ;;"
+	echo "*)		echo \"\$*\" >> '$_TESTD_TMP/ldconfig.ran' ;;"
+	echo 'esac'
+} > "$_TESTD_TMP/bin/ldconfig"
+chmod +x "$_TESTD_TMP/bin/ldconfig"
+PATH=$_TESTD_TMP/bin:$PATH mk "$_TESTD_TMP/ld.log" PREFIX="$x" install
+if grep -q 'does not search' "$_TESTD_TMP/ld.log"; then
+	cat "$_TESTD_TMP/ld.log" >&2
+	fail "make install: $x/lib is searched, but the hint says not"
+fi
+pass
+if [ "$(id -u)" -eq 0 ]; then
+	[ -f "$_TESTD_TMP/ldconfig.ran" ] ||
+	    fail "make install as root did not run ldconfig"
+	pass
+else
+	assert_has "$_TESTD_TMP/ld.log" "run ldconfig" "the ldconfig hint"
+fi
+
 # It runs against the installed daemon.
 BUILD=$root$prefix
 "$root$prefix/sbin/asyncd" --socket "ipc://$_TESTD_TMP/d.sock" \
@@ -60,6 +158,9 @@ export ASYNCD_SOCKET="ipc://$_TESTD_TMP/d.sock"
 wait_for "$root$prefix/bin/asyncctl" ping
 LD_LIBRARY_PATH=$root$prefix/lib "$_TESTD_TMP/demo" > "$_TESTD_TMP/out" ||
     { cat "$_TESTD_TMP/out" >&2; fail "future_demo failed"; }
+pass
+LD_LIBRARY_PATH=$x/lib "$_TESTD_TMP/xdemo" > "$_TESTD_TMP/out" ||
+    { cat "$_TESTD_TMP/out" >&2; fail "future_demo (built on $x) failed"; }
 pass
 kill -TERM "$dpid"
 wait "$dpid"
@@ -76,3 +177,7 @@ if command -v systemd-analyze >/dev/null; then
 else
 	echo "test_install.sh: no systemd-analyze; units not verified" >&2
 fi
+
+# Uninstalled, nothing of it is left but directories.
+mk "$_TESTD_TMP/un.log" PREFIX="$x" uninstall
+assert_eq "" "$(find "$x" ! -type d)" "files left by make uninstall"
