@@ -283,13 +283,26 @@ int	 proto_event_decode(const void *buf, size_t len, uint64_t *id,
 /*
  * Addresses (PROTOCOL.md, "Addresses"). proto_default_url writes the
  * request socket's URL: $ASYNCD_SOCKET if set, else the default for this
- * user. proto_events_url derives the event socket's URL from a request
- * socket's, for ipc:// URLs only (a port cannot be guessed). Both return 0,
- * or ASYNCD_EINVAL if there is no such URL or it does not fit.
+ * user; the daemon listens there. proto_client_url writes the URL a client
+ * given none dials: $ASYNCD_SOCKET if set, else the same default, unless
+ * that socket file does not exist and the system daemon's
+ * (PROTO_SYSTEM_URL) does. proto_fallback_url is that last choice for any
+ * pair: fallback if preferred is an ipc:// path that does not exist and
+ * fallback an ipc:// path that is a socket, else preferred (buf may be
+ * preferred's own buffer). Each looks at
+ * the file system at the moment it is called. proto_events_url derives the
+ * event socket's URL from a request socket's, for ipc:// URLs only (a port
+ * cannot be guessed). All return 0, or ASYNCD_EINVAL if there is no such
+ * URL or it does not fit.
  */
 int	 proto_default_url(char *buf, size_t len);
+int	 proto_client_url(char *buf, size_t len);
+int	 proto_fallback_url(const char *preferred, const char *fallback,
+	    char *buf, size_t len);
 int	 proto_events_url(const char *url, char *buf, size_t len);
 #define PROTO_URL_MAX		512
+/* The system daemon's request socket (systemd/asyncd.service). */
+#define PROTO_SYSTEM_URL	"ipc:///run/asyncd/asyncd.sock"
 
 /* Helpers shared by both sides, also used by the daemon's schema checks. */
 int	 proto_get_id(const cJSON *item, uint64_t *id);
