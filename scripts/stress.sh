@@ -65,8 +65,8 @@ while [ "$n" -lt "$HOGS" ]; do
 	hog_pids="$hog_pids $!"
 	n=$((n + 1))
 done
-echo "stress: $ROUNDS rounds of 'tests/run integ' on $BUILD beside $HOGS" \
-    "busy loops"
+echo "stress: $ROUNDS rounds of 'tests/run integ' on $BUILD, with" \
+    "busy loops: $HOGS"
 
 passed=0
 failed=0
@@ -86,10 +86,13 @@ while [ "$round" -le "$ROUNDS" ]; do
 		echo "round $round/$ROUNDS: PASS ($summary) ${secs}s"
 	else
 		failed=$((failed + 1))
-		names=$(sed -n 's/^FAIL \([^ ]*\) .*/\1/p' "$log" |
+		# tests/run's verdicts ("FAIL name 1.23s (why)"), then the
+		# reasons the tests gave ("FAIL name: what"), indented.
+		names=$(sed -n 's/^FAIL \([^ ]*\) [0-9.]*s (.*/\1/p' "$log" |
 		    tr '\n' ' ' | sed 's/ $//')
 		echo "round $round/$ROUNDS: FAIL ($summary) ${secs}s:" \
 		    "${names:-?}; see $log"
+		sed -n 's/^FAIL \([^ ]*:\)/    \1/p' "$log"
 		failures="$failures
   round $round: ${names:-tests/run exited $status}"
 	fi
