@@ -8,11 +8,16 @@
  *	struct asyncd *c;
  *	struct asyncd_future *f;
  *	const char *result;
+ *	int rv;
  *
- *	asyncd_open(&c, NULL);				// default socket
- *	asyncd_run(c, "sleep", "{\"seconds\":1}", NULL, &f);
- *	if (asyncd_future_result(f, 10.0, &result) == 0)
+ *	if ((rv = asyncd_open(&c, NULL)) != 0)		// default socket
+ *		errx(1, "%s", asyncd_strerror(rv));
+ *	if ((rv = asyncd_run(c, "sleep", "{\"seconds\":1}", NULL, &f)) != 0)
+ *		errx(1, "run: %s", asyncd_strerror(rv));
+ *	if ((rv = asyncd_future_result(f, 10.0, &result)) == 0)
  *		printf("%s\n", result);			// "null"
+ *	else
+ *		warnx("sleep: %s", asyncd_strerror(rv));
  *	asyncd_future_free(f);
  *	asyncd_close(c);
  *
@@ -49,27 +54,38 @@ struct asyncd;
 struct asyncd_job;
 struct asyncd_future;
 
-/* Job states; a job in one of the last four never changes again. */
+/*
+ * Job states; a job in one of the four after ASYNCD_RUNNING never changes
+ * again. ASYNCD_UNKNOWN is not a state the daemon gives a job: it marks a
+ * job of a wait (asyncd_wait_many) that the daemon could not answer for —
+ * no job with that id (never, or no longer), or another user's —, whose
+ * asyncd_job_error_code() says which.
+ */
 enum asyncd_state {
 	ASYNCD_QUEUED,
 	ASYNCD_RUNNING,
 	ASYNCD_SUCCEEDED,
 	ASYNCD_FAILED,
 	ASYNCD_CANCELLED,
-	ASYNCD_TIMED_OUT
+	ASYNCD_TIMED_OUT,
+	ASYNCD_UNKNOWN
 };
 
-/* The state's wire name ("running"); "unknown" if out of range. */
+/* The state's wire name ("running"); "unknown" for ASYNCD_UNKNOWN and
+ * values out of range. */
 const char	*asyncd_state_name(enum asyncd_state state);
 
 /* ---- Client handle ---------------------------------------------------- */
 
 /*
- * Opens a client for the daemon at url (any nng URL), or at $ASYNCD_SOCKET,
- * or at the default address (see PROTOCOL.md) when url is NULL. Connecting
+ * Opens a client for the daemon at url (any nng URL). When url is NULL:
+ * $ASYNCD_SOCKET if it is set; else this user's default socket (see
+ * PROTOCOL.md, "Addresses"), unless that socket file does not exist and
+ * the system daemon's, ipc:///run/asyncd/asyncd.sock, does — then that one.
+ * The choice is made here, once; asyncd_url() tells which. Connecting
  * happens in the background: this succeeds even if the daemon is not up
- * yet, and requests made before it is wait for it (within their timeout).
- * Returns 0, ASYNCD_EINVAL (bad URL), or ASYNCD_ENOMEM.
+ * yet, and requests made before it is wait for it (within the connect
+ * timeout). Returns 0, ASYNCD_EINVAL (bad URL), or ASYNCD_ENOMEM.
  */
 int	asyncd_open(struct asyncd **out, const char *url);
 /*
@@ -87,8 +103,10 @@ const char *asyncd_url(const struct asyncd *c);
  */
 void	asyncd_set_request_timeout(struct asyncd *c, double seconds);
 /*
- * How long a request waits for a connection to the daemon before failing
- * with ASYNCD_EUNREACHABLE (default, or negative: the request timeout).
+ * How long the daemon may stay unreachable before a request fails with
+ * ASYNCD_EUNREACHABLE (default, or negative: the request timeout): how long
+ * a request waits for a first connection, and how long a wait or a future
+ * keeps retrying while the daemon restarts (see "Long polls" below).
  * Command-line tools want it short, to say at once that no daemon runs;
  * programs that start before their daemon want it long.
  */
@@ -102,6 +120,30 @@ void	asyncd_set_connect_timeout(struct asyncd *c, double seconds);
  */
 int	asyncd_ping(struct asyncd *c, char **version, char **events,
 	    int64_t *pid);
+
+/* Who answers: the daemon's identity, as "ping" returns it. */
+struct asyncd_info {
+	char		*version;	/* asyncd's version, "0.1.0" */
+	int		 protocol;	/* the protocol version it speaks */
+	int64_t		 pid;		/* its process id */
+	char		*events;	/* its event socket's URL; NULL: none */
+	/*
+	 * This start of the daemon: an id made afresh each time it starts
+	 * (16 hex digits), so that two answers with the same instance came
+	 * from the same process lifetime. NULL if the daemon names none
+	 * (one older than instances).
+	 */
+	char		*instance;
+};
+
+/*
+ * Asks the daemon who it is and sets *out to an allocated struct
+ * asyncd_info (free with asyncd_info_free). Errors as asyncd_ping. The
+ * library allocates the struct, so later versions may add fields at its
+ * end.
+ */
+int	asyncd_info(struct asyncd *c, struct asyncd_info **out);
+void	asyncd_info_free(struct asyncd_info *info);
 
 /*
  * The daemon's own message for the error reply that the calling thread's
@@ -142,10 +184,32 @@ int	asyncd_call(struct asyncd *c, const char *type, const char *args_json,
 	    struct asyncd_job **job);
 
 /*
+ * Long polls. asyncd_wait, asyncd_wait_many, asyncd_call, asyncd_cancel's
+ * wait and futures hold a request at the daemon (a few seconds at most)
+ * and ask again until their own deadline. One rule decides what follows
+ * each reply or failure:
+ * - a reply that meets the condition: done;
+ * - a reply that does not: ask again at once;
+ * - a transient error reply (busy, shutting_down, internal, no_memory) or
+ *   a dropped connection (the daemon restarting): ask again after a pause
+ *   that doubles from 10 ms to 1 s, within the caller's deadline; a
+ *   daemon that stays unreachable longer than the connect timeout fails
+ *   the wait with ASYNCD_EUNREACHABLE, as does a request that gets no
+ *   reply within the request timeout;
+ * - unknown_job, permission_denied, a malformed reply: fail with it.
+ * Every reply names the daemon instance that sent it. If a later reply of
+ * the same wait (or of the wait that follows asyncd_call's or
+ * asyncd_run's submit) comes from another instance, the daemon restarted
+ * and the job ids belonged to the one that went away: the wait fails with
+ * ASYNCD_EUNKNOWNJOB, and asyncd_errmsg() says so.
+ */
+
+/*
  * Waits up to timeout seconds (negative: forever) for job id to finish and
  * sets *job. Returns ASYNCD_ETIMEDOUT if it did not finish in time (the job
- * goes on; *job is not set) and ASYNCD_EUNKNOWNJOB if the daemon does not
- * know the id.
+ * goes on; *job is not set), ASYNCD_EUNKNOWNJOB if the daemon does not
+ * know the id (or restarted since, see above) and ASYNCD_EPERM if the job
+ * is another user's.
  */
 int	asyncd_wait(struct asyncd *c, uint64_t id, double timeout,
 	    struct asyncd_job **job);
@@ -158,8 +222,12 @@ int	asyncd_wait(struct asyncd *c, uint64_t id, double timeout,
  * distinct ones with ASYNCD_WAIT_ANY. An id may repeat; each place gets
  * its own copy of the job. On success jobs[i] is set for
  * every i — finished jobs with their results, others as they stand — and
- * the caller frees each. Returns ASYNCD_ETIMEDOUT (jobs[] still set) if the
- * condition was not met in time.
+ * the caller frees each. An id the daemon could not answer for (unknown,
+ * or another user's job) does not fail the wait: its jobs[i] has state
+ * ASYNCD_UNKNOWN, counts as finished, and asyncd_job_outcome() gives
+ * ASYNCD_EUNKNOWNJOB or ASYNCD_EPERM. Returns ASYNCD_ETIMEDOUT (jobs[]
+ * still set) if the condition was not met in time. (A daemon older than
+ * per-id answers fails the whole wait with the id's error instead.)
  */
 int	asyncd_wait_many(struct asyncd *c, const uint64_t *ids, size_t n,
 	    int mode, double timeout, struct asyncd_job **jobs);
@@ -217,7 +285,8 @@ int	asyncd_shutdown(struct asyncd *c);
 
 /*
  * A snapshot of a job, as the daemon reported it. Strings are valid until
- * asyncd_job_free; NULL where the job has none.
+ * asyncd_job_free; NULL where the job has none. A job in state
+ * ASYNCD_UNKNOWN has only an id and an error: its type is NULL.
  */
 uint64_t	 asyncd_job_id(const struct asyncd_job *job);
 const char	*asyncd_job_type(const struct asyncd_job *job);
@@ -231,7 +300,11 @@ double		 asyncd_job_finished(const struct asyncd_job *job);
 /* Result and arguments as compact JSON text; NULL if not included. */
 const char	*asyncd_job_result(const struct asyncd_job *job);
 const char	*asyncd_job_args(const struct asyncd_job *job);
-/* The error of a failed, cancelled or timed-out job; NULL otherwise. */
+/*
+ * The error of a failed, cancelled or timed-out job, or why the daemon
+ * could not answer for an ASYNCD_UNKNOWN one ("unknown_job",
+ * "permission_denied"); NULL otherwise.
+ */
 const char	*asyncd_job_error_code(const struct asyncd_job *job);
 const char	*asyncd_job_error_message(const struct asyncd_job *job);
 /* Progress fraction (negative if never reported) and message. */
@@ -240,11 +313,13 @@ double		 asyncd_job_progress(const struct asyncd_job *job,
 /*
  * How the job ended, as an error code: 0 succeeded, ASYNCD_EFAILED,
  * ASYNCD_ECANCELED or ASYNCD_EJOBTIMEDOUT; ASYNCD_ETIMEDOUT if it has not
- * finished.
+ * finished; for ASYNCD_UNKNOWN, the daemon's error (ASYNCD_EUNKNOWNJOB,
+ * ASYNCD_EPERM).
  */
 int		 asyncd_job_outcome(const struct asyncd_job *job);
-/* The whole job as one line of JSON (the daemon's job object); caller
- * frees. NULL when out of memory. */
+/* The whole job as one line of JSON (the daemon's job object, or for
+ * ASYNCD_UNKNOWN its wait entry {"id":N,"error":{...}}); caller frees.
+ * NULL when out of memory. */
 char		*asyncd_job_json(const struct asyncd_job *job);
 void		 asyncd_job_free(struct asyncd_job *job);
 
@@ -255,7 +330,10 @@ void		 asyncd_job_free(struct asyncd_job *job);
  * background long poll (one outstanding request on the client's socket,
  * served by nng's threads) keeps its state current, so asyncd_future_done()
  * never blocks, asyncd_future_fd() can be polled, and done callbacks run
- * as soon as the daemon reports the job finished.
+ * as soon as the daemon reports the job finished. The poll follows the
+ * rule under "Long polls" above, with no deadline of its own: a future
+ * fails (ASYNCD_EUNREACHABLE) only when the daemon stays unreachable past
+ * the connect timeout.
  *
  * A future may be used from several threads at once; only
  * asyncd_future_free must not race with other calls on the same future.
@@ -278,7 +356,10 @@ uint64_t asyncd_future_id(const struct asyncd_future *f);
  * until asyncd_future_free; may be NULL) if the job succeeded; the job's
  * outcome (ASYNCD_EFAILED, ECANCELED, EJOBTIMEDOUT; details from
  * asyncd_future_job) if it did not; ASYNCD_ETIMEDOUT if it is not finished
- * yet (the job goes on); ASYNCD_EUNKNOWNJOB if the daemon lost track of it.
+ * yet (the job goes on); the future's own failure otherwise:
+ * ASYNCD_EUNKNOWNJOB if the daemon lost track of the job or restarted,
+ * ASYNCD_EPERM, ASYNCD_EUNREACHABLE, ASYNCD_EPROTO. For those, it sets this
+ * thread's asyncd_errmsg() to the reason.
  */
 int	asyncd_future_result(struct asyncd_future *f, double timeout,
 	    const char **result);

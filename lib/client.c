@@ -32,9 +32,44 @@
  * gone.)
  *
  * Long polls. The daemon holds a wait for a few seconds at most and then
- * replies done:false; client_wait_loop asks again until the caller's own
- * deadline. Every request's reply timeout is the request timeout plus the
- * time it asked the daemon to hold it.
+ * replies done:false; the caller asks again until its own deadline. Every
+ * request's reply timeout is the request timeout plus the time it asked
+ * the daemon to hold it. Two kinds of caller poll: client_wait_loop, in
+ * the caller's thread, and a future's aio chain (future.c), on nng's
+ * threads. Both hand the outcome of each poll to one function,
+ * client_poll_next, and do what it answers, so the rule lives here:
+ *
+ * - a wait reply that meets the condition (all jobs finished, or one with
+ *   "any"; an entry the daemon could not answer for counts as finished):
+ *   DONE;
+ * - one that does not: NOW, poll again at once (the daemon held it); once
+ *   the caller's deadline has passed, FAIL with ASYNCD_ETIMEDOUT, the
+ *   reply showing the jobs as they stand;
+ * - an error reply that may pass (busy, shutting_down, internal,
+ *   no_memory), a reply this side had no memory to read, nng out of
+ *   memory: BACKOFF, a pause of 10 ms doubling to 1 s, cut to the
+ *   deadline; at the deadline, FAIL with that error;
+ * - the connection dropped (the daemon died or is restarting) or no
+ *   connection yet: BACKOFF while the daemon has been unreachable for less
+ *   than the connect timeout and the deadline has not passed, else FAIL
+ *   with ASYNCD_EUNREACHABLE. The run of failures is timed from the drop,
+ *   or from the start of a poll that never found a connection;
+ * - a request sent that got no reply within the request timeout (plus its
+ *   hold): FAIL with ASYNCD_EUNREACHABLE: the daemon is there but stuck;
+ * - unknown_job, permission_denied, any other error reply, a malformed
+ *   reply, the client closed: FAIL with it.
+ *
+ * Instances. Every reply names the daemon's instance, new at each start.
+ * The engine keeps the first one it sees for a wait (or the one of the
+ * submit or cancel reply that led to the wait); a later reply from
+ * another instance means the daemon restarted and the job ids now mean
+ * the new daemon's jobs, if any: FAIL with ASYNCD_EUNKNOWNJOB and a message
+ * that says so, rather than report a stranger's job. A reply without an
+ * instance, after one with, counts as another instance too.
+ *
+ * Single requests (client_request) go through the same engine with no
+ * condition: any reply is DONE, and a dropped connection is retried only
+ * for a request that cannot do anything twice (see "Restarts").
  *
  * A known hang. nng 1.5.2 can block for good in nng_close (and every later
  * close in the process) if a reply arrives on a REQ connection at the
@@ -47,13 +82,15 @@
  *
  * Restarts. With resending off, nng fails a request whose connection drops
  * (NNG_ECONNRESET). A request that cannot do anything twice (reads, waits,
- * a submit with a key) is then sent again, within its deadline, as soon as
- * the dialer has reconnected: a long wait survives a daemon restart. Other
- * requests fail with ASYNCD_EUNREACHABLE, since the daemon may or may not
- * have acted on them.
+ * a submit with a key) is then sent again, within its deadline and the
+ * connect timeout, after the engine's pause: a long wait survives a quick
+ * restart of the same daemon's connection, and fails (see "Instances")
+ * if the daemon that answers is a new one. Other requests fail with
+ * ASYNCD_EUNREACHABLE, since the daemon may or may not have acted on them.
  */
 #include <sys/queue.h>
 
+#include <errno.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -75,8 +112,13 @@
 /* Redial quickly at first: a daemon restart is the common case. */
 #define CLIENT_RECONNMINT	10	/* ms */
 #define CLIENT_RECONNMAXT	500	/* ms */
-/* Room for the daemon's error message; longer ones are cut. */
-#define CLIENT_ERRMSG_MAX	1024
+/*
+ * Pauses between polls after a transient failure: quick for a blip, and at
+ * most a second for a daemon that is restarting or busy, so that the
+ * client notices it is back within a second without hammering it.
+ */
+#define CLIENT_BACKOFF_MIN	0.010
+#define CLIENT_BACKOFF_MAX	1.0
 
 /* A context and the aio that drives it, kept together for reuse. */
 struct client_slot {
@@ -120,25 +162,17 @@ client_now(void)
 	return ((double)ts.tv_sec + (double)ts.tv_nsec / 1e9);
 }
 
-int
-client_nng_err(int rv)
+void
+client_set_errmsg(const char *msg)
 {
-	switch (rv) {
-	case 0:
-		return (0);
-	case NNG_ECLOSED:
-	case NNG_ECANCELED:	/* only closing cancels a request */
-		return (ASYNCD_ECLOSED);
-	case NNG_ENOMEM:
-		return (ASYNCD_ENOMEM);
-	default:
-		/* Timed out, refused, reset, no such socket file, ... */
-		return (ASYNCD_EUNREACHABLE);
-	}
+	if (msg == NULL)
+		client_errbuf[0] = '\0';
+	else
+		snprintf(client_errbuf, sizeof client_errbuf, "%s", msg);
 }
 
 /* Seconds to nng milliseconds, at least 1 so that 0 never means "poll". */
-static nng_duration
+nng_duration
 client_ms(double seconds)
 {
 	double	ms;
@@ -153,17 +187,44 @@ client_ms(double seconds)
 	return ((nng_duration)ms);
 }
 
-nng_duration
-client_timeout_ms(struct asyncd *c, double hold)
+/* The request timeout in seconds; negative: none. */
+static double
+client_timeout(struct asyncd *c)
 {
 	double	timeout;
 
 	pthread_mutex_lock(&c->lock);
 	timeout = c->timeout;
 	pthread_mutex_unlock(&c->lock);
+	return (timeout);
+}
+
+/* The connect timeout in seconds; negative: none. */
+static double
+client_connect(struct asyncd *c)
+{
+	double	connect;
+
+	pthread_mutex_lock(&c->lock);
+	connect = c->connect >= 0 ? c->connect : c->timeout;
+	pthread_mutex_unlock(&c->lock);
+	return (connect);
+}
+
+nng_duration
+client_timeout_ms(struct asyncd *c, double hold)
+{
+	double	timeout = client_timeout(c);
+
 	if (timeout < 0)
 		return (NNG_DURATION_INFINITE);
 	return (client_ms(timeout + hold));
+}
+
+nng_duration
+client_connect_ms(struct asyncd *c)
+{
+	return (client_ms(client_connect(c)));
 }
 
 int
@@ -310,16 +371,18 @@ client_left(double deadline)
 /*
  * One attempt at a request: sends text on a slot, waiting at most
  * send_max seconds (< 0: no limit) for a connection, and receives the
- * reply, all before deadline. Returns an nng error.
+ * reply, all before deadline. Returns an nng error; *sent says whether the
+ * request went out.
  */
 static int
 client_exchange(struct client_slot *slot, const char *text, double deadline,
-    double send_max, nng_msg **reply)
+    double send_max, nng_msg **reply, bool *sent)
 {
 	nng_msg	*msg;
 	double	 left;
 	int	 rv;
 
+	*sent = false;
 	if ((rv = nng_msg_alloc(&msg, 0)) != 0)
 		return (rv);
 	if ((rv = nng_msg_append(msg, text, strlen(text))) != 0) {
@@ -346,6 +409,7 @@ client_exchange(struct client_slot *slot, const char *text, double deadline,
 		nng_aio_set_msg(slot->aio, NULL);
 		return (rv);
 	}
+	*sent = true;
 
 	/* Waiting for the connection counted against the same deadline. */
 	nng_aio_set_timeout(slot->aio, client_ms(client_left(deadline)));
@@ -380,53 +444,287 @@ client_repeatable(const struct proto_req *req)
 	}
 }
 
+/* ---- The long-poll engine (see "Long polls" above). */
+
+void
+client_poll_init(struct client_poll *p, struct asyncd *c, double deadline)
+{
+	double	connect = client_connect(c);
+
+	memset(p, 0, sizeof *p);
+	p->repeatable = true;
+	p->deadline = deadline;
+	p->hold_max = CLIENT_HOLD_MAX;
+	p->connect = connect < 0 ? INFINITY : connect;
+	p->down_since = -1;
+	p->backoff = CLIENT_BACKOFF_MIN;
+}
+
+void
+client_poll_instance(struct client_poll *p, const char *instance)
+{
+	if (p->instance[0] == '\0' && instance != NULL)
+		snprintf(p->instance, sizeof p->instance, "%s", instance);
+}
+
+double
+client_poll_begin(struct client_poll *p)
+{
+	double	left;
+
+	p->started = client_now();
+	if (isinf(p->deadline))
+		return (p->hold_max);
+	if ((left = p->deadline - p->started) <= 0)
+		return (0);
+	return (left < p->hold_max ? left : p->hold_max);
+}
+
+static enum client_poll_next
+client_poll_fail(struct client_poll *p, int err, const char *msg)
+{
+	p->err = err;
+	snprintf(p->msg, sizeof p->msg, "%s", msg != NULL ? msg : "");
+	return (CLIENT_POLL_FAIL);
+}
+
+/* Pauses before the next poll: the backoff, cut to the deadline. */
+static enum client_poll_next
+client_poll_backoff(struct client_poll *p, double now)
+{
+	double	left = p->deadline - now;
+
+	p->pause = p->backoff;
+	if (p->pause > left)
+		p->pause = left > 0 ? left : 0;
+	p->backoff *= 2;
+	if (p->backoff > CLIENT_BACKOFF_MAX)
+		p->backoff = CLIENT_BACKOFF_MAX;
+	return (CLIENT_POLL_BACKOFF);
+}
+
+/* An error that may pass: again after a pause, or err at the deadline. */
+static enum client_poll_next
+client_poll_transient(struct client_poll *p, int err, const char *msg,
+    double now)
+{
+	if (now >= p->deadline)
+		return (client_poll_fail(p, err, msg));
+	return (client_poll_backoff(p, now));
+}
+
+/* The exchange failed in nng: sent or not, the daemon may be away. */
+static enum client_poll_next
+client_poll_lost(struct client_poll *p, int rv, bool sent, double now)
+{
+	switch (rv) {
+	case NNG_ECLOSED:
+	case NNG_ECANCELED:	/* only closing cancels a request */
+		return (client_poll_fail(p, ASYNCD_ECLOSED, NULL));
+	case NNG_ENOMEM:
+		return (client_poll_transient(p, ASYNCD_ENOMEM, NULL, now));
+	case NNG_ETIMEDOUT:
+		/* Connected, asked, and no answer: the daemon is stuck. */
+		if (sent)
+			return (client_poll_fail(p, ASYNCD_EUNREACHABLE,
+			    "no reply within the request timeout"));
+		break;
+	default:
+		break;
+	}
+	/*
+	 * No connection (the send found none in time) or it dropped (the
+	 * daemon died or is restarting). A drop starts the run of failures
+	 * now; a send that waited in vain, when it began.
+	 */
+	if (p->down_since < 0)
+		p->down_since = sent ? now : p->started;
+	if (sent && !p->repeatable)
+		return (client_poll_fail(p, ASYNCD_EUNREACHABLE,
+		    "the connection to the daemon dropped"));
+	if (now - p->down_since >= p->connect || now >= p->deadline)
+		return (client_poll_fail(p, ASYNCD_EUNREACHABLE, NULL));
+	return (client_poll_backoff(p, now));
+}
+
+/* True for error replies that a later poll may not get. */
+static bool
+client_poll_passes(int err)
+{
+	switch (err) {
+	case ASYNCD_EBUSY:
+	case ASYNCD_ESHUTDOWN:	/* a restarted daemon has the job */
+	case ASYNCD_EINTERNAL:
+	case ASYNCD_ENOMEM:
+		return (true);
+	default:
+		return (false);
+	}
+}
+
+/* The daemon that answered is not the one the wait began with. */
+static enum client_poll_next
+client_poll_restarted(struct client_poll *p)
+{
+	p->err = ASYNCD_EUNKNOWNJOB;
+	if (p->nids > 1)
+		snprintf(p->msg, sizeof p->msg, "the daemon restarted: job "
+		    "%llu and the %zu other jobs waited on belonged to its "
+		    "previous instance", (unsigned long long)p->ids[0],
+		    p->nids - 1);
+	else
+		snprintf(p->msg, sizeof p->msg, "the daemon restarted: job "
+		    "%llu belonged to its previous instance",
+		    (unsigned long long)p->ids[0]);
+	return (CLIENT_POLL_FAIL);
+}
+
+enum client_poll_next
+client_poll_next(struct client_poll *p, const struct client_poll_outcome *o)
+{
+	const struct proto_reply	*rep = o->rep;
+	const struct proto_job		*pjs;
+	double				 now = client_now();
+	size_t				 i, ndone;
+
+	p->err = 0;
+	p->msg[0] = '\0';
+	if (o->nng != 0)
+		return (client_poll_lost(p, o->nng, o->sent, now));
+	if (o->decode == ASYNCD_ENOMEM)
+		return (client_poll_transient(p, ASYNCD_ENOMEM, NULL, now));
+	if (o->decode != 0)
+		return (client_poll_fail(p, o->decode, NULL));
+
+	/* The daemon answered: whatever it said, it is reachable. */
+	p->down_since = -1;
+	if (p->ids == NULL)
+		return (CLIENT_POLL_DONE);
+	if (p->instance[0] == '\0')
+		client_poll_instance(p, rep->instance);
+	else if (rep->instance == NULL ||
+	    strcmp(rep->instance, p->instance) != 0)
+		return (client_poll_restarted(p));
+	if (rep->err != 0) {
+		if (client_poll_passes(rep->err))
+			return (client_poll_transient(p, rep->err,
+			    rep->message, now));
+		return (client_poll_fail(p, rep->err, rep->message));
+	}
+	p->backoff = CLIENT_BACKOFF_MIN;
+
+	pjs = rep->u.jobs.jobs;
+	if (rep->u.jobs.njobs != p->nids)
+		return (client_poll_fail(p, ASYNCD_EPROTO, NULL));
+	for (i = ndone = 0; i < p->nids; i++) {
+		if (pjs[i].id != p->ids[i])
+			return (client_poll_fail(p, ASYNCD_EPROTO, NULL));
+		/* An id the daemon cannot answer for is finished too. */
+		if (proto_state_terminal(pjs[i].state))
+			ndone++;
+	}
+	/* The states decide; "done" says the same thing. */
+	if (p->any ? ndone > 0 : ndone == p->nids)
+		return (CLIENT_POLL_DONE);
+	if (now >= p->deadline)
+		return (client_poll_fail(p, ASYNCD_ETIMEDOUT, NULL));
+	return (CLIENT_POLL_NOW);
+}
+
+/* Sleeps for a pause the engine asked for. */
+static void
+client_pause(double seconds)
+{
+	struct timespec	ts;
+
+	if (seconds <= 0)
+		return;
+	ts.tv_sec = (time_t)seconds;
+	ts.tv_nsec = (long)((seconds - (double)ts.tv_sec) * 1e9);
+	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+		continue;
+}
+
+/*
+ * One poll: sends req, holding hold seconds, and fills *o with what came
+ * back; when a reply was decoded, it is in *rep (release it) and o->rep
+ * points at it. Returns 0, or ASYNCD_ECLOSED or ASYNCD_ENOMEM when no
+ * attempt could be made or the client is closing.
+ */
+static int
+client_attempt(struct asyncd *c, const struct proto_req *req, double hold,
+    struct client_poll_outcome *o, struct proto_reply *rep)
+{
+	struct client_slot	*slot;
+	nng_msg			*reply = NULL;
+	char			*text;
+	double			 timeout, connect, deadline = INFINITY;
+	bool			 sent;
+	int			 rv;
+
+	memset(o, 0, sizeof *o);
+	memset(rep, 0, sizeof *rep);
+	if ((rv = proto_req_encode(req, &text)) != 0)
+		return (rv);
+	if ((rv = client_slot_get(c, &slot, &timeout, &connect)) != 0) {
+		free(text);
+		return (rv);
+	}
+	if (timeout >= 0)
+		deadline = client_now() + timeout + hold;
+	rv = client_exchange(slot, text, deadline, connect, &reply, &sent);
+	free(text);
+	if (client_slot_put(c, slot, rv == 0) && rv != 0)
+		return (ASYNCD_ECLOSED);
+	if (rv != 0) {
+		o->nng = rv;
+		o->sent = sent;
+		return (0);
+	}
+	o->decode = proto_reply_decode(req->op, nng_msg_body(reply),
+	    nng_msg_len(reply), rep);
+	nng_msg_free(reply);
+	if (o->decode == 0)
+		o->rep = rep;
+	return (0);
+}
+
 int
 client_request(struct asyncd *c, const struct proto_req *req, double hold,
     struct proto_reply *out)
 {
-	struct client_slot	*slot;
-	struct timespec		 pause = { 0, 10 * 1000 * 1000 };
-	nng_msg			*reply = NULL;
-	char			*text;
-	double			 timeout, connect, deadline = INFINITY;
-	int			 rv;
+	struct client_poll		p;
+	struct client_poll_outcome	o;
+	double				timeout = client_timeout(c);
+	int				rv;
 
-	memset(out, 0, sizeof *out);
 	client_errbuf[0] = '\0';
-	if ((rv = proto_req_encode(req, &text)) != 0)
-		return (rv);
+	client_poll_init(&p, c, timeout < 0 ? INFINITY :
+	    client_now() + timeout + hold);
+	p.repeatable = client_repeatable(req);
 	for (;;) {
-		if ((rv = client_slot_get(c, &slot, &timeout,
-		    &connect)) != 0) {
-			free(text);
+		(void)client_poll_begin(&p);
+		if ((rv = client_attempt(c, req, hold, &o, out)) != 0)
 			return (rv);
-		}
-		if (isinf(deadline) && timeout >= 0)
-			deadline = client_now() + timeout + hold;
-		rv = client_exchange(slot, text, deadline, connect, &reply);
-		if (client_slot_put(c, slot, rv == 0) && rv != 0) {
-			free(text);
-			return (ASYNCD_ECLOSED);
-		}
-		if (rv == 0)
+		switch (client_poll_next(&p, &o)) {
+		case CLIENT_POLL_DONE:
+			return (0);
+		case CLIENT_POLL_FAIL:
+			if (o.rep != NULL)
+				proto_reply_fini(out);
+			memset(out, 0, sizeof *out);
+			return (p.err);
+		case CLIENT_POLL_BACKOFF:
+			if (o.rep != NULL)
+				proto_reply_fini(out);
+			client_pause(p.pause);
 			break;
-		/*
-		 * The connection dropped with the request in flight: the
-		 * daemon died or restarted. Ask again, once it is back,
-		 * if that is safe; the dialer is already redialling.
-		 */
-		if ((rv != NNG_ECONNRESET && rv != NNG_ECONNSHUT) ||
-		    !client_repeatable(req) || client_now() >= deadline) {
-			free(text);
-			return (client_nng_err(rv));
+		case CLIENT_POLL_NOW:
+			if (o.rep != NULL)
+				proto_reply_fini(out);
+			break;
 		}
-		nanosleep(&pause, NULL);
 	}
-	free(text);
-	rv = proto_reply_decode(req->op, nng_msg_body(reply),
-	    nng_msg_len(reply), out);
-	nng_msg_free(reply);
-	return (rv);
 }
 
 int
@@ -440,10 +738,10 @@ client_call(struct asyncd *c, const struct proto_req *req, double hold,
 	if (out->err == 0)
 		return (0);
 	rv = out->err;
-	snprintf(client_errbuf, sizeof client_errbuf, "%s",
-	    out->message != NULL && *out->message != '\0' ? out->message :
-	    asyncd_strerror(rv));
+	client_set_errmsg(out->message != NULL && *out->message != '\0' ?
+	    out->message : asyncd_strerror(rv));
 	proto_reply_fini(out);
+	memset(out, 0, sizeof *out);
 	return (rv);
 }
 
@@ -462,7 +760,7 @@ client_deadline(double timeout)
 	return (client_now() + timeout);
 }
 
-/* How long the next long poll asks the daemon to hold it. */
+/* How long a submit or cancel asks the daemon to hold it. */
 static double
 client_ask(double deadline)
 {
@@ -510,54 +808,78 @@ client_jobs_take(struct proto_job *pjs, size_t n, int flags,
 }
 
 /*
- * Waits for jobs by re-issuing "wait" until the condition holds or the
- * deadline passes. On 0 or ASYNCD_ETIMEDOUT, jobs[] holds every job as the
- * last reply showed it; on other errors it is untouched.
+ * Waits for the jobs p names by re-issuing "wait" until the engine says
+ * done or fail. On 0 or ASYNCD_ETIMEDOUT, jobs[] holds every job as the
+ * last reply showed it; on other errors it is untouched and
+ * asyncd_errmsg() says why, where there is more to say.
  */
 static int
-client_wait_loop(struct asyncd *c, const uint64_t *ids, size_t n, bool any,
-    double deadline, struct asyncd_job **jobs)
+client_wait_loop(struct asyncd *c, struct client_poll *p,
+    struct asyncd_job **jobs)
 {
-	struct proto_req	 req;
-	struct proto_reply	 rep;
-	struct proto_job	*pjs;
-	size_t			 i, ndone;
-	bool			 done;
-	int			 rv;
+	struct proto_req		req;
+	struct proto_reply		rep;
+	struct client_poll_outcome	o;
+	enum client_poll_next		next;
+	int				rv;
 
+	client_errbuf[0] = '\0';
 	for (;;) {
 		memset(&req, 0, sizeof req);
 		req.op = PROTO_WAIT;
-		req.u.wait.ids = (uint64_t *)ids;	/* only read */
-		req.u.wait.nids = n;
-		req.u.wait.any = any;
-		req.u.wait.timeout = client_ask(deadline);
-		if ((rv = client_call(c, &req, req.u.wait.timeout, &rep)) != 0)
+		req.u.wait.ids = (uint64_t *)p->ids;	/* only read */
+		req.u.wait.nids = p->nids;
+		req.u.wait.any = p->any;
+		req.u.wait.timeout = client_poll_begin(p);
+		if ((rv = client_attempt(c, &req, req.u.wait.timeout, &o,
+		    &rep)) != 0)
 			return (rv);
-		pjs = rep.u.jobs.jobs;
-		if (rep.u.jobs.njobs != n) {
-			proto_reply_fini(&rep);
-			return (ASYNCD_EPROTO);
-		}
-		for (i = ndone = 0; i < n; i++) {
-			if (pjs[i].id != ids[i]) {
-				proto_reply_fini(&rep);
-				return (ASYNCD_EPROTO);
-			}
-			if (proto_state_terminal(pjs[i].state))
-				ndone++;
-		}
-		/* The states decide; "done" says the same thing. */
-		done = any ? ndone > 0 : ndone == n;
-		if (done || client_now() >= deadline) {
-			rv = client_jobs_take(pjs, n, PROTO_JOB_RESULT, jobs);
+		next = client_poll_next(p, &o);
+		if (next == CLIENT_POLL_DONE || (next == CLIENT_POLL_FAIL &&
+		    p->err == ASYNCD_ETIMEDOUT)) {
+			rv = client_jobs_take(rep.u.jobs.jobs, p->nids,
+			    PROTO_JOB_RESULT, jobs);
 			proto_reply_fini(&rep);
 			if (rv != 0)
 				return (rv);
-			return (done ? 0 : ASYNCD_ETIMEDOUT);
+			return (next == CLIENT_POLL_DONE ? 0 :
+			    ASYNCD_ETIMEDOUT);
 		}
-		proto_reply_fini(&rep);
+		if (o.rep != NULL)
+			proto_reply_fini(&rep);
+		if (next == CLIENT_POLL_FAIL) {
+			client_set_errmsg(p->msg);
+			return (p->err);
+		}
+		if (next == CLIENT_POLL_BACKOFF)
+			client_pause(p->pause);
 	}
+}
+
+/*
+ * Waits for one job with p's deadline. A job the daemon could not answer
+ * for fails the wait with its error (asyncd_errmsg: the daemon's message).
+ */
+static int
+client_wait_one(struct asyncd *c, struct client_poll *p, uint64_t *id,
+    struct asyncd_job **job)
+{
+	struct asyncd_job	*j;
+	int			 rv;
+
+	p->ids = id;
+	p->nids = 1;
+	p->any = false;
+	if ((rv = client_wait_loop(c, p, &j)) != 0 && rv != ASYNCD_ETIMEDOUT)
+		return (rv);
+	if (asyncd_job_state(j) == ASYNCD_UNKNOWN) {
+		rv = asyncd_job_outcome(j);
+		client_set_errmsg(asyncd_job_error_message(j));
+		asyncd_job_free(j);
+		return (rv);
+	}
+	*job = j;
+	return (rv);
 }
 
 int
@@ -568,7 +890,7 @@ asyncd_open(struct asyncd **out, const char *url)
 	int		 rv;
 
 	if (url == NULL) {
-		if ((rv = proto_default_url(buf, sizeof buf)) != 0)
+		if ((rv = proto_client_url(buf, sizeof buf)) != 0)
 			return (rv);
 		url = buf;
 	}
@@ -677,6 +999,45 @@ asyncd_set_connect_timeout(struct asyncd *c, double seconds)
 }
 
 int
+asyncd_info(struct asyncd *c, struct asyncd_info **out)
+{
+	struct proto_req	 req;
+	struct proto_reply	 rep;
+	struct asyncd_info	*info;
+	int			 rv;
+
+	memset(&req, 0, sizeof req);
+	req.op = PROTO_PING;
+	if ((rv = client_call(c, &req, 0, &rep)) != 0)
+		return (rv);
+	if ((info = calloc(1, sizeof *info)) == NULL) {
+		proto_reply_fini(&rep);
+		return (ASYNCD_ENOMEM);
+	}
+	/* Taken from the reply, so nothing else can fail. */
+	info->version = rep.u.ping.version;
+	info->protocol = rep.u.ping.protocol;
+	info->pid = rep.u.ping.pid;
+	info->events = rep.u.ping.events;
+	info->instance = rep.instance;
+	rep.u.ping.version = rep.u.ping.events = rep.instance = NULL;
+	proto_reply_fini(&rep);
+	*out = info;
+	return (0);
+}
+
+void
+asyncd_info_free(struct asyncd_info *info)
+{
+	if (info == NULL)
+		return;
+	free(info->version);
+	free(info->events);
+	free(info->instance);
+	free(info);
+}
+
+int
 asyncd_ping(struct asyncd *c, char **version, char **events, int64_t *pid)
 {
 	struct proto_req	 req;
@@ -705,7 +1066,7 @@ asyncd_ping(struct asyncd *c, char **version, char **events, int64_t *pid)
 int
 client_submit(struct asyncd *c, const char *type, const char *args_json,
     const struct asyncd_submit_opts *opts, double wait,
-    struct asyncd_job **job, bool *created)
+    struct asyncd_job **job, bool *created, char *instance)
 {
 	struct proto_req	 req;
 	struct proto_reply	 rep;
@@ -742,6 +1103,9 @@ client_submit(struct asyncd *c, const char *type, const char *args_json,
 	rv = job_create(&rep.u.submit.job, PROTO_JOB_RESULT, job);
 	if (rv == 0 && created != NULL)
 		*created = rep.u.submit.created;
+	if (rv == 0 && instance != NULL)
+		snprintf(instance, PROTO_MAX_INSTANCE + 1, "%s",
+		    rep.instance != NULL ? rep.instance : "");
 	proto_reply_fini(&rep);
 	return (rv);
 }
@@ -754,7 +1118,7 @@ asyncd_submit(struct asyncd *c, const char *type, const char *args_json,
 	int			 rv;
 
 	if ((rv = client_submit(c, type, args_json, opts, 0, &job,
-	    created)) != 0)
+	    created, NULL)) != 0)
 		return (rv);
 	*id = asyncd_job_id(job);
 	asyncd_job_free(job);
@@ -766,14 +1130,16 @@ asyncd_call(struct asyncd *c, const char *type, const char *args_json,
     const struct asyncd_submit_opts *opts, double timeout,
     struct asyncd_job **job)
 {
+	struct client_poll	 p;
 	struct asyncd_job	*j;
 	double			 deadline = client_deadline(timeout);
+	char			 instance[PROTO_MAX_INSTANCE + 1];
 	uint64_t		 id;
 	int			 rv;
 
 	/* Submit and wait in one round trip; most jobs are quick. */
 	if ((rv = client_submit(c, type, args_json, opts, client_ask(deadline),
-	    &j, NULL)) != 0)
+	    &j, NULL, instance)) != 0)
 		return (rv);
 	if (asyncd_job_done(j) || client_now() >= deadline) {
 		*job = j;
@@ -781,19 +1147,24 @@ asyncd_call(struct asyncd *c, const char *type, const char *args_json,
 	}
 	id = asyncd_job_id(j);
 	asyncd_job_free(j);
-	return (client_wait_loop(c, &id, 1, false, deadline, job));
+	/* The job is the submitting daemon's: a restart loses it. */
+	client_poll_init(&p, c, deadline);
+	client_poll_instance(&p, instance);
+	return (client_wait_one(c, &p, &id, job));
 }
 
 int
 asyncd_wait(struct asyncd *c, uint64_t id, double timeout,
     struct asyncd_job **job)
 {
+	struct client_poll	 p;
 	struct asyncd_job	*j;
 	int			 rv;
 
 	if (!client_valid_id(id))
 		return (ASYNCD_EINVAL);
-	rv = client_wait_loop(c, &id, 1, false, client_deadline(timeout), &j);
+	client_poll_init(&p, c, client_deadline(timeout));
+	rv = client_wait_one(c, &p, &id, &j);
 	if (rv == ASYNCD_ETIMEDOUT)
 		asyncd_job_free(j);
 	else if (rv == 0)
@@ -900,9 +1271,10 @@ static int
 client_wait_distinct(struct asyncd *c, const uint64_t *ids, size_t n,
     int mode, double timeout, struct asyncd_job **jobs)
 {
-	double	deadline = client_deadline(timeout);
-	size_t	i, off, len;
-	int	rv, result = 0;
+	struct client_poll	p;
+	double			deadline = client_deadline(timeout);
+	size_t			i, off, len;
+	int			rv, result = 0;
 
 	if (n == 0 || (mode == ASYNCD_WAIT_ANY && n > PROTO_MAX_IDS) ||
 	    (mode != ASYNCD_WAIT_ALL && mode != ASYNCD_WAIT_ANY))
@@ -911,19 +1283,28 @@ client_wait_distinct(struct asyncd *c, const uint64_t *ids, size_t n,
 		if (!client_valid_id(ids[i]))
 			return (ASYNCD_EINVAL);
 	}
-	if (mode == ASYNCD_WAIT_ANY)
-		return (client_wait_loop(c, ids, n, true, deadline, jobs));
+	client_poll_init(&p, c, deadline);
+	if (mode == ASYNCD_WAIT_ANY) {
+		p.ids = ids;
+		p.nids = n;
+		p.any = true;
+		return (client_wait_loop(c, &p, jobs));
+	}
 
 	/*
 	 * All of them: a request names at most PROTO_MAX_IDS, so wait for
-	 * one slice after another under the one deadline. Once it has
+	 * one slice after another under the one deadline, and one engine,
+	 * so that a restart between slices is seen. Once the deadline has
 	 * passed, the rest are only looked at (a zero wait), so that every
 	 * jobs[i] is set on ASYNCD_ETIMEDOUT too.
 	 */
 	for (off = 0; off < n; off += len) {
 		len = n - off < PROTO_MAX_IDS ? n - off : PROTO_MAX_IDS;
-		rv = client_wait_loop(c, ids + off, len, false,
-		    result == 0 ? deadline : client_now(), jobs + off);
+		p.ids = ids + off;
+		p.nids = len;
+		if (result != 0)
+			p.deadline = client_now();
+		rv = client_wait_loop(c, &p, jobs + off);
 		if (rv == ASYNCD_ETIMEDOUT)
 			result = rv;
 		else if (rv != 0) {
@@ -962,6 +1343,7 @@ asyncd_cancel(struct asyncd *c, uint64_t id, double timeout,
 {
 	struct proto_req	 req;
 	struct proto_reply	 rep;
+	struct client_poll	 p;
 	struct asyncd_job	*j;
 	double			 deadline = client_deadline(timeout);
 	int			 rv;
@@ -974,6 +1356,8 @@ asyncd_cancel(struct asyncd *c, uint64_t id, double timeout,
 	req.u.cancel.wait = client_ask(deadline);
 	if ((rv = client_call(c, &req, req.u.cancel.wait, &rep)) != 0)
 		return (rv);
+	client_poll_init(&p, c, deadline);
+	client_poll_instance(&p, rep.instance);
 	rv = job_create(&rep.u.job, PROTO_JOB_RESULT, &j);
 	proto_reply_fini(&rep);
 	if (rv != 0)
@@ -981,7 +1365,7 @@ asyncd_cancel(struct asyncd *c, uint64_t id, double timeout,
 	/* The cancel is delivered; wait out the rest of the time for it. */
 	if (!asyncd_job_done(j) && client_now() < deadline) {
 		asyncd_job_free(j);
-		rv = client_wait_loop(c, &id, 1, false, deadline, &j);
+		rv = client_wait_one(c, &p, &id, &j);
 		if (rv != 0 && rv != ASYNCD_ETIMEDOUT)
 			return (rv);
 	}

@@ -24,6 +24,78 @@
  * below nng's 60 s REQ resend timer should resending ever be on.
  */
 #define CLIENT_HOLD_MAX		30.0
+/* Room for the daemon's error message; longer ones are cut. */
+#define CLIENT_ERRMSG_MAX	1024
+
+/*
+ * The long-poll engine: the one rule for what follows each poll of a wait
+ * (client.c, "Long polls", and asyncd.h). Both the synchronous wait loop
+ * and a future's aio chain feed it the outcome of every poll and do what
+ * it says. A struct client_poll belongs to one wait and is used by one
+ * thread at a time: the caller's, or the chain callback that is running.
+ */
+enum client_poll_next {
+	CLIENT_POLL_DONE,	/* the reply meets the condition */
+	CLIENT_POLL_NOW,	/* it does not yet: poll again at once */
+	CLIENT_POLL_BACKOFF,	/* poll again after p->pause seconds */
+	CLIENT_POLL_FAIL	/* give up: p->err, p->msg */
+};
+
+/* What one poll came back with: nng failed, or decode failed, or rep. */
+struct client_poll_outcome {
+	int			 nng;	/* the exchange failed: nng's error */
+	bool			 sent;	/* ...after the request went out */
+	int			 decode; /* unreadable reply: EPROTO, ENOMEM */
+	const struct proto_reply *rep;	/* a reply; may be an error reply */
+};
+
+struct client_poll {
+	/*
+	 * The condition, set by the caller (client_poll_init sets a single
+	 * request: ids NULL, any reply ends it). Public.
+	 */
+	const uint64_t	*ids;		/* the wait's ids, in order */
+	size_t		 nids;
+	bool		 any;
+	bool		 repeatable;	/* safe to send again after a drop */
+	double		 deadline;	/* CLOCK_MONOTONIC; INFINITY: none */
+	double		 hold_max;	/* longest hold to ask for */
+	/* Read-only for the caller: the engine's verdict. */
+	double		 pause;		/* CLIENT_POLL_BACKOFF: seconds */
+	int		 err;		/* CLIENT_POLL_FAIL: ASYNCD_E* */
+	char		 msg[CLIENT_ERRMSG_MAX]; /* ...and why; may be "" */
+	/* The instance of the first reply of this wait; "": none yet. */
+	char		 instance[PROTO_MAX_INSTANCE + 1];
+	/* Private. */
+	double		 connect;	/* longest the daemon may be away */
+	double		 started;	/* when the poll in flight began */
+	double		 down_since;	/* first failure in a row; < 0: none */
+	double		 backoff;	/* the next pause */
+};
+
+/*
+ * Starts the state of one wait (or request) on client c with the given
+ * deadline; the connect timeout is read now.
+ */
+void	client_poll_init(struct client_poll *p, struct asyncd *c,
+	    double deadline);
+/*
+ * Remembers instance (may be NULL) as the daemon's, if none is yet: the
+ * reply that made the jobs (a submit's, a cancel's) counts as the first.
+ */
+void	client_poll_instance(struct client_poll *p, const char *instance);
+/*
+ * Marks the start of a poll; returns how long it should ask the daemon to
+ * hold it (0 once the deadline has passed).
+ */
+double	client_poll_begin(struct client_poll *p);
+/*
+ * Decides what follows a poll. On CLIENT_POLL_DONE, and on
+ * CLIENT_POLL_FAIL with p->err ASYNCD_ETIMEDOUT (the deadline passed),
+ * o->rep is a wait reply whose jobs match p->ids one for one.
+ */
+enum client_poll_next client_poll_next(struct client_poll *p,
+	    const struct client_poll_outcome *o);
 
 /*
  * Sends one request and waits for its reply: the single path every call of
@@ -43,12 +115,14 @@ int	client_call(struct asyncd *c, const struct proto_req *req,
 	    double hold, struct proto_reply *out);
 /*
  * Submits a job and sets *job to the daemon's record of it (with its
- * result if wait let it finish). Shared by asyncd_submit, asyncd_call and
- * asyncd_run.
+ * result if wait let it finish). If instance is not NULL, it gets the
+ * replying daemon's instance ("" if none; PROTO_MAX_INSTANCE + 1 bytes).
+ * Shared by asyncd_submit, asyncd_call and asyncd_run.
  */
 int	client_submit(struct asyncd *c, const char *type,
 	    const char *args_json, const struct asyncd_submit_opts *opts,
-	    double wait, struct asyncd_job **job, bool *created);
+	    double wait, struct asyncd_job **job, bool *created,
+	    char *instance);
 /*
  * Opens a context on the client's socket with resending off, for a caller
  * that drives it itself (a future's long poll). Returns 0, ASYNCD_ECLOSED
@@ -57,10 +131,17 @@ int	client_submit(struct asyncd *c, const char *type,
 int	client_ctx_open(struct asyncd *c, nng_ctx *ctx);
 /* The request timeout in milliseconds, for nng (NNG_DURATION_INFINITE). */
 nng_duration client_timeout_ms(struct asyncd *c, double hold);
-/* Maps an nng error to the library's: ECLOSED, ENOMEM or EUNREACHABLE. */
-int	client_nng_err(int rv);
+/* The connect timeout in milliseconds, for a send. */
+nng_duration client_connect_ms(struct asyncd *c);
+/* Seconds to nng milliseconds, at least 1; negative: infinite. */
+nng_duration client_ms(double seconds);
 /* Seconds on CLOCK_MONOTONIC, for deadlines. */
 double	client_now(void);
+/*
+ * Sets what asyncd_errmsg() returns in this thread: msg, or nothing if msg
+ * is NULL or empty.
+ */
+void	client_set_errmsg(const char *msg);
 
 /* job.c */
 
@@ -83,9 +164,11 @@ int	job_dup(const struct asyncd_job *job, struct asyncd_job **out);
 
 /*
  * Makes a future for job id. With done (a finished job, taken on success)
- * the future is complete at once and no long poll starts.
+ * the future is complete at once and no long poll starts. instance (may be
+ * NULL or "") is the daemon's that made the job, as the poll's first.
  */
 int	future_create(struct asyncd *c, uint64_t id,
-	    struct asyncd_job *done, struct asyncd_future **out);
+	    struct asyncd_job *done, const char *instance,
+	    struct asyncd_future **out);
 
 #endif /* CLIENT_H */

@@ -7,16 +7,16 @@
  * aio operations on the future's own context, each started from the
  * completion callback of the one before. It sends {"op":"wait","ids":[id],
  * "timeout":5}, receives the reply, and sends again until the job is
- * finished. Errors that may pass (the daemon unreachable or restarting,
- * busy, out of memory) are retried after a pause that doubles from 10 ms
- * up to 1 s; errors that will not pass (unknown_job, a malformed reply,
- * the socket closed) complete the future with that error. The pause runs
- * on a second aio, f->timer: in nng 1.5.2 an aio once used for
+ * finished. What follows each poll is not decided here: the outcome goes
+ * to the long-poll engine (client_poll_next, "Long polls" in client.c),
+ * the same rule asyncd_wait follows, with no deadline: poll again now,
+ * after a pause, complete with the job, or complete with an error. The
+ * pause runs on a second aio, f->timer: in nng 1.5.2 an aio once used for
  * nng_sleep_aio reports a later operation's timeout as success (it keeps
  * its "sleeping" mark), so the I/O aio never sleeps. The chain has exactly
  * one operation outstanding at a time, on one aio or the other, so
- * f->phase and the aio's message belong to whichever callback is running
- * and need no lock.
+ * f->phase, f->poll (the engine's state) and the aio's message belong to
+ * whichever callback is running and need no lock.
  *
  * Threads: the chain runs on nng's threads, whose callbacks must not
  * block; it only ever starts the next operation or completes the future.
@@ -63,13 +63,10 @@
 
 /*
  * How long each poll asks the daemon to hold it: the daemon's own cap, so
- * a poll costs one round trip per 5 s of waiting, and a daemon that went
- * away is noticed within the request timeout plus this.
+ * a poll costs one round trip per 5 s of waiting, and a daemon that hangs
+ * is noticed within the request timeout plus this.
  */
 #define FUTURE_HOLD		5.0
-/* Retry pauses: quick for a blip, at most 1 s for a daemon that is down. */
-#define FUTURE_BACKOFF_MIN	10	/* ms */
-#define FUTURE_BACKOFF_MAX	1000	/* ms */
 /* How long asyncd_future_cancel waits for the job to stop. */
 #define FUTURE_CANCEL_WAIT	1.0
 
@@ -95,7 +92,7 @@ struct asyncd_future {
 	nng_aio			*timer;		/* retry pauses */
 	enum future_phase	 phase;
 	char			*req;		/* encoded wait */
-	nng_duration		 backoff;
+	struct client_poll	 poll;		/* the engine's state */
 
 	/* The lock guards everything below it. */
 	pthread_mutex_t		 lock;
@@ -103,6 +100,7 @@ struct asyncd_future {
 	bool			 done;
 	bool			 stopping;	/* being freed */
 	int			 err;		/* 0: see job */
+	char			*errmsg;	/* why err, or NULL */
 	struct asyncd_job	*job;		/* the finished job */
 	struct future_cb	*cbs;		/* not run yet */
 	struct future_cb	**cbs_tail;
@@ -117,6 +115,8 @@ struct asyncd_future {
 static __thread struct asyncd_future	*future_current;
 
 static void	future_poll(struct asyncd_future *);
+static void	future_next(struct asyncd_future *,
+		    const struct client_poll_outcome *, struct proto_reply *);
 
 /* Runs one user callback, noting whose it is. */
 static void
@@ -168,14 +168,36 @@ future_complete(struct asyncd_future *f, int err, struct asyncd_job *job)
 	pthread_mutex_unlock(&f->lock);
 }
 
-/* Polls again after a pause that grows with each failure in a row. */
+/* Completes the future with an error and the engine's reason for it. */
 static void
-future_sleep(struct asyncd_future *f)
+future_fail(struct asyncd_future *f, int err, const char *msg)
 {
-	nng_duration	ms = f->backoff;
+	char	*copy = NULL;
 
-	f->backoff = ms * 2 > FUTURE_BACKOFF_MAX ? FUTURE_BACKOFF_MAX : ms * 2;
-	nng_sleep_aio(ms, f->timer);
+	/* Without memory for the reason, the error alone says enough. */
+	if (msg != NULL && *msg != '\0')
+		copy = strdup(msg);
+	pthread_mutex_lock(&f->lock);
+	if (!f->done) {
+		free(f->errmsg);
+		f->errmsg = copy;
+		copy = NULL;
+	}
+	pthread_mutex_unlock(&f->lock);
+	free(copy);
+	future_complete(f, err, NULL);
+}
+
+/* Feeds the engine a failure to send (not sent) or to receive (sent). */
+static void
+future_lost(struct asyncd_future *f, int rv, bool sent)
+{
+	struct client_poll_outcome	o;
+
+	memset(&o, 0, sizeof o);
+	o.nng = rv;
+	o.sent = sent;
+	future_next(f, &o, NULL);
 }
 
 /* Starts the next poll, unless the future is done or being freed. */
@@ -190,21 +212,23 @@ future_poll(struct asyncd_future *f)
 	pthread_mutex_unlock(&f->lock);
 	if (stop)
 		return;
+	(void)client_poll_begin(&f->poll);
 	if (nng_msg_alloc(&msg, 0) != 0) {
-		future_sleep(f);
+		future_lost(f, NNG_ENOMEM, false);
 		return;
 	}
 	if (nng_msg_append(msg, f->req, strlen(f->req)) != 0) {
 		nng_msg_free(msg);
-		future_sleep(f);
+		future_lost(f, NNG_ENOMEM, false);
 		return;
 	}
 	/*
-	 * Read each time: asyncd_set_request_timeout may have changed it.
-	 * On the aio, per operation (see client_exchange): nng keeps the
-	 * first timeout an aio inherits from its context.
+	 * The send waits for a connection as long as the daemon may be
+	 * away; read each time, as the caller may change it. On the aio,
+	 * per operation (see client_exchange): nng keeps the first timeout
+	 * an aio inherits from its context.
 	 */
-	nng_aio_set_timeout(f->aio, client_timeout_ms(f->c, 0));
+	nng_aio_set_timeout(f->aio, client_connect_ms(f->c));
 	f->phase = FUTURE_SEND;
 	nng_aio_set_msg(f->aio, msg);
 	/*
@@ -214,85 +238,50 @@ future_poll(struct asyncd_future *f)
 	nng_ctx_send(f->ctx, f->aio);
 }
 
-/* True for error replies that a later poll may not get. */
-static bool
-future_transient(int err)
-{
-	switch (err) {
-	case ASYNCD_EBUSY:
-	case ASYNCD_ESHUTDOWN:	/* a restarted daemon has the job */
-	case ASYNCD_EINTERNAL:
-	case ASYNCD_ENOMEM:
-		return (true);
-	default:
-		return (false);
-	}
-}
-
-/* Handles a reply to a poll (the message is taken). */
+/*
+ * Does what the engine says after a poll; rep, if not NULL, is the decoded
+ * reply that o->rep may point at, released here.
+ */
 static void
-future_reply(struct asyncd_future *f, nng_msg *msg)
+future_next(struct asyncd_future *f, const struct client_poll_outcome *o,
+    struct proto_reply *rep)
 {
-	struct proto_reply	 rep;
-	struct proto_job	*pj;
-	struct asyncd_job	*job;
-	int			 rv;
+	struct client_poll_outcome	 nomem;
+	struct asyncd_job		*job;
+	int				 rv;
 
-	rv = proto_reply_decode(PROTO_WAIT, nng_msg_body(msg),
-	    nng_msg_len(msg), &rep);
-	nng_msg_free(msg);
-	if (rv != 0) {
-		if (rv == ASYNCD_ENOMEM)
-			future_sleep(f);
-		else
-			future_complete(f, rv, NULL);
+	switch (client_poll_next(&f->poll, o)) {
+	case CLIENT_POLL_DONE:
+		rv = job_create(&rep->u.jobs.jobs[0], PROTO_JOB_RESULT, &job);
+		proto_reply_fini(rep);
+		if (rv != 0) {
+			/* Our memory, not the daemon's: a pause may help. */
+			memset(&nomem, 0, sizeof nomem);
+			nomem.decode = ASYNCD_ENOMEM;
+			future_next(f, &nomem, NULL);
+		} else if (asyncd_job_state(job) == ASYNCD_UNKNOWN) {
+			/* The daemon cannot answer for the id. */
+			rv = asyncd_job_outcome(job);
+			future_fail(f, rv, asyncd_job_error_message(job));
+			asyncd_job_free(job);
+		} else
+			future_complete(f, 0, job);
 		return;
-	}
-	if ((rv = rep.err) != 0) {
-		proto_reply_fini(&rep);
-		if (future_transient(rv))
-			future_sleep(f);
-		else
-			future_complete(f, rv, NULL);
-		return;
-	}
-	pj = rep.u.jobs.jobs;
-	if (rep.u.jobs.njobs != 1 || pj->id != f->id) {
-		proto_reply_fini(&rep);
-		future_complete(f, ASYNCD_EPROTO, NULL);
-		return;
-	}
-	if (!proto_state_terminal(pj->state)) {
-		proto_reply_fini(&rep);
-		f->backoff = FUTURE_BACKOFF_MIN;
+	case CLIENT_POLL_NOW:
+		if (rep != NULL)
+			proto_reply_fini(rep);
 		future_poll(f);
 		return;
-	}
-	rv = job_create(pj, PROTO_JOB_RESULT, &job);
-	proto_reply_fini(&rep);
-	if (rv != 0)
-		future_sleep(f);
-	else
-		future_complete(f, 0, job);
-}
-
-/* Handles a failed send or receive. */
-static void
-future_failed(struct asyncd_future *f, int rv)
-{
-	switch (rv) {
-	case NNG_ECLOSED:
-		/* The client was closed under the future. */
-		future_complete(f, ASYNCD_ECLOSED, NULL);
-		break;
-	case NNG_ECANCELED:
-		/* Stopped by asyncd_future_free: future_poll sees it. */
-		future_poll(f);
-		break;
-	default:
-		/* Timed out or lost the connection: the daemon may be back. */
-		future_sleep(f);
-		break;
+	case CLIENT_POLL_BACKOFF:
+		if (rep != NULL)
+			proto_reply_fini(rep);
+		nng_sleep_aio(client_ms(f->poll.pause), f->timer);
+		return;
+	case CLIENT_POLL_FAIL:
+		if (rep != NULL)
+			proto_reply_fini(rep);
+		future_fail(f, f->poll.err, f->poll.msg);
+		return;
 	}
 }
 
@@ -300,17 +289,28 @@ future_failed(struct asyncd_future *f, int rv)
 static void
 future_cb(void *arg)
 {
-	struct asyncd_future	*f = arg;
-	nng_msg			*msg;
-	int			 rv = nng_aio_result(f->aio);
+	struct asyncd_future		*f = arg;
+	struct client_poll_outcome	 o;
+	struct proto_reply		 rep;
+	nng_msg				*msg;
+	int				 rv = nng_aio_result(f->aio);
 
+	/* Stopped by asyncd_future_free: future_poll sees it and stops. */
+	if (rv == NNG_ECANCELED) {
+		if (f->phase == FUTURE_SEND) {
+			nng_msg_free(nng_aio_get_msg(f->aio));
+			nng_aio_set_msg(f->aio, NULL);
+		}
+		future_poll(f);
+		return;
+	}
 	switch (f->phase) {
 	case FUTURE_SEND:
 		if (rv != 0) {
 			/* A failed send leaves the message with us. */
 			nng_msg_free(nng_aio_get_msg(f->aio));
 			nng_aio_set_msg(f->aio, NULL);
-			future_failed(f, rv);
+			future_lost(f, rv, false);
 			break;
 		}
 		f->phase = FUTURE_RECV;
@@ -320,12 +320,18 @@ future_cb(void *arg)
 		break;
 	case FUTURE_RECV:
 		if (rv != 0) {
-			future_failed(f, rv);
+			future_lost(f, rv, true);
 			break;
 		}
 		msg = nng_aio_get_msg(f->aio);
 		nng_aio_set_msg(f->aio, NULL);
-		future_reply(f, msg);
+		memset(&o, 0, sizeof o);
+		o.decode = proto_reply_decode(PROTO_WAIT, nng_msg_body(msg),
+		    nng_msg_len(msg), &rep);
+		nng_msg_free(msg);
+		if (o.decode == 0)
+			o.rep = &rep;
+		future_next(f, &o, o.decode == 0 ? &rep : NULL);
 		break;
 	}
 }
@@ -354,6 +360,7 @@ future_destroy(struct asyncd_future *f)
 		free(cb);
 	}
 	asyncd_job_free(f->job);
+	free(f->errmsg);
 	free(f->req);
 	close(f->efd);
 	pthread_cond_destroy(&f->cond);
@@ -363,7 +370,7 @@ future_destroy(struct asyncd_future *f)
 
 /* Makes the encoded poll and the context and aio that carry it. */
 static int
-future_chain_init(struct asyncd_future *f)
+future_chain_init(struct asyncd_future *f, const char *instance)
 {
 	struct proto_req	req;
 	uint64_t		id = f->id;
@@ -376,6 +383,12 @@ future_chain_init(struct asyncd_future *f)
 	req.u.wait.timeout = FUTURE_HOLD;
 	if ((rv = proto_req_encode(&req, &f->req)) != 0)
 		return (rv);
+	/* No deadline: the future follows the job until it finishes. */
+	client_poll_init(&f->poll, f->c, INFINITY);
+	f->poll.ids = &f->id;
+	f->poll.nids = 1;
+	f->poll.hold_max = FUTURE_HOLD;
+	client_poll_instance(&f->poll, instance);
 	if ((rv = client_ctx_open(f->c, &f->ctx)) != 0)
 		return (rv);
 	if (nng_aio_alloc(&f->aio, future_cb, f) != 0) {
@@ -386,13 +399,12 @@ future_chain_init(struct asyncd_future *f)
 		return (ASYNCD_ENOMEM);
 	/* Each operation sets its own timeout (future_poll, future_cb). */
 	nng_aio_set_timeout(f->aio, NNG_DURATION_DEFAULT);
-	f->backoff = FUTURE_BACKOFF_MIN;
 	return (0);
 }
 
 int
 future_create(struct asyncd *c, uint64_t id, struct asyncd_job *done,
-    struct asyncd_future **out)
+    const char *instance, struct asyncd_future **out)
 {
 	struct asyncd_future	*f;
 	pthread_condattr_t	 attr;
@@ -434,7 +446,7 @@ future_create(struct asyncd *c, uint64_t id, struct asyncd_job *done,
 		*out = f;
 		return (0);
 	}
-	if ((rv = future_chain_init(f)) != 0) {
+	if ((rv = future_chain_init(f, instance)) != 0) {
 		future_destroy(f);
 		return (rv);
 	}
@@ -448,20 +460,23 @@ asyncd_run(struct asyncd *c, const char *type, const char *args_json,
     const struct asyncd_submit_opts *opts, struct asyncd_future **out)
 {
 	struct asyncd_job	*job;
+	char			 instance[PROTO_MAX_INSTANCE + 1];
 	uint64_t		 id;
 	int			 rv;
 
-	if ((rv = client_submit(c, type, args_json, opts, 0, &job, NULL)) != 0)
+	if ((rv = client_submit(c, type, args_json, opts, 0, &job, NULL,
+	    instance)) != 0)
 		return (rv);
 	id = asyncd_job_id(job);
 	/* A job that finished at once needs no long poll. */
 	if (asyncd_job_done(job)) {
-		if ((rv = future_create(c, id, job, out)) != 0)
+		if ((rv = future_create(c, id, job, NULL, out)) != 0)
 			asyncd_job_free(job);
 		return (rv);
 	}
 	asyncd_job_free(job);
-	return (future_create(c, id, NULL, out));
+	/* The job is the submitting daemon's: a restart loses it. */
+	return (future_create(c, id, NULL, instance, out));
 }
 
 int
@@ -469,7 +484,7 @@ asyncd_future_open(struct asyncd *c, uint64_t id, struct asyncd_future **out)
 {
 	if (id == 0 || id > PROTO_ID_MAX)
 		return (ASYNCD_EINVAL);
-	return (future_create(c, id, NULL, out));
+	return (future_create(c, id, NULL, NULL, out));
 }
 
 uint64_t
@@ -514,7 +529,8 @@ asyncd_future_result(struct asyncd_future *f, double timeout,
 	}
 	pthread_mutex_unlock(&f->lock);
 
-	/* Done is final: err and job no longer change. */
+	/* Done is final: err, errmsg and job no longer change. */
+	client_set_errmsg(f->errmsg);
 	if (f->err != 0)
 		return (f->err);
 	if ((rv = asyncd_job_outcome(f->job)) == 0 && result != NULL)

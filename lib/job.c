@@ -20,13 +20,18 @@ struct asyncd_job {
 	char			*args;
 };
 
-/* The public states are the wire's, in the same order. */
+/*
+ * The public states are the wire's, in the same order, and then
+ * ASYNCD_UNKNOWN for a wait entry without a state (PROTO_NO_STATE, which
+ * is -1 on the wire side so that it can never be mistaken for a state).
+ */
 _Static_assert((int)ASYNCD_QUEUED == (int)PROTO_QUEUED &&
     (int)ASYNCD_RUNNING == (int)PROTO_RUNNING &&
     (int)ASYNCD_SUCCEEDED == (int)PROTO_SUCCEEDED &&
     (int)ASYNCD_FAILED == (int)PROTO_FAILED &&
     (int)ASYNCD_CANCELLED == (int)PROTO_CANCELLED &&
     (int)ASYNCD_TIMED_OUT == (int)PROTO_TIMED_OUT &&
+    (int)ASYNCD_UNKNOWN == (int)PROTO_STATE_COUNT &&
     PROTO_STATE_COUNT == 6, "enum asyncd_state must match enum proto_state");
 
 /*
@@ -119,6 +124,7 @@ asyncd_state_name(enum asyncd_state state)
 {
 	const char	*name;
 
+	/* ASYNCD_UNKNOWN is out of the wire's range too. */
 	if ((name = proto_state_name((enum proto_state)state)) == NULL)
 		return ("unknown");
 	return (name);
@@ -145,6 +151,8 @@ asyncd_job_key(const struct asyncd_job *job)
 enum asyncd_state
 asyncd_job_state(const struct asyncd_job *job)
 {
+	if (job->pj.state == PROTO_NO_STATE)
+		return (ASYNCD_UNKNOWN);
 	return ((enum asyncd_state)job->pj.state);
 }
 
@@ -222,6 +230,9 @@ asyncd_job_outcome(const struct asyncd_job *job)
 		return (ASYNCD_ECANCELED);
 	case PROTO_TIMED_OUT:
 		return (ASYNCD_EJOBTIMEDOUT);
+	case PROTO_NO_STATE:
+		/* Why the daemon could not answer: unknown_job, ... */
+		return (asyncd_errparse(job->pj.err_code));
 	default:
 		return (ASYNCD_ETIMEDOUT);
 	}

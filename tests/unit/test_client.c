@@ -42,7 +42,11 @@
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/rep.h>
 
+#include <sys/socket.h>
+#include <sys/un.h>
+
 #include "asyncd.h"
+#include "client.h"	/* the long-poll engine, tested directly */
 #include "proto.h"
 
 #define NITEMS(a)	(sizeof(a) / sizeof((a)[0]))
@@ -53,7 +57,8 @@
 /* The fake's wait cap: short, so tests see several re-issues quickly. */
 #define FAKE_CAP	0.2
 /* Job ids the fake treats specially. */
-#define FAKE_UNKNOWN	404	/* status: unknown_job */
+#define FAKE_UNKNOWN	404	/* status, wait: unknown_job */
+#define FAKE_FORBIDDEN	403	/* wait: permission_denied */
 #define FAKE_GARBLED	666	/* status: a reply that is not JSON */
 
 /* Seeded jobs. */
@@ -102,6 +107,15 @@ struct fake {
 	const char		*raw[PROTO_OP_COUNT]; /* verbatim replies */
 	bool			 deny_shutdown;
 	double			 cap;	/* longest hold, seconds */
+	/* Sent in every reply; "": none, as a daemon before instances. */
+	char			 instance[PROTO_MAX_INSTANCE + 1];
+	/*
+	 * Wait answers an id it does not know with an entry of its own, as
+	 * the daemon does; false: with an unknown_job reply, as it did.
+	 */
+	bool			 per_id;
+	int			 busy_waits;	/* waits to answer "busy" */
+	int			 busy_err;	/* with this error */
 };
 
 /* What each test gets: a fake daemon and a client of it. */
@@ -236,22 +250,30 @@ fake_hold(struct fake *fk, double seconds)
 		pthread_cond_timedwait(&fk->cond, &fk->lock, &ts);
 }
 
+/* The instance a reply names: the fake's, or none if it has none. */
+static const char *
+fake_instance(struct fake *fk)
+{
+	return (fk->instance[0] != '\0' ? fk->instance : NULL);
+}
+
 static char *
-fake_error(int err, const char *message)
+fake_error(struct fake *fk, int err, const char *message)
 {
 	char	*out;
 
-	out = proto_reply_error(err, message, NULL, NULL);
+	out = proto_reply_error(err, message, fake_instance(fk), NULL);
 	assert_non_null(out);
 	return (out);
 }
 
 static char *
-fake_encode(struct proto_reply *rep)
+fake_encode(struct fake *fk, struct proto_reply *rep)
 {
 	char	*out;
 	size_t	 len;
 
+	rep->instance = (char *)fake_instance(fk);	/* only read */
 	assert_int_equal(proto_reply_encode(rep, &out, &len), 0);
 	return (out);
 }
@@ -266,12 +288,12 @@ fake_submit(struct fake *fk, struct proto_submit *s)
 	memset(&rep, 0, sizeof rep);
 	rep.op = PROTO_SUBMIT;
 	if (strcmp(s->type, "nope") == 0)
-		return (fake_error(ASYNCD_EUNKNOWNTYPE,
+		return (fake_error(fk, ASYNCD_EUNKNOWNTYPE,
 		    "no job type named 'nope'"));
 	if (s->key != NULL && strcmp(s->key, "dup") == 0) {
 		rep.u.submit.job = fake_find(fk, JOB_ECHO)->pj;
 		rep.u.submit.created = false;
-		return (fake_encode(&rep));
+		return (fake_encode(fk, &rep));
 	}
 	fj = fake_add(fk, fk->next_id++, s->type, PROTO_RUNNING);
 	if (s->key != NULL)
@@ -300,7 +322,7 @@ fake_submit(struct fake *fk, struct proto_submit *s)
 		fake_tick(fk, fj);
 	rep.u.submit.job = fj->pj;
 	rep.u.submit.created = true;
-	return (fake_encode(&rep));
+	return (fake_encode(fk, &rep));
 }
 
 static char *
@@ -313,19 +335,41 @@ fake_wait(struct fake *fk, struct proto_wait *w)
 	size_t			 i, ndone;
 	char			 msg[64];
 
+	if (fk->busy_waits > 0) {
+		fk->busy_waits--;
+		return (fake_error(fk, fk->busy_err, "try again"));
+	}
 	for (i = 0; i < w->nids; i++) {
-		if (fake_find(fk, w->ids[i]) == NULL) {
+		if ((fj = fake_find(fk, w->ids[i])) == NULL && !fk->per_id) {
 			snprintf(msg, sizeof msg, "no job %llu",
 			    (unsigned long long)w->ids[i]);
-			return (fake_error(ASYNCD_EUNKNOWNJOB, msg));
+			return (fake_error(fk, w->ids[i] == FAKE_FORBIDDEN ?
+			    ASYNCD_EPERM : ASYNCD_EUNKNOWNJOB, msg));
 		}
-		fake_tick(fk, fake_find(fk, w->ids[i]));
+		if (fj != NULL)
+			fake_tick(fk, fj);
 	}
 	deadline = test_client_now() + (w->timeout < fk->cap ? w->timeout :
 	    fk->cap);
 	for (;;) {
 		for (i = ndone = 0; i < w->nids; i++) {
-			fj = fake_find(fk, w->ids[i]);
+			if ((fj = fake_find(fk, w->ids[i])) == NULL) {
+				/* An entry of its own, finished. */
+				memset(&pjs[i], 0, sizeof pjs[i]);
+				pjs[i].id = w->ids[i];
+				pjs[i].state = PROTO_NO_STATE;
+				if (w->ids[i] == FAKE_FORBIDDEN) {
+					pjs[i].err_code = "permission_denied";
+					pjs[i].err_message = "job 403 is "
+					    "another user's";
+				} else {
+					pjs[i].err_code = "unknown_job";
+					pjs[i].err_message = "no job with id "
+					    "404";
+				}
+				ndone++;
+				continue;
+			}
 			pjs[i] = fj->pj;
 			if (proto_state_terminal(fj->pj.state))
 				ndone++;
@@ -335,7 +379,8 @@ fake_wait(struct fake *fk, struct proto_wait *w)
 		    test_client_now() >= deadline || fk->stopping)
 			break;
 		for (i = 0; i < w->nids; i++) {
-			if (fake_find(fk, w->ids[i])->polls >= 0)
+			if ((fj = fake_find(fk, w->ids[i])) != NULL &&
+			    fj->polls >= 0)
 				break;
 		}
 		if (i < w->nids)
@@ -347,7 +392,7 @@ fake_wait(struct fake *fk, struct proto_wait *w)
 	rep.u.jobs.jobs = pjs;
 	rep.u.jobs.njobs = w->nids;
 	rep.u.jobs.done = w->any ? ndone > 0 : ndone == w->nids;
-	return (fake_encode(&rep));
+	return (fake_encode(fk, &rep));
 }
 
 static char *
@@ -374,7 +419,7 @@ fake_list(struct fake *fk, struct proto_list *l)
 	}
 	rep.u.jobs.jobs = pjs;
 	rep.u.jobs.njobs = n;
-	return (fake_encode(&rep));
+	return (fake_encode(fk, &rep));
 }
 
 static char *
@@ -384,9 +429,9 @@ fake_cancel(struct fake *fk, struct proto_cancel *cn)
 	struct fake_job		*fj;
 
 	if ((fj = fake_find(fk, cn->id)) == NULL)
-		return (fake_error(ASYNCD_EUNKNOWNJOB, "no such job"));
+		return (fake_error(fk, ASYNCD_EUNKNOWNJOB, "no such job"));
 	if (proto_state_terminal(fj->pj.state))
-		return (fake_error(ASYNCD_EDONE, "job already finished"));
+		return (fake_error(fk, ASYNCD_EDONE, "job already finished"));
 	fj->final = PROTO_CANCELLED;
 	fj->final_code = "cancelled";
 	fj->final_message = "cancelled by request";
@@ -394,7 +439,7 @@ fake_cancel(struct fake *fk, struct proto_cancel *cn)
 	memset(&rep, 0, sizeof rep);
 	rep.op = PROTO_CANCEL;
 	rep.u.job = fj->pj;
-	return (fake_encode(&rep));
+	return (fake_encode(fk, &rep));
 }
 
 /*
@@ -415,7 +460,7 @@ fake_handle(struct fake *fk, const void *buf, size_t len)
 	int			 rv;
 
 	if ((rv = proto_req_decode(buf, len, &req, &cause)) != 0) {
-		out = fake_error(rv, cause);
+		out = fake_error(fk, rv, cause);
 		free(cause);
 		return (out);
 	}
@@ -433,7 +478,7 @@ fake_handle(struct fake *fk, const void *buf, size_t len)
 		rep.u.ping.protocol = PROTO_VERSION;
 		rep.u.ping.pid = 4242;
 		rep.u.ping.events = "ipc:///tmp/fake.events";
-		out = fake_encode(&rep);
+		out = fake_encode(fk, &rep);
 		break;
 	case PROTO_SUBMIT:
 		out = fake_submit(fk, &req.u.submit);
@@ -447,11 +492,11 @@ fake_handle(struct fake *fk, const void *buf, size_t len)
 			break;
 		}
 		if ((fj = fake_find(fk, req.u.status)) == NULL) {
-			out = fake_error(ASYNCD_EUNKNOWNJOB, "no job 404");
+			out = fake_error(fk, ASYNCD_EUNKNOWNJOB, "no job 404");
 			break;
 		}
 		rep.u.job = fj->pj;
-		out = fake_encode(&rep);
+		out = fake_encode(fk, &rep);
 		break;
 	case PROTO_LIST:
 		out = fake_list(fk, &req.u.list);
@@ -462,7 +507,7 @@ fake_handle(struct fake *fk, const void *buf, size_t len)
 	case PROTO_TYPES:
 		rep.u.types.types = types;
 		rep.u.types.ntypes = NITEMS(types);
-		out = fake_encode(&rep);
+		out = fake_encode(fk, &rep);
 		break;
 	case PROTO_STATS:
 		rep.u.stats.counts[PROTO_QUEUED] = 1;
@@ -476,16 +521,16 @@ fake_handle(struct fake *fk, const void *buf, size_t len)
 		rep.u.stats.uptime = 12.5;
 		rep.u.stats.max_running = 8;
 		rep.u.stats.max_queued = 1000;
-		out = fake_encode(&rep);
+		out = fake_encode(fk, &rep);
 		break;
 	case PROTO_SHUTDOWN:
 		if (fk->deny_shutdown)
-			out = fake_error(ASYNCD_EPERM, "not an admin");
+			out = fake_error(fk, ASYNCD_EPERM, "not an admin");
 		else
-			out = fake_encode(&rep);
+			out = fake_encode(fk, &rep);
 		break;
 	default:
-		out = fake_error(ASYNCD_EUNKNOWNOP, "no such operation");
+		out = fake_error(fk, ASYNCD_EUNKNOWNOP, "no such operation");
 		break;
 	}
 out:
@@ -581,9 +626,14 @@ fake_seed(struct fake *fk)
 	fj->pj.args = fake_json("{\"argv\":[\"true\"]}");
 }
 
+/*
+ * Starts a fake daemon at url (NULL: a new one) naming itself instance
+ * (NULL: a new one, as a real daemon does at each start; "": none).
+ */
 static struct fake *
-fake_start_at(const char *url)
+fake_start_as(const char *url, const char *instance)
 {
+	static atomic_int	 starts;
 	struct fake		*fk;
 	pthread_condattr_t	 attr;
 	size_t			 i;
@@ -594,6 +644,13 @@ fake_start_at(const char *url)
 		snprintf(fk->url, sizeof fk->url, "%s", url);
 	else
 		test_client_url(fk->url, sizeof fk->url, "fake");
+	if (instance != NULL)
+		snprintf(fk->instance, sizeof fk->instance, "%s", instance);
+	else
+		snprintf(fk->instance, sizeof fk->instance, "%08x%08x",
+		    (unsigned)getpid(), (unsigned)atomic_fetch_add(&starts, 1));
+	fk->per_id = true;
+	fk->busy_err = ASYNCD_EBUSY;
 	pthread_mutex_init(&fk->lock, NULL);
 	pthread_condattr_init(&attr);
 	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
@@ -612,6 +669,12 @@ fake_start_at(const char *url)
 		    fake_worker, &fk->workers[i]), 0);
 	}
 	return (fk);
+}
+
+static struct fake *
+fake_start_at(const char *url)
+{
+	return (fake_start_as(url, NULL));
 }
 
 static struct fake *
@@ -696,6 +759,38 @@ fake_set_raw(struct fake *fk, enum proto_op op, const char *text)
 	pthread_mutex_lock(&fk->lock);
 	fk->raw[op] = text;
 	pthread_mutex_unlock(&fk->lock);
+}
+
+/* The next n waits get error err. */
+static void
+fake_set_busy(struct fake *fk, int n, int err)
+{
+	pthread_mutex_lock(&fk->lock);
+	fk->busy_waits = n;
+	fk->busy_err = err;
+	pthread_mutex_unlock(&fk->lock);
+}
+
+static void
+fake_set_per_id(struct fake *fk, bool per_id)
+{
+	pthread_mutex_lock(&fk->lock);
+	fk->per_id = per_id;
+	pthread_mutex_unlock(&fk->lock);
+}
+
+/* Waits (10 s at most) until the fake has had n requests of op. */
+static void
+fake_await(struct fake *fk, enum proto_op op, unsigned n)
+{
+	double	deadline = test_client_now() + 10;
+
+	while (fake_count(fk, op) < n) {
+		if (test_client_now() > deadline)
+			fail_msg("the fake got %u %s requests, not %u",
+			    fake_count(fk, op), proto_op_name(op), n);
+		test_client_sleep(0.005);
+	}
 }
 
 /* ---- fixtures */
@@ -856,6 +951,11 @@ test_client_restart_wait(void *arg)
 	return (NULL);
 }
 
+/*
+ * A long wait survives its connection dropping while the daemon it asked
+ * (the same instance) is still there to answer. Whether the drop comes
+ * with a poll in flight or between two, the wait goes on.
+ */
 static void
 test_client_daemon_restart(void **state)
 {
@@ -863,20 +963,21 @@ test_client_daemon_restart(void **state)
 	struct restart	 r = { .rv = -1 };
 	struct asyncd	*admin;
 	pthread_t	 t;
-	char		 url[128];
+	char		 url[128], instance[PROTO_MAX_INSTANCE + 1];
 
 	(void)state;
 	fk = fake_start();
 	snprintf(url, sizeof url, "%s", fk->url);
+	snprintf(instance, sizeof instance, "%s", fk->instance);
 	assert_int_equal(asyncd_open(&r.c, url), 0);
 	asyncd_set_request_timeout(r.c, 5.0);
 	assert_int_equal(pthread_create(&t, NULL, test_client_restart_wait,
 	    &r), 0);
-	test_client_sleep(0.3);
+	/* One reply came back (a second poll was sent): instance known. */
+	fake_await(fk, PROTO_WAIT, 2);
 	fake_stop(fk);
-	test_client_sleep(0.3);
-	fk = fake_start_at(url);
-	/* The new daemon knows the job; cancel it there to end the wait. */
+	fk = fake_start_as(url, instance);
+	/* The daemon knows the job; cancel it there to end the wait. */
 	assert_int_equal(asyncd_open(&admin, url), 0);
 	assert_int_equal(asyncd_cancel(admin, JOB_HOLD, 0, NULL), 0);
 	pthread_join(t, NULL);
@@ -886,6 +987,162 @@ test_client_daemon_restart(void **state)
 	fake_stop(fk);
 	asyncd_close(admin);
 	asyncd_close(r.c);
+}
+
+/* The restart message names the job and says what happened. */
+static void
+test_client_errmsg_restarted(uint64_t id)
+{
+	const char	*msg = asyncd_errmsg();
+	char		 want[64];
+
+	assert_non_null(msg);
+	snprintf(want, sizeof want, "job %llu ", (unsigned long long)id);
+	if (strstr(msg, "restarted") == NULL || strstr(msg, want) == NULL ||
+	    strstr(msg, "previous instance") == NULL)
+		fail_msg("restart message '%s'", msg);
+}
+
+struct restart_call {
+	struct asyncd		*c;
+	struct asyncd_job	*job;
+	int			 rv;
+	char			 msg[CLIENT_ERRMSG_MAX];
+};
+
+static void *
+test_client_restart_call(void *arg)
+{
+	struct restart_call	*r = arg;
+
+	r->rv = asyncd_call(r->c, "sleep", NULL, NULL, 10.0, &r->job);
+	if (asyncd_errmsg() != NULL)
+		snprintf(r->msg, sizeof r->msg, "%s", asyncd_errmsg());
+	return (NULL);
+}
+
+/*
+ * A regression test: after a restart, the new daemon gave out the old
+ * ids again, and a wait re-sent there reported a stranger's job as the
+ * one waited for. Now a reply from another instance fails the wait with
+ * unknown_job, whether the wait began with its own first reply (asyncd_wait),
+ * with the submit's (asyncd_call, asyncd_run), or with none seen yet.
+ */
+static void
+test_client_daemon_restart_new_instance(void **state)
+{
+	struct fake		*fk;
+	struct restart		 r = { .rv = -1 };
+	struct restart_call	 rc = { .rv = -1 };
+	struct asyncd_future	*f;
+	struct asyncd		*c;
+	pthread_t		 t;
+	char			 url[128];
+	unsigned		 waits;
+
+	(void)state;
+	fk = fake_start();
+	snprintf(url, sizeof url, "%s", fk->url);
+	assert_int_equal(asyncd_open(&c, url), 0);
+	asyncd_set_request_timeout(c, 5.0);
+
+	/* asyncd_wait: the first reply's instance is the wait's. */
+	r.c = c;
+	assert_int_equal(pthread_create(&t, NULL, test_client_restart_wait,
+	    &r), 0);
+	fake_await(fk, PROTO_WAIT, 2);
+	fake_stop(fk);
+	/* The new daemon has a job 3 too, and would say it finished. */
+	fk = fake_start_at(url);
+	fake_succeed(fk, JOB_HOLD, "\"a stranger's\"");
+	pthread_join(t, NULL);
+	assert_int_equal(r.rv, ASYNCD_EUNKNOWNJOB);
+	assert_null(r.job);
+
+	/* asyncd_call: the submit's instance is the wait's. */
+	rc.c = c;
+	waits = fake_count(fk, PROTO_WAIT);
+	assert_int_equal(pthread_create(&t, NULL, test_client_restart_call,
+	    &rc), 0);
+	fake_await(fk, PROTO_WAIT, waits + 1);
+	fake_stop(fk);
+	fk = fake_start_at(url);
+	pthread_join(t, NULL);
+	assert_int_equal(rc.rv, ASYNCD_EUNKNOWNJOB);
+	assert_null(rc.job);
+	if (strstr(rc.msg, "restarted") == NULL ||
+	    strstr(rc.msg, "job 100 ") == NULL)
+		fail_msg("restart message '%s'", rc.msg);
+
+	/* asyncd_run: the future's first poll already goes to a stranger. */
+	assert_int_equal(asyncd_run(c, "sleep", NULL, NULL, &f), 0);
+	fake_stop(fk);
+	fk = fake_start_at(url);
+	assert_int_equal(asyncd_future_result(f, 10, NULL),
+	    ASYNCD_EUNKNOWNJOB);
+	assert_null(asyncd_future_job(f));
+	test_client_errmsg_restarted(asyncd_future_id(f));
+	asyncd_future_free(f);
+
+	/* A daemon that names no instance after one that did: another. */
+	r.rv = -1;
+	assert_int_equal(pthread_create(&t, NULL, test_client_restart_wait,
+	    &r), 0);
+	waits = fake_count(fk, PROTO_WAIT);
+	fake_await(fk, PROTO_WAIT, waits + 2);
+	fake_stop(fk);
+	fk = fake_start_as(url, "");
+	pthread_join(t, NULL);
+	assert_int_equal(r.rv, ASYNCD_EUNKNOWNJOB);
+	fake_stop(fk);
+	asyncd_close(c);
+}
+
+struct gone {
+	struct asyncd		*c;
+	struct asyncd_job	*job;
+	int			 rv;
+	double			 returned;
+};
+
+static void *
+test_client_gone_wait(void *arg)
+{
+	struct gone	*g = arg;
+
+	g->rv = asyncd_wait(g->c, JOB_HOLD, 60.0, &g->job);
+	g->returned = test_client_now();
+	return (NULL);
+}
+
+/*
+ * A daemon that goes away and stays away fails a long wait within the
+ * connect timeout, not at the wait's own (far later) deadline.
+ */
+static void
+test_client_wait_daemon_gone(void **state)
+{
+	struct fake	*fk;
+	struct gone	 g = { .rv = -1 };
+	pthread_t	 t;
+	double		 t0;
+
+	(void)state;
+	fk = fake_start();
+	assert_int_equal(asyncd_open(&g.c, fk->url), 0);
+	asyncd_set_request_timeout(g.c, 5.0);
+	asyncd_set_connect_timeout(g.c, 0.3);
+	assert_int_equal(pthread_create(&t, NULL, test_client_gone_wait, &g),
+	    0);
+	fake_await(fk, PROTO_WAIT, 1);
+	t0 = test_client_now();
+	fake_stop(fk);
+	pthread_join(t, NULL);
+	assert_int_equal(g.rv, ASYNCD_EUNREACHABLE);
+	assert_null(g.job);
+	assert_true(g.returned - t0 >= 0.25);
+	assert_true(g.returned - t0 < 4.0);
+	asyncd_close(g.c);
 }
 
 static void
@@ -903,6 +1160,381 @@ test_client_ping(void **state)
 	/* Every out-parameter is optional. */
 	assert_int_equal(asyncd_ping(ENV->c, NULL, NULL, NULL), 0);
 	assert_null(asyncd_errmsg());
+}
+
+static void
+test_client_info(void **state)
+{
+	struct asyncd_info	*info = NULL;
+
+	assert_int_equal(asyncd_info(ENV->c, &info), 0);
+	assert_non_null(info);
+	assert_string_equal(info->version, "9.8.7");
+	assert_int_equal(info->protocol, PROTO_VERSION);
+	assert_int_equal(info->pid, 4242);
+	assert_string_equal(info->events, "ipc:///tmp/fake.events");
+	assert_non_null(info->instance);
+	assert_string_equal(info->instance, ENV->fake->instance);
+	asyncd_info_free(info);
+	asyncd_info_free(NULL);
+
+	/* A daemon that names no instance: NULL. */
+	pthread_mutex_lock(&ENV->fake->lock);
+	ENV->fake->instance[0] = '\0';
+	pthread_mutex_unlock(&ENV->fake->lock);
+	info = NULL;
+	assert_int_equal(asyncd_info(ENV->c, &info), 0);
+	assert_null(info->instance);
+	asyncd_info_free(info);
+
+	fake_set_raw(ENV->fake, PROTO_PING, "{\"ok\":true,\"pid\":\"x\"}");
+	info = NULL;
+	assert_int_equal(asyncd_info(ENV->c, &info), ASYNCD_EPROTO);
+	assert_null(info);
+}
+
+/* Makes a socket file at path (bound, never listened on); returns it. */
+static int
+test_client_socket_file(const char *path)
+{
+	struct sockaddr_un	sun;
+	int			fd;
+
+	memset(&sun, 0, sizeof sun);
+	sun.sun_family = AF_UNIX;
+	assert_true(strlen(path) < sizeof sun.sun_path);
+	strcpy(sun.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	assert_true(fd >= 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sun, sizeof sun), 0);
+	return (fd);
+}
+
+/*
+ * A client given no URL dials this user's socket, unless that file does
+ * not exist and the system daemon's does: the fallback's choice, on
+ * sockets made for the test.
+ */
+static void
+test_client_default_url(void **state)
+{
+	struct asyncd	*c;
+	char		 dir[] = "/tmp/asyncd-test-url.XXXXXX";
+	char		 user[128], sys[128], got[PROTO_URL_MAX], path[128];
+	char		 want[PROTO_URL_MAX];
+	int		 ufd, sfd;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(user, sizeof user, "ipc://%s/user.sock", dir);
+	snprintf(sys, sizeof sys, "ipc://%s/system.sock", dir);
+
+	/* Neither exists: the user's, so that errors name it. */
+	assert_int_equal(proto_fallback_url(user, sys, got, sizeof got), 0);
+	assert_string_equal(got, user);
+	/* Only the system's exists: the system's. */
+	snprintf(path, sizeof path, "%s/system.sock", dir);
+	sfd = test_client_socket_file(path);
+	assert_int_equal(proto_fallback_url(user, sys, got, sizeof got), 0);
+	assert_string_equal(got, sys);
+	/* Both exist: the user's. */
+	snprintf(path, sizeof path, "%s/user.sock", dir);
+	ufd = test_client_socket_file(path);
+	assert_int_equal(proto_fallback_url(user, sys, got, sizeof got), 0);
+	assert_string_equal(got, user);
+	/* Only URLs with paths fall back; a short buffer is refused. */
+	assert_int_equal(proto_fallback_url("tcp://127.0.0.1:9", sys, got,
+	    sizeof got), 0);
+	assert_string_equal(got, "tcp://127.0.0.1:9");
+	assert_int_equal(proto_fallback_url(user, sys, got, 8),
+	    ASYNCD_EINVAL);
+	close(ufd);
+	close(sfd);
+	unlink(path);
+	snprintf(path, sizeof path, "%s/system.sock", dir);
+	unlink(path);
+	assert_int_equal(rmdir(dir), 0);
+
+	/* $ASYNCD_SOCKET wins, whatever exists. */
+	setenv("ASYNCD_SOCKET", user, 1);
+	assert_int_equal(proto_client_url(got, sizeof got), 0);
+	assert_string_equal(got, user);
+	unsetenv("ASYNCD_SOCKET");
+
+	/*
+	 * Without it, the client's choice is the daemon's default or the
+	 * system socket, whichever proto_fallback_url picks; asyncd_open
+	 * makes the same one.
+	 */
+	setenv("XDG_RUNTIME_DIR", dir, 1);
+	assert_int_equal(proto_default_url(want, sizeof want), 0);
+	snprintf(user, sizeof user, "ipc://%s/asyncd/asyncd.sock", dir);
+	assert_string_equal(want, user);
+	assert_int_equal(proto_fallback_url(want, PROTO_SYSTEM_URL, want,
+	    sizeof want), 0);
+	assert_int_equal(proto_client_url(got, sizeof got), 0);
+	assert_string_equal(got, want);
+	assert_int_equal(asyncd_open(&c, NULL), 0);
+	assert_string_equal(asyncd_url(c), want);
+	asyncd_close(c);
+	unsetenv("XDG_RUNTIME_DIR");
+}
+
+/* ---- the long-poll engine */
+
+/* A wait reply for ids, each in state st (PROTO_NO_STATE: unknown). */
+static void
+test_client_reply(struct proto_reply *rep, struct proto_job *pjs,
+    const uint64_t *ids, const enum proto_state *st, size_t n,
+    const char *instance)
+{
+	size_t	i;
+
+	memset(rep, 0, sizeof *rep);
+	rep->op = PROTO_WAIT;
+	rep->instance = (char *)instance;
+	for (i = 0; i < n; i++) {
+		memset(&pjs[i], 0, sizeof pjs[i]);
+		pjs[i].id = ids[i];
+		pjs[i].type = "sleep";
+		pjs[i].state = st[i];
+	}
+	rep->u.jobs.jobs = pjs;
+	rep->u.jobs.njobs = n;
+}
+
+/* An error reply. */
+static void
+test_client_reply_err(struct proto_reply *rep, int err, const char *instance)
+{
+	memset(rep, 0, sizeof *rep);
+	rep->op = PROTO_WAIT;
+	rep->err = err;
+	rep->message = "why";
+	rep->instance = (char *)instance;
+}
+
+static enum client_poll_next
+test_client_next_rep(struct client_poll *p, const struct proto_reply *rep)
+{
+	struct client_poll_outcome	o = { .rep = rep };
+
+	(void)client_poll_begin(p);
+	return (client_poll_next(p, &o));
+}
+
+static enum client_poll_next
+test_client_next_nng(struct client_poll *p, int rv, bool sent)
+{
+	struct client_poll_outcome	o = { .nng = rv, .sent = sent };
+
+	(void)client_poll_begin(p);
+	return (client_poll_next(p, &o));
+}
+
+/*
+ * The rule itself, outcome by outcome, with no daemon and no clock
+ * games: the engine's decisions are what asyncd_wait and futures do.
+ */
+static void
+test_client_poll_engine(void **state)
+{
+	struct asyncd			*c;
+	struct client_poll		 p;
+	struct client_poll_outcome	 o;
+	struct proto_reply		 rep;
+	struct proto_job		 pjs[2];
+	uint64_t			 ids[2] = { 7, 8 };
+	enum proto_state		 st[2];
+	static const int		 transient[] = { ASYNCD_EBUSY,
+					    ASYNCD_ESHUTDOWN,
+					    ASYNCD_EINTERNAL, ASYNCD_ENOMEM };
+	static const int		 fatal[] = { ASYNCD_EUNKNOWNJOB,
+					    ASYNCD_EPERM, ASYNCD_EBADREQUEST };
+	double				 pause;
+	size_t				 i;
+
+	(void)state;
+	assert_int_equal(asyncd_open(&c, "ipc:///tmp/asyncd-test-engine"), 0);
+	asyncd_set_request_timeout(c, 5);
+	asyncd_set_connect_timeout(c, 2);
+
+	/* Met: done. Not met: poll again now. ALL and ANY. */
+	client_poll_init(&p, c, INFINITY);
+	p.ids = ids;
+	p.nids = 2;
+	assert_true(client_poll_begin(&p) == CLIENT_HOLD_MAX);
+	st[0] = PROTO_SUCCEEDED;
+	st[1] = PROTO_RUNNING;
+	test_client_reply(&rep, pjs, ids, st, 2, "aaaa");
+	assert_int_equal(test_client_next_rep(&p, &rep), CLIENT_POLL_NOW);
+	assert_string_equal(p.instance, "aaaa");
+	p.any = true;
+	assert_int_equal(test_client_next_rep(&p, &rep), CLIENT_POLL_DONE);
+	p.any = false;
+	/* An entry the daemon cannot answer for counts as finished. */
+	st[1] = PROTO_NO_STATE;
+	test_client_reply(&rep, pjs, ids, st, 2, "aaaa");
+	assert_int_equal(test_client_next_rep(&p, &rep), CLIENT_POLL_DONE);
+
+	/* Transient errors: pauses of 10, 20, 40 ms ... up to 1 s. */
+	for (i = 0; i < NITEMS(transient); i++) {
+		client_poll_init(&p, c, INFINITY);
+		p.ids = ids;
+		p.nids = 2;
+		test_client_reply_err(&rep, transient[i], "aaaa");
+		for (pause = 0.010; pause < 1.5; pause *= 2) {
+			assert_int_equal(test_client_next_rep(&p, &rep),
+			    CLIENT_POLL_BACKOFF);
+			assert_true(fabs(p.pause - (pause < 1 ? pause :
+			    1.0)) < 1e-9);
+		}
+		assert_int_equal(test_client_next_rep(&p, &rep),
+		    CLIENT_POLL_BACKOFF);
+		assert_true(p.pause == 1.0);
+		/* A good reply starts the pauses over. */
+		st[0] = st[1] = PROTO_RUNNING;
+		test_client_reply(&rep, pjs, ids, st, 2, "aaaa");
+		assert_int_equal(test_client_next_rep(&p, &rep),
+		    CLIENT_POLL_NOW);
+		test_client_reply_err(&rep, transient[i], "aaaa");
+		assert_int_equal(test_client_next_rep(&p, &rep),
+		    CLIENT_POLL_BACKOFF);
+		assert_true(fabs(p.pause - 0.010) < 1e-9);
+	}
+
+	/* Errors that will not pass: fail with them, and their message. */
+	for (i = 0; i < NITEMS(fatal); i++) {
+		client_poll_init(&p, c, INFINITY);
+		p.ids = ids;
+		p.nids = 2;
+		test_client_reply_err(&rep, fatal[i], NULL);
+		assert_int_equal(test_client_next_rep(&p, &rep),
+		    CLIENT_POLL_FAIL);
+		assert_int_equal(p.err, fatal[i]);
+		assert_string_equal(p.msg, "why");
+	}
+	/* A reply for other ids, or an unreadable one: protocol errors. */
+	client_poll_init(&p, c, INFINITY);
+	p.ids = ids;
+	p.nids = 2;
+	st[0] = st[1] = PROTO_RUNNING;
+	test_client_reply(&rep, pjs, ids, st, 1, NULL);
+	assert_int_equal(test_client_next_rep(&p, &rep), CLIENT_POLL_FAIL);
+	assert_int_equal(p.err, ASYNCD_EPROTO);
+	memset(&o, 0, sizeof o);
+	o.decode = ASYNCD_EPROTO;
+	assert_int_equal(client_poll_next(&p, &o), CLIENT_POLL_FAIL);
+	assert_int_equal(p.err, ASYNCD_EPROTO);
+	/* Our own lack of memory may pass. */
+	o.decode = ASYNCD_ENOMEM;
+	assert_int_equal(client_poll_next(&p, &o), CLIENT_POLL_BACKOFF);
+	assert_int_equal(test_client_next_nng(&p, NNG_ENOMEM, false),
+	    CLIENT_POLL_BACKOFF);
+
+	/* Past the deadline: not met is ETIMEDOUT, busy is busy. */
+	client_poll_init(&p, c, client_now() - 1);
+	p.ids = ids;
+	p.nids = 2;
+	assert_true(client_poll_begin(&p) == 0);
+	test_client_reply(&rep, pjs, ids, st, 2, "aaaa");
+	assert_int_equal(test_client_next_rep(&p, &rep), CLIENT_POLL_FAIL);
+	assert_int_equal(p.err, ASYNCD_ETIMEDOUT);
+	test_client_reply_err(&rep, ASYNCD_EBUSY, "aaaa");
+	assert_int_equal(test_client_next_rep(&p, &rep), CLIENT_POLL_FAIL);
+	assert_int_equal(p.err, ASYNCD_EBUSY);
+	/* A pause never runs past the deadline. */
+	client_poll_init(&p, c, client_now() + 0.005);
+	p.ids = ids;
+	p.nids = 2;
+	p.backoff = 0.5;
+	assert_int_equal(test_client_next_rep(&p, &rep),
+	    CLIENT_POLL_BACKOFF);
+	assert_true(p.pause <= 0.005);
+
+	/* Another instance: the daemon restarted; the jobs are gone. */
+	client_poll_init(&p, c, INFINITY);
+	p.ids = ids;
+	p.nids = 1;
+	client_poll_instance(&p, "aaaa");
+	test_client_reply(&rep, pjs, ids, st, 1, "bbbb");
+	assert_int_equal(test_client_next_rep(&p, &rep), CLIENT_POLL_FAIL);
+	assert_int_equal(p.err, ASYNCD_EUNKNOWNJOB);
+	assert_non_null(strstr(p.msg, "restarted: job 7 belonged"));
+	/* Even when the new one says busy. */
+	test_client_reply_err(&rep, ASYNCD_EBUSY, "bbbb");
+	assert_int_equal(test_client_next_rep(&p, &rep), CLIENT_POLL_FAIL);
+	assert_int_equal(p.err, ASYNCD_EUNKNOWNJOB);
+	/* The same one, or a first reply naming none: fine. */
+	test_client_reply(&rep, pjs, ids, st, 1, "aaaa");
+	assert_int_equal(test_client_next_rep(&p, &rep), CLIENT_POLL_NOW);
+	client_poll_init(&p, c, INFINITY);
+	p.ids = ids;
+	p.nids = 1;
+	test_client_reply(&rep, pjs, ids, st, 1, NULL);
+	assert_int_equal(test_client_next_rep(&p, &rep), CLIENT_POLL_NOW);
+	test_client_reply(&rep, pjs, ids, st, 1, "cccc");
+	assert_int_equal(test_client_next_rep(&p, &rep), CLIENT_POLL_NOW);
+	test_client_reply(&rep, pjs, ids, st, 1, NULL);
+	assert_int_equal(test_client_next_rep(&p, &rep), CLIENT_POLL_FAIL);
+	assert_int_equal(p.err, ASYNCD_EUNKNOWNJOB);
+
+	/* A dropped connection: pauses while the daemon may come back. */
+	client_poll_init(&p, c, INFINITY);
+	p.ids = ids;
+	p.nids = 1;
+	assert_int_equal(test_client_next_nng(&p, NNG_ECONNRESET, true),
+	    CLIENT_POLL_BACKOFF);
+	assert_int_equal(test_client_next_nng(&p, NNG_ECONNSHUT, false),
+	    CLIENT_POLL_BACKOFF);
+	/* ... away longer than the connect timeout (2 s): unreachable. */
+	p.down_since = client_now() - 2.5;
+	assert_int_equal(test_client_next_nng(&p, NNG_ECONNRESET, true),
+	    CLIENT_POLL_FAIL);
+	assert_int_equal(p.err, ASYNCD_EUNREACHABLE);
+	/* A reply in between starts the count over. */
+	p.down_since = client_now() - 2.5;
+	test_client_reply(&rep, pjs, ids, st, 1, NULL);
+	assert_int_equal(test_client_next_rep(&p, &rep), CLIENT_POLL_NOW);
+	assert_int_equal(test_client_next_nng(&p, NNG_ECONNRESET, true),
+	    CLIENT_POLL_BACKOFF);
+	/* A send that found no connection in its time: unreachable. */
+	client_poll_init(&p, c, INFINITY);
+	(void)client_poll_begin(&p);
+	p.started -= 2.0;
+	memset(&o, 0, sizeof o);
+	o.nng = NNG_ETIMEDOUT;
+	assert_int_equal(client_poll_next(&p, &o), CLIENT_POLL_FAIL);
+	assert_int_equal(p.err, ASYNCD_EUNREACHABLE);
+	/* Sent, and no reply in the request timeout: unreachable at once. */
+	client_poll_init(&p, c, INFINITY);
+	assert_int_equal(test_client_next_nng(&p, NNG_ETIMEDOUT, true),
+	    CLIENT_POLL_FAIL);
+	assert_int_equal(p.err, ASYNCD_EUNREACHABLE);
+	/* Closing the client fails at once. */
+	assert_int_equal(test_client_next_nng(&p, NNG_ECLOSED, false),
+	    CLIENT_POLL_FAIL);
+	assert_int_equal(p.err, ASYNCD_ECLOSED);
+	/* Dropped at the deadline: unreachable, no more pauses. */
+	client_poll_init(&p, c, client_now() - 1);
+	assert_int_equal(test_client_next_nng(&p, NNG_ECONNRESET, true),
+	    CLIENT_POLL_FAIL);
+	assert_int_equal(p.err, ASYNCD_EUNREACHABLE);
+
+	/*
+	 * A single request: any reply ends it; a drop is retried only if
+	 * sending it again cannot do anything twice.
+	 */
+	client_poll_init(&p, c, INFINITY);
+	test_client_reply_err(&rep, ASYNCD_EBUSY, NULL);
+	assert_int_equal(test_client_next_rep(&p, &rep), CLIENT_POLL_DONE);
+	assert_int_equal(test_client_next_nng(&p, NNG_ECONNRESET, true),
+	    CLIENT_POLL_BACKOFF);
+	p.repeatable = false;
+	assert_int_equal(test_client_next_nng(&p, NNG_ECONNRESET, true),
+	    CLIENT_POLL_FAIL);
+	assert_int_equal(p.err, ASYNCD_EUNREACHABLE);
+	asyncd_close(c);
 }
 
 /* ---- submitting */
@@ -997,9 +1629,20 @@ test_client_error_reply(void **state)
 	assert_null(job);
 	assert_string_equal(asyncd_errmsg(), "no job 404");
 
+	/* A wait on one unknown id fails, with the entry's message. */
 	assert_int_equal(asyncd_wait(ENV->c, FAKE_UNKNOWN, 1.0, &job),
 	    ASYNCD_EUNKNOWNJOB);
 	assert_null(job);
+	assert_string_equal(asyncd_errmsg(), "no job with id 404");
+	assert_int_equal(asyncd_wait(ENV->c, FAKE_FORBIDDEN, 1.0, &job),
+	    ASYNCD_EPERM);
+	assert_null(job);
+	/* So it does with a daemon that fails the whole wait. */
+	fake_set_per_id(ENV->fake, false);
+	assert_int_equal(asyncd_wait(ENV->c, FAKE_UNKNOWN, 1.0, &job),
+	    ASYNCD_EUNKNOWNJOB);
+	assert_string_equal(asyncd_errmsg(), "no job 404");
+	fake_set_per_id(ENV->fake, true);
 
 	/* A request that succeeds clears the message. */
 	assert_int_equal(asyncd_ping(ENV->c, NULL, NULL, NULL), 0);
@@ -1156,10 +1799,128 @@ test_client_wait_many(void **state)
 	    ASYNCD_WAIT_ALL, 1, jobs), ASYNCD_EINVAL);
 	assert_null(jobs[0]);
 
+	/* A daemon that fails the whole wait for one unknown id. */
+	fake_set_per_id(ENV->fake, false);
 	ids[1] = FAKE_UNKNOWN;
 	assert_int_equal(asyncd_wait_many(ENV->c, ids, 3, ASYNCD_WAIT_ALL,
 	    1, jobs), ASYNCD_EUNKNOWNJOB);
 	assert_null(jobs[0]);
+}
+
+/*
+ * An id the daemon cannot answer for is a job of its own in the answer
+ * (state unknown, finished, with the daemon's error), and the other jobs
+ * are still answered: one unknown id no longer fails a fan-out's wait.
+ */
+static void
+test_client_wait_per_id(void **state)
+{
+	struct asyncd_job	*jobs[4] = { NULL };
+	struct asyncd_job	*job = NULL;
+	uint64_t		 ids[4] = { JOB_ECHO, FAKE_UNKNOWN,
+				    FAKE_FORBIDDEN, FAKE_UNKNOWN };
+	char			*json;
+	size_t			 i;
+
+	assert_int_equal(asyncd_wait_many(ENV->c, ids, 4, ASYNCD_WAIT_ALL,
+	    5.0, jobs), 0);
+	assert_int_equal(fake_count(ENV->fake, PROTO_WAIT), 1);
+	assert_int_equal(asyncd_job_state(jobs[0]), ASYNCD_SUCCEEDED);
+	assert_string_equal(asyncd_job_result(jobs[0]), "{\"x\":1}");
+	for (i = 1; i < 4; i++) {
+		assert_int_equal(asyncd_job_id(jobs[i]), ids[i]);
+		assert_int_equal(asyncd_job_state(jobs[i]), ASYNCD_UNKNOWN);
+		assert_true(asyncd_job_done(jobs[i]));
+		assert_null(asyncd_job_type(jobs[i]));
+		assert_null(asyncd_job_result(jobs[i]));
+	}
+	assert_int_equal(asyncd_job_outcome(jobs[1]), ASYNCD_EUNKNOWNJOB);
+	assert_string_equal(asyncd_job_error_code(jobs[1]), "unknown_job");
+	assert_string_equal(asyncd_job_error_message(jobs[1]),
+	    "no job with id 404");
+	assert_int_equal(asyncd_job_outcome(jobs[2]), ASYNCD_EPERM);
+	assert_string_equal(asyncd_job_error_code(jobs[2]),
+	    "permission_denied");
+	/* The repeated id got its own copy. */
+	assert_true(jobs[3] != jobs[1]);
+	assert_int_equal(asyncd_job_outcome(jobs[3]), ASYNCD_EUNKNOWNJOB);
+	/* Its JSON is the wire's entry. */
+	json = asyncd_job_json(jobs[1]);
+	assert_non_null(json);
+	assert_string_equal(json, "{\"id\":404,\"error\":{\"code\":"
+	    "\"unknown_job\",\"message\":\"no job with id 404\"}}");
+	free(json);
+	for (i = 0; i < 4; i++)
+		asyncd_job_free(jobs[i]);
+
+	/* It counts as finished: "any" returns with it at once. */
+	ids[0] = JOB_HOLD;
+	assert_int_equal(asyncd_wait_many(ENV->c, ids, 2, ASYNCD_WAIT_ANY,
+	    10.0, jobs), 0);
+	assert_int_equal(asyncd_job_state(jobs[0]), ASYNCD_RUNNING);
+	assert_int_equal(asyncd_job_state(jobs[1]), ASYNCD_UNKNOWN);
+	asyncd_job_free(jobs[0]);
+	asyncd_job_free(jobs[1]);
+
+	/* Alone, it fails asyncd_wait (and a future: future_backoff). */
+	assert_int_equal(asyncd_wait(ENV->c, FAKE_UNKNOWN, 5.0, &job),
+	    ASYNCD_EUNKNOWNJOB);
+	assert_null(job);
+}
+
+/*
+ * Errors that may pass are retried after a pause that grows: 10, 20, 40
+ * ms, ... Errors that will not pass fail the wait at the first reply.
+ */
+static void
+test_client_wait_backoff(void **state)
+{
+	struct asyncd_job	*job = NULL;
+	uint64_t		 ids[2] = { JOB_ECHO, FAKE_UNKNOWN };
+	struct asyncd_job	*jobs[2] = { NULL, NULL };
+	static const int	 transient[] = { ASYNCD_EBUSY,
+				    ASYNCD_ESHUTDOWN, ASYNCD_EINTERNAL,
+				    ASYNCD_ENOMEM };
+	unsigned		 before;
+	double			 t0;
+	size_t			 i;
+
+	for (i = 0; i < NITEMS(transient); i++) {
+		before = fake_count(ENV->fake, PROTO_WAIT);
+		fake_set_busy(ENV->fake, 3, transient[i]);
+		t0 = test_client_now();
+		assert_int_equal(asyncd_wait(ENV->c, JOB_ECHO, 10.0, &job),
+		    0);
+		/* Three pauses: at least 10 + 20 + 40 ms. */
+		assert_true(test_client_now() - t0 >= 0.065);
+		assert_int_equal(fake_count(ENV->fake, PROTO_WAIT),
+		    before + 4);
+		assert_int_equal(asyncd_job_state(job), ASYNCD_SUCCEEDED);
+		asyncd_job_free(job);
+		job = NULL;
+	}
+
+	/* Still busy at the deadline: the wait fails with busy. */
+	fake_set_busy(ENV->fake, 1000, ASYNCD_EBUSY);
+	t0 = test_client_now();
+	assert_int_equal(asyncd_wait(ENV->c, JOB_ECHO, 0.3, &job),
+	    ASYNCD_EBUSY);
+	assert_true(test_client_now() - t0 >= 0.25);
+	assert_null(job);
+	assert_string_equal(asyncd_errmsg(), "try again");
+	fake_set_busy(ENV->fake, 0, ASYNCD_EBUSY);
+
+	/* unknown_job, permission_denied: one request, failed at once. */
+	fake_set_per_id(ENV->fake, false);
+	before = fake_count(ENV->fake, PROTO_WAIT);
+	assert_int_equal(asyncd_wait_many(ENV->c, ids, 2, ASYNCD_WAIT_ALL,
+	    10.0, jobs), ASYNCD_EUNKNOWNJOB);
+	assert_int_equal(fake_count(ENV->fake, PROTO_WAIT), before + 1);
+	assert_null(jobs[0]);
+	ids[1] = FAKE_FORBIDDEN;
+	assert_int_equal(asyncd_wait_many(ENV->c, ids, 2, ASYNCD_WAIT_ALL,
+	    10.0, jobs), ASYNCD_EPERM);
+	assert_int_equal(fake_count(ENV->fake, PROTO_WAIT), before + 2);
 }
 
 static void
@@ -1285,6 +2046,8 @@ test_client_state_names(void **state)
 	assert_string_equal(asyncd_state_name(ASYNCD_FAILED), "failed");
 	assert_string_equal(asyncd_state_name(ASYNCD_CANCELLED), "cancelled");
 	assert_string_equal(asyncd_state_name(ASYNCD_TIMED_OUT), "timed_out");
+	assert_string_equal(asyncd_state_name(ASYNCD_UNKNOWN), "unknown");
+	assert_int_equal(ASYNCD_UNKNOWN, ASYNCD_TIMED_OUT + 1);
 	assert_string_equal(asyncd_state_name((enum asyncd_state)99),
 	    "unknown");
 	assert_string_equal(asyncd_state_name((enum asyncd_state)-1),
@@ -1785,13 +2548,73 @@ test_client_future_no_daemon(void **state)
 	test_client_url(url, sizeof url, "nobody");
 	assert_int_equal(asyncd_open(&c, url), 0);
 	asyncd_set_request_timeout(c, 0.05);
-	/* The chain retries (sends time out, then it pauses) until freed. */
+	/* Within the connect timeout the future waits for a daemon... */
+	asyncd_set_connect_timeout(c, 30);
 	assert_int_equal(asyncd_future_open(c, 7, &f), 0);
-	assert_int_equal(asyncd_future_result(f, 0.5, NULL), ASYNCD_ETIMEDOUT);
+	assert_int_equal(asyncd_future_result(f, 0.3, NULL), ASYNCD_ETIMEDOUT);
 	assert_false(asyncd_future_done(f));
 	t0 = test_client_now();
 	asyncd_future_free(f);
 	assert_true(test_client_now() - t0 < 1.0);
+
+	/* ...and past it, the future fails: no daemon answers. */
+	asyncd_set_connect_timeout(c, 0.2);
+	t0 = test_client_now();
+	assert_int_equal(asyncd_future_open(c, 7, &f), 0);
+	assert_int_equal(asyncd_future_result(f, 10, NULL),
+	    ASYNCD_EUNREACHABLE);
+	assert_true(test_client_now() - t0 >= 0.15);
+	assert_true(test_client_now() - t0 < 5.0);
+	assert_true(asyncd_future_done(f));
+	assert_null(asyncd_future_job(f));
+	asyncd_future_free(f);
+	asyncd_close(c);
+}
+
+/* The future follows the same rule as asyncd_wait: busy passes. */
+static void
+test_client_future_backoff(void **state)
+{
+	struct asyncd_future	*f;
+	const char		*result = NULL;
+
+	fake_set_busy(ENV->fake, 3, ASYNCD_EBUSY);
+	assert_int_equal(asyncd_future_open(ENV->c, JOB_ECHO, &f), 0);
+	assert_int_equal(asyncd_future_result(f, 10, &result), 0);
+	assert_string_equal(result, "{\"x\":1}");
+	assert_int_equal(fake_count(ENV->fake, PROTO_WAIT), 4);
+	asyncd_future_free(f);
+
+	/* An id the daemon cannot answer for fails it, with the reason. */
+	assert_int_equal(asyncd_future_open(ENV->c, FAKE_FORBIDDEN, &f), 0);
+	assert_int_equal(asyncd_future_result(f, 10, &result), ASYNCD_EPERM);
+	assert_string_equal(asyncd_errmsg(), "job 403 is another user's");
+	asyncd_future_free(f);
+}
+
+/* A daemon that goes away under a future fails it, once unreachable. */
+static void
+test_client_future_daemon_gone(void **state)
+{
+	struct fake		*fk;
+	struct asyncd		*c;
+	struct asyncd_future	*f;
+	double			 t0;
+
+	(void)state;
+	fk = fake_start();
+	assert_int_equal(asyncd_open(&c, fk->url), 0);
+	asyncd_set_request_timeout(c, 5.0);
+	asyncd_set_connect_timeout(c, 0.3);
+	assert_int_equal(asyncd_future_open(c, JOB_HOLD, &f), 0);
+	fake_await(fk, PROTO_WAIT, 1);
+	t0 = test_client_now();
+	fake_stop(fk);
+	assert_int_equal(asyncd_future_result(f, 10, NULL),
+	    ASYNCD_EUNREACHABLE);
+	assert_true(test_client_now() - t0 >= 0.25);
+	assert_true(test_client_now() - t0 < 5.0);
+	asyncd_future_free(f);
 	asyncd_close(c);
 }
 
@@ -1823,8 +2646,14 @@ main(void)
 		cmocka_unit_test(test_client_unreachable),
 		cmocka_unit_test(test_client_daemon_late),
 		cmocka_unit_test(test_client_daemon_restart),
+		cmocka_unit_test(test_client_daemon_restart_new_instance),
+		cmocka_unit_test(test_client_wait_daemon_gone),
 		cmocka_unit_test(test_client_state_names),
+		cmocka_unit_test(test_client_default_url),
+		cmocka_unit_test(test_client_poll_engine),
 		cmocka_unit_test_setup_teardown(test_client_ping,
+		    test_client_setup, test_client_teardown),
+		cmocka_unit_test_setup_teardown(test_client_info,
 		    test_client_setup, test_client_teardown),
 		cmocka_unit_test_setup_teardown(test_client_submit,
 		    test_client_setup, test_client_teardown),
@@ -1839,6 +2668,10 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_client_wait_timeout,
 		    test_client_setup, test_client_teardown),
 		cmocka_unit_test_setup_teardown(test_client_wait_many,
+		    test_client_setup, test_client_teardown),
+		cmocka_unit_test_setup_teardown(test_client_wait_per_id,
+		    test_client_setup, test_client_teardown),
+		cmocka_unit_test_setup_teardown(test_client_wait_backoff,
 		    test_client_setup, test_client_teardown),
 		cmocka_unit_test_setup_teardown(test_client_call,
 		    test_client_setup, test_client_teardown),
@@ -1872,6 +2705,9 @@ main(void)
 		    test_client_future_free_in_flight, test_client_setup,
 		    test_client_teardown),
 		cmocka_unit_test(test_client_future_no_daemon),
+		cmocka_unit_test_setup_teardown(test_client_future_backoff,
+		    test_client_setup, test_client_teardown),
+		cmocka_unit_test(test_client_future_daemon_gone),
 		cmocka_unit_test_setup_teardown(
 		    test_client_future_callbacks_threads, test_client_setup,
 		    test_client_teardown),
