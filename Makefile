@@ -65,7 +65,7 @@ LIB_SRCS	= lib/client.c lib/job.c lib/future.c
 DAEMON_CORE_SRCS = daemon/log.c daemon/xmalloc.c daemon/inbox.c \
 		  daemon/coro.c daemon/jobtab.c daemon/job.c daemon/sched.c \
 		  daemon/ad.c daemon/registry.c daemon/builtin.c \
-		  daemon/pool_thread.c daemon/waiter.c
+		  daemon/pool_thread.c daemon/waiter.c daemon/ids.c
 DAEMON_SRCS	= $(DAEMON_CORE_SRCS) daemon/main.c daemon/server.c \
 		  daemon/events.c daemon/probe.c daemon/cmd.c \
 		  daemon/cmd_ping.c \
@@ -183,6 +183,7 @@ $(BUILD)/tests/test_lib: tests/integ/test_lib.c tests/helpers/daemon.c $(LIB_A)
 $(BUILD)/tests/test_concurrency: tests/integ/test_concurrency.c \
     tests/helpers/daemon.c $(LIB_A) | $(BUILD)/tests/submitter
 $(BUILD)/tests/submitter: tests/helpers/submitter.c $(LIB_A)
+$(BUILD)/tests/loadgen: tests/helpers/loadgen.c $(LIB_A)
 $(BUILD)/tests/bareconnect: tests/helpers/bareconnect.c
 $(BUILD)/tests/test_client: tests/unit/test_client.c $(LIB_A)
 
@@ -191,7 +192,8 @@ $(BUILD)/tests/%:
 	$(call say,CCLD,$@)$(CC) $(ALL_CPPFLAGS) -Itests/helpers $(ALL_CFLAGS) \
 	    $(ALL_LDFLAGS) -o $@ $(filter-out %.h,$^) $(LIBS_DAEMON) $(TEST_LIBS)
 
-tests: all $(UNIT_BINS) $(INTEG_BINS) $(BUILD)/tests/bareconnect
+tests: all $(UNIT_BINS) $(INTEG_BINS) $(BUILD)/tests/bareconnect \
+    $(BUILD)/tests/loadgen
 
 # The sanitizer build lives in its own tree so it never mixes with $(BUILD).
 SAN_BUILD	= build/san

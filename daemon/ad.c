@@ -197,8 +197,10 @@ ad_await(struct ad_job *aj, uint64_t id, struct ad_outcome *out)
 		rv = sched_suspend(job, ad_await_cancel, &a);
 		job_unpin(target);
 	}
-	if (rv == 0)
+	if (rv == 0) {
 		job_outcome(target, out);
+		sched_delivered(target);
+	}
 	return (rv);
 }
 
@@ -299,8 +301,10 @@ ad_gather(struct ad_job *aj, const uint64_t *ids, size_t n, int flags,
 		rv = sched_suspend(job, ad_gather_cancel, &g);
 	ad_gather_unwatch(&g);
 	for (i = 0; i < n; i++) {
-		if (rv == 0)
+		if (rv == 0) {
 			job_outcome(g.targets[i], &out[i]);
+			sched_delivered(g.targets[i]);
+		}
 		job_unpin(g.targets[i]);
 	}
 out:

@@ -105,45 +105,12 @@ cmd_reply_job(struct work *w, enum proto_op op, struct job *job,
 
 	memset(&rep, 0, sizeof rep);
 	rep.op = op;
+	/* The reply carries the outcome: retention may let it go first. */
+	sched_delivered(job);
 	if (op == PROTO_SUBMIT) {
 		job_view(job, &rep.u.submit.job);
 		rep.u.submit.created = created;
 	} else
 		job_view(job, &rep.u.job);
 	server_reply(w, &rep);
-}
-
-/*
- * The most result data one "wait" reply may carry. A reply is encoded on
- * the loop thread, so one that is huge stalls every other client; past
- * this the client is told to wait on fewer jobs at a time.
- */
-#define CMD_REPLY_MAX	((size_t)64 << 20)
-
-void
-cmd_reply_jobs(struct work *w, struct job *const *jobs, size_t n, bool done)
-{
-	struct proto_reply	 rep;
-	size_t			 i, bytes = 0;
-
-	for (i = 0; i < n; i++) {
-		if (proto_state_terminal(jobs[i]->state))
-			bytes += jobs[i]->bytes;
-	}
-	if (bytes > CMD_REPLY_MAX) {
-		server_reply_error(w, ASYNCD_ETOOLARGE, "the results of these "
-		    "%zu jobs hold about %zu MiB, more than one reply carries "
-		    "(%zu MiB); wait on fewer at a time", n, bytes >> 20,
-		    CMD_REPLY_MAX >> 20);
-		return;
-	}
-	memset(&rep, 0, sizeof rep);
-	rep.op = PROTO_WAIT;
-	rep.u.jobs.jobs = xcalloc(n, sizeof *rep.u.jobs.jobs);
-	rep.u.jobs.njobs = n;
-	rep.u.jobs.done = done;
-	for (i = 0; i < n; i++)
-		job_view(jobs[i], &rep.u.jobs.jobs[i]);
-	server_reply(w, &rep);
-	free(rep.u.jobs.jobs);
 }

@@ -12,6 +12,8 @@ cmd_shutdown_exec(struct work *w, struct cmd_error *err)
 	struct proto_reply	rep;
 
 	(void)err;
+	log_info("shutdown requested by uid %" PRIu64 " (pid %" PRId64 ")",
+	    server_peer_uid(w), server_peer_pid(w));
 	memset(&rep, 0, sizeof rep);
 	rep.op = PROTO_SHUTDOWN;
 	server_reply(w, &rep);

@@ -37,6 +37,7 @@
 #define nitems(a)	(sizeof (a) / sizeof (a)[0])
 
 struct job;
+struct pool_thread;
 struct sched;
 struct waiter;
 struct waiter_watch;
@@ -50,6 +51,13 @@ enum log_level {
 };
 void	log_init(enum log_level level);
 int	log_level_parse(const char *name);
+/*
+ * With batching on, lines logged on the thread that turned it on are
+ * kept until log_flush (once per loop iteration) and leave in one write;
+ * other threads always write at once. Lines are never interleaved.
+ */
+void	log_batch(bool);
+void	log_flush(void);
 void	log_warn(const char *, ...) __attribute__((format(printf, 1, 2)));
 void	log_warnx(const char *, ...) __attribute__((format(printf, 1, 2)));
 void	log_info(const char *, ...) __attribute__((format(printf, 1, 2)));
@@ -97,6 +105,25 @@ void	inbox_fini(struct inbox *);
 void	inbox_push(struct inbox *, struct inbox_item *);
 /* Loop thread: runs everything queued now. Returns how many ran. */
 size_t	inbox_drain(struct inbox *);
+
+/*
+ * ids.c: job ids that only grow across restarts, reserved in blocks in
+ * the state directory. Loop thread.
+ */
+struct ids;
+/*
+ * Reads dir/next-id and reserves the first block (blocks: startup only).
+ * pool writes later reservations (NULL: write in place). Returns 0 or an
+ * errno value with *cause set.
+ */
+int	ids_open(struct ids **, const char *dir, struct pool_thread *,
+	    char **cause);
+/* The next id; ASYNCD_EBUSY while no reserved id is left. */
+int	ids_next(struct ids *, uint64_t *);
+/* The id ids_next would give. */
+uint64_t ids_peek(const struct ids *);
+/* Once no reservation is being written (after the pool has stopped). */
+void	ids_close(struct ids *);
 
 /* registry.c: job types by name. Entries are borrowed (static data). */
 struct registry;
@@ -156,6 +183,7 @@ struct job {
 	uint64_t		 uid;		/* the submitting peer */
 	uint64_t		 gid;
 	unsigned		 pins;		/* evict only at 0 */
+	bool			 delivered;	/* its outcome was read */
 	size_t			 bytes;		/* footprint, as last sized */
 	size_t			 args_bytes;	/* args' share, fixed */
 
@@ -176,11 +204,14 @@ struct job {
 	/* job.c */
 	LIST_HEAD(, job_watch)	 watches;
 
+	bool			 notify_pending; /* in sched's notify */
+	TAILQ_ENTRY(job)	 notify_entry;
+
 	/* jobtab.c */
 	struct job		*id_next;
 	struct job		*key_next;
 	TAILQ_ENTRY(job)	 all_entry;
-	TAILQ_ENTRY(job)	 fin_entry;
+	TAILQ_ENTRY(job)	 fin_entry;	/* unread or read */
 };
 
 struct job *job_create(uint64_t id, const char *type, cJSON *args);
@@ -206,8 +237,12 @@ size_t	job_json_bytes(const cJSON *);
 
 /*
  * jobtab.c: every job the daemon knows, by id and by key, in id order,
- * and the finished ones in the order they finished (for retention).
+ * and the finished ones (for retention) in two lists: those whose outcome
+ * nobody has read yet, in the order they finished, and those read, in the
+ * order they were read.
  */
+TAILQ_HEAD(job_list, job);
+
 struct jobtab {
 	struct job		**ids;		/* chained hash buckets */
 	size_t			  idmask;
@@ -219,7 +254,9 @@ struct jobtab {
 	size_t			  finished_bytes; /* their footprints */
 	size_t			  live_bytes;	/* of the others */
 	TAILQ_HEAD(jobtab_all, job) all;
-	TAILQ_HEAD(, job)	  finished;
+	struct job_list		  unread;	/* finished, not read */
+	struct job_list		  read;		/* finished and read */
+	size_t			  nread;
 	uint64_t		  counts[PROTO_STATE_COUNT];
 };
 
@@ -232,8 +269,10 @@ void	jobtab_remove(struct jobtab *, struct job *);
 struct job *jobtab_find(struct jobtab *, uint64_t);
 struct job *jobtab_find_key(struct jobtab *, const char *);
 void	jobtab_unbind_key(struct jobtab *, struct job *);
-/* Moves a job to a new state, keeping the counts and finished list. */
+/* Moves a job to a new state, keeping the counts and finished lists. */
 void	jobtab_set_state(struct jobtab *, struct job *, enum proto_state);
+/* Notes that a finished job's outcome was read (a reply, an await). */
+void	jobtab_delivered(struct jobtab *, struct job *);
 
 /* pool_thread.c: the thread pool, loop.run_in_executor. */
 struct pool_work;
@@ -286,7 +325,8 @@ size_t	pool_thread_size(const struct pool_thread *);
  */
 struct sched_config {
 	size_t		 max_running;	/* top-level jobs running at once */
-	size_t		 max_coroutines; /* all live coroutines, children too */
+	size_t		 max_coroutines; /* all live coroutines, children too;
+					   a quarter is kept for children */
 	size_t		 max_queued;	/* jobs waiting to run */
 	size_t		 stack_size;
 	double		 retention;	/* seconds finished jobs are kept */
@@ -313,6 +353,9 @@ struct sched {
 	struct job_queue	 queued;	/* top-level jobs, FIFO */
 	struct job_queue	 child_queued;	/* children go first */
 	struct job_queue	 ready;		/* coroutines to resume */
+	struct job_list		 notify;	/* finished on a coroutine */
+	struct ids		*ids;		/* NULL: count from 1 */
+	size_t			 max_toplevel;	/* running, see sched_init */
 	size_t			 nqueued;
 	size_t			 nchildren_queued;
 	size_t			 nrunning;	/* top-level running */
@@ -390,6 +433,8 @@ void	sched_wake(struct job *, int);
 int	sched_suspend(struct job *, bool (*)(struct job *), void *);
 /* Publishes a progress event. */
 void	sched_progress(struct job *);
+/* A finished job's outcome was read: retention may prefer it. */
+void	sched_delivered(struct job *);
 
 /*
  * waiter.c: long polls. A waiter holds a request until jobs finish or a
@@ -425,22 +470,29 @@ void	waiter_flush(struct sched *);
 
 /*
  * probe.c: checks every "every" seconds that a new client can connect to
- * an ipc listener, and listens again if not (nng 1.5.2 bug #1518). open
- * makes the probe's own socket, of a protocol the target accepts. The
- * probe takes the target's "pipe added" notification; an owner that wants
- * it too passes its callback as chain. For other transports, or every <=
- * 0, there is no probe (*out is NULL) and chain is registered directly.
+ * an ipc listener, and listens again if not (nng before 1.6.0, bug #1518).
+ * peer_proto is the SP protocol number the target expects of a peer (the
+ * probe pretends to be one). It takes the target's pipe notifications; an
+ * owner that wants "added, after" and "removed, after" too passes its
+ * callback as chain. For other transports, or every <= 0, there is no
+ * probe (*out is NULL) and chain is registered directly.
  */
 struct probe;
+/* True if the linked nng has the bug (then probing is the default). */
+bool	probe_needed(void);
 int	probe_start(struct probe **, struct ev_loop *, nng_socket,
-	    nng_listener *, const char *, int, const char *,
-	    int (*)(nng_socket *), double, nng_pipe_cb, void *);
+	    nng_listener *, const char *, int, const char *, uint16_t,
+	    double, nng_pipe_cb, void *);
 /* Stops probing; probe_free once the target socket is closed. */
 void	probe_stop(struct probe *);
 void	probe_free(struct probe *);
 uint64_t probe_restarts(const struct probe *);
 
-/* events.c: the PUB socket. */
+/*
+ * events.c: the PUB socket. Whoever can connect to it sees every job's
+ * events (keys, messages): its permissions are the boundary (--events-mode,
+ * 0600 by default: the daemon's user and root).
+ */
 struct events;
 /*
  * url NULL: no events. mode: ipc permissions; check: probe interval.
@@ -468,6 +520,7 @@ struct server_config {
 	size_t		 max_msg;
 	size_t		 min_idle;	/* contexts kept receiving */
 	size_t		 max_contexts;
+	const char	*instance;	/* in every reply; borrowed */
 };
 
 struct server;
@@ -483,6 +536,8 @@ void	server_reply_error(struct work *, int, const char *, ...)
 struct proto_req *server_req(struct work *);
 uint64_t server_peer_uid(const struct work *);
 uint64_t server_peer_gid(const struct work *);
+/* The peer's process id (ipc only), or -1; asks the kernel each time. */
+int64_t	server_peer_pid(const struct work *);
 struct daemon *server_daemon(const struct work *);
 void	server_stats(struct server *, size_t *, size_t *);
 
@@ -513,9 +568,8 @@ enum cmd_retval cmd_error(struct cmd_error *, int, const char *, ...)
 bool	cmd_may_access(struct work *, const struct job *);
 bool	cmd_is_admin(struct work *);
 struct job *cmd_find_job(struct work *, uint64_t, struct cmd_error *);
-/* Shared reply helpers for commands that answer with jobs. */
+/* The reply of submit, status and cancel: one job. */
 void	cmd_reply_job(struct work *, enum proto_op, struct job *, bool);
-void	cmd_reply_jobs(struct work *, struct job *const *, size_t, bool);
 
 extern const struct cmd_entry cmd_ping_entry;
 extern const struct cmd_entry cmd_submit_entry;
@@ -543,6 +597,8 @@ struct daemon {
 	ev_signal		 sighup;
 	ev_timer		 drain_timer;
 	ev_timer		 watchdog;
+	ev_prepare		 log_prepare;	/* flushes the log */
+	char			 instance[17];	/* this start's id */
 	double			 drain_timeout;
 	double			 drain_deadline;
 };

@@ -14,7 +14,9 @@
 #include "daemon.h"
 
 #include <nng/protocol/pubsub0/pub.h>
-#include <nng/protocol/pubsub0/sub.h>
+
+/* The SP protocol number of a subscriber, which the probe pretends to be. */
+#define EVENTS_SUB0	0x21
 
 struct events {
 	nng_socket	 sock;
@@ -53,8 +55,6 @@ events_start(struct events **out, struct ev_loop *loop, const char *url,
 	atomic_init(&e->npipes, 0);
 	if ((rv = nng_pub0_open(&e->sock)) != 0)
 		goto fail;
-	/* ADD_POST goes through the probe (or straight, with none). */
-	nng_pipe_notify(e->sock, NNG_PIPE_EV_REM_POST, events_pipe_cb, e);
 	if ((rv = nng_listener_create(&e->listener, e->sock, url)) != 0)
 		goto fail;
 	if (strncmp(url, "ipc://", 6) == 0 &&
@@ -63,9 +63,13 @@ events_start(struct events **out, struct ev_loop *loop, const char *url,
 		goto fail;
 	if ((rv = nng_listener_start(e->listener, 0)) != 0)
 		goto fail;
-	/* A SUB with no subscription: the probe receives nothing. */
+	/*
+	 * Subscribers are counted through the probe's notifications (or
+	 * straight, without one); the probe's own connections never reach
+	 * the socket, so they are never counted.
+	 */
 	if ((rv = probe_start(&e->probe, loop, e->sock, &e->listener, url,
-	    mode, "events", nng_sub0_open, check, events_pipe_cb, e)) != 0)
+	    mode, "events", EVENTS_SUB0, check, events_pipe_cb, e)) != 0)
 		goto fail;
 	*out = e;
 	return (0);

@@ -2,8 +2,11 @@
  * jobtab.c: the job table.
  *
  * Two intrusive chained hash tables (by id, and by key for the jobs that
- * hold theirs) plus two lists: every job in id order, for "list", and the
- * finished jobs in the order they finished, for retention. The table also
+ * hold theirs) plus lists: every job in id order, for "list", and the
+ * finished jobs for retention, split by whether anyone has read their
+ * outcome: the unread ones in the order they finished, the read ones in
+ * the order they were read. Retention evicts read results first, so that a
+ * fan-out's results wait for their reader (sched_evict). The table also
  * keeps the count of jobs in each state, for "stats".
  *
  * Ids only grow, so the id list stays sorted by appending.
@@ -44,7 +47,8 @@ jobtab_init(struct jobtab *tab)
 	tab->keys = xcalloc(JOBTAB_MIN_BUCKETS, sizeof *tab->keys);
 	tab->keymask = JOBTAB_MIN_BUCKETS - 1;
 	TAILQ_INIT(&tab->all);
-	TAILQ_INIT(&tab->finished);
+	TAILQ_INIT(&tab->unread);
+	TAILQ_INIT(&tab->read);
 }
 
 void
@@ -101,6 +105,29 @@ jobtab_grow_keys(struct jobtab *tab)
 	free(old);
 }
 
+/* Puts a job that has just finished on its retention list. */
+static void
+jobtab_finished_add(struct jobtab *tab, struct job *job)
+{
+	if (job->delivered) {
+		TAILQ_INSERT_TAIL(&tab->read, job, fin_entry);
+		tab->nread++;
+	} else
+		TAILQ_INSERT_TAIL(&tab->unread, job, fin_entry);
+	tab->nfinished++;
+}
+
+void
+jobtab_delivered(struct jobtab *tab, struct job *job)
+{
+	if (job->delivered || !proto_state_terminal(job->state))
+		return;
+	job->delivered = true;
+	TAILQ_REMOVE(&tab->unread, job, fin_entry);
+	TAILQ_INSERT_TAIL(&tab->read, job, fin_entry);
+	tab->nread++;
+}
+
 void
 jobtab_add(struct jobtab *tab, struct job *job)
 {
@@ -116,8 +143,7 @@ jobtab_add(struct jobtab *tab, struct job *job)
 	tab->counts[job->state]++;
 	job->bytes = job_footprint(job);
 	if (proto_state_terminal(job->state)) {
-		TAILQ_INSERT_TAIL(&tab->finished, job, fin_entry);
-		tab->nfinished++;
+		jobtab_finished_add(tab, job);
 		tab->finished_bytes += job->bytes;
 	} else
 		tab->live_bytes += job->bytes;
@@ -150,7 +176,11 @@ jobtab_remove(struct jobtab *tab, struct job *job)
 	TAILQ_REMOVE(&tab->all, job, all_entry);
 	tab->counts[job->state]--;
 	if (proto_state_terminal(job->state)) {
-		TAILQ_REMOVE(&tab->finished, job, fin_entry);
+		if (job->delivered) {
+			TAILQ_REMOVE(&tab->read, job, fin_entry);
+			tab->nread--;
+		} else
+			TAILQ_REMOVE(&tab->unread, job, fin_entry);
 		tab->nfinished--;
 		tab->finished_bytes -= job->bytes;
 	} else
@@ -210,8 +240,7 @@ jobtab_set_state(struct jobtab *tab, struct job *job, enum proto_state state)
 	tab->counts[state]++;
 	job->state = state;
 	if (proto_state_terminal(state)) {
-		TAILQ_INSERT_TAIL(&tab->finished, job, fin_entry);
-		tab->nfinished++;
+		jobtab_finished_add(tab, job);
 		/* Now with its result. */
 		tab->live_bytes -= job->bytes;
 		job->bytes = job_footprint(job);

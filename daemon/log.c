@@ -4,17 +4,37 @@
  * Each line starts with a syslog priority prefix ("<4>") when stderr goes
  * to the journal (systemd sets $JOURNAL_STREAM), so journald files it at
  * the right level; otherwise with "asyncd: warning: " for people.
+ *
+ * A line is formatted whole and written with one write(2), so lines from
+ * different threads never mix. The loop thread logs a line per finished
+ * job, which at thousands of jobs a second would be thousands of system
+ * calls: with batching on, its lines are collected and leave together once
+ * per loop iteration (log_flush, from the loop's last prepare watcher), or
+ * when the buffer fills. Other threads write at once.
  */
+#include <sys/stat.h>
+
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
+#include <unistd.h>
 
 #include "daemon.h"
 
+/* The longest line; longer ones are cut. */
+#define LOG_LINE	1024
+/* The batch buffer: a few dozen lines per write. */
+#define LOG_BATCH	(16 * 1024)
+
 static enum log_level	log_level = LOG_INFO;
 static bool		log_journal;
+/* The batching thread's buffer; only that thread touches it. */
+static bool		log_batching;
+static pthread_t	log_batcher;
+static char		log_buf[LOG_BATCH];
+static size_t		log_len;
 
 static const struct {
 	const char	*name;
@@ -61,22 +81,73 @@ log_level_parse(const char *name)
 	return (-1);
 }
 
+/* Writes it all, retrying short writes; errors are dropped (stderr). */
+static void
+log_write(const char *buf, size_t len)
+{
+	ssize_t	n;
+
+	while (len > 0) {
+		if ((n = write(STDERR_FILENO, buf, len)) == -1) {
+			if (errno == EINTR)
+				continue;
+			return;
+		}
+		buf += n;
+		len -= (size_t)n;
+	}
+}
+
+void
+log_batch(bool on)
+{
+	log_flush();
+	log_batching = on;
+	log_batcher = pthread_self();
+}
+
+void
+log_flush(void)
+{
+	if (log_len > 0 && pthread_equal(pthread_self(), log_batcher)) {
+		log_write(log_buf, log_len);
+		log_len = 0;
+	}
+}
+
 static void __attribute__((format(printf, 3, 0)))
 log_vlog(enum log_level level, int errnum, const char *fmt, va_list ap)
 {
-	char	buf[1024];
+	char	line[LOG_LINE];
+	int	n, m;
 
 	if (level > log_level)
 		return;
-	vsnprintf(buf, sizeof buf, fmt, ap);
 	if (log_journal)
-		fprintf(stderr, "%s", log_levels[level].prefix);
+		n = snprintf(line, sizeof line, "%s", log_levels[level].prefix);
 	else
-		fprintf(stderr, "asyncd: %s: ", log_levels[level].name);
-	if (errnum != 0)
-		fprintf(stderr, "%s: %s\n", buf, strerror(errnum));
-	else
-		fprintf(stderr, "%s\n", buf);
+		n = snprintf(line, sizeof line, "asyncd: %s: ",
+		    log_levels[level].name);
+	m = vsnprintf(line + n, sizeof line - (size_t)n, fmt, ap);
+	n = m < 0 || (size_t)(n + m) >= sizeof line - 1 ?
+	    (int)sizeof line - 2 : n + m;
+	if (errnum != 0) {
+		m = snprintf(line + n, sizeof line - (size_t)n, ": %s",
+		    strerror(errnum));
+		n = m < 0 || (size_t)(n + m) >= sizeof line - 1 ?
+		    (int)sizeof line - 2 : n + m;
+	}
+	line[n++] = '\n';
+	if (!log_batching || !pthread_equal(pthread_self(), log_batcher) ||
+	    level <= LOG_ERROR) {
+		log_flush();
+		log_write(line, (size_t)n);
+		return;
+	}
+	if (log_len + (size_t)n > sizeof log_buf)
+		log_flush();
+	memcpy(log_buf + log_len, line, (size_t)n);
+	log_len += (size_t)n;
 }
 
 void
@@ -130,6 +201,7 @@ fatal(const char *fmt, ...)
 	va_start(ap, fmt);
 	log_vlog(LOG_ERROR, saved, fmt, ap);
 	va_end(ap);
+	log_flush();
 	abort();
 }
 
@@ -141,5 +213,6 @@ fatalx(const char *fmt, ...)
 	va_start(ap, fmt);
 	log_vlog(LOG_ERROR, 0, fmt, ap);
 	va_end(ap);
+	log_flush();
 	abort();
 }

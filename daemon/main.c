@@ -9,17 +9,22 @@
  * everything, so that a leak checker sees nothing.
  */
 #include <sys/file.h>
+#include <sys/random.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <math.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <systemd/sd-daemon.h>
@@ -30,6 +35,15 @@
 
 /* How long replies held at shutdown get to leave before the socket closes. */
 #define MAIN_FLUSH_SECONDS	1.0
+/*
+ * Shutdown's hard deadline, past the drain timeout: time for the replies
+ * to leave, the sockets to close and the pool to stop. Past it something
+ * is stuck (in nng, or in a job's thread-pool work) and the daemon logs
+ * it and exits anyway: a service that does not stop is worse.
+ */
+#define MAIN_HARD_SECONDS	5.0
+/* How long the check for another daemon waits for its handshake. */
+#define MAIN_CHECK_MS		2000
 
 struct main_options {
 	char		 url[PROTO_URL_MAX];
@@ -38,6 +52,7 @@ struct main_options {
 	char		*state_dir;
 	int		 log_level;
 	int		 mode;
+	int		 events_mode;
 	double		 drain_timeout;
 	struct sched_config sched;
 	struct server_config server;
@@ -53,10 +68,13 @@ static const char main_usage[] =
 "                        ipc:///run/asyncd/asyncd.sock as root,\n"
 "                        ipc:///tmp/asyncd-$UID/asyncd.sock otherwise)\n"
 "  --events URL|none     event (PUB) socket (default: next to --socket)\n"
-"  --socket-mode MODE    permissions of ipc sockets (default 0660)\n"
+"  --socket-mode MODE    permissions of the request socket (default 0660)\n"
+"  --events-mode MODE    permissions of the event socket (default 0600:\n"
+"                        whoever can connect sees every job's events)\n"
 "  --state-dir DIR       state directory (default $XDG_STATE_HOME/asyncd,\n"
 "                        else /var/lib/asyncd as root, else\n"
-"                        ~/.local/state/asyncd)\n"
+"                        ~/.local/state/asyncd, else\n"
+"                        /tmp/asyncd-$UID/state)\n"
 "  --threads N           thread pool size (default: number of CPUs)\n"
 "  --max-running N       top-level jobs running at once (default 1024)\n"
 "  --max-coroutines N    live coroutines, children included (default\n"
@@ -76,14 +94,16 @@ static const char main_usage[] =
 "                        may hold (default 256)\n"
 "  --contexts N          most requests served at once (default 4096)\n"
 "  --listener-check S    how often to check that new clients can connect,\n"
-"                        and listen again if not (default 5; 0: never)\n"
+"                        and listen again if not (default 5 with nng\n"
+"                        before 1.6.0, which needs it; else 0: never)\n"
 "  --drain-timeout S     how long shutdown waits for jobs (default 10)\n"
 "  --log-level LEVEL     error, warning, info (default) or debug\n"
 "  --version             print the version and exit\n"
 "  --help                print this and exit\n";
 
 enum {
-	OPT_SOCKET = 256, OPT_EVENTS, OPT_SOCKET_MODE, OPT_STATE_DIR,
+	OPT_SOCKET = 256, OPT_EVENTS, OPT_SOCKET_MODE, OPT_EVENTS_MODE,
+	OPT_STATE_DIR,
 	OPT_THREADS, OPT_MAX_RUNNING, OPT_MAX_COROUTINES, OPT_MAX_QUEUED,
 	OPT_STACK_SIZE, OPT_MAX_MSG, OPT_WAIT_CAP, OPT_RETENTION, OPT_KEEP,
 	OPT_KEEP_MIB, OPT_LISTENER_CHECK, OPT_MAX_ARGS_MIB,
@@ -94,6 +114,7 @@ static const struct option main_longopts[] = {
 	{ "socket", required_argument, NULL, OPT_SOCKET },
 	{ "events", required_argument, NULL, OPT_EVENTS },
 	{ "socket-mode", required_argument, NULL, OPT_SOCKET_MODE },
+	{ "events-mode", required_argument, NULL, OPT_EVENTS_MODE },
 	{ "state-dir", required_argument, NULL, OPT_STATE_DIR },
 	{ "threads", required_argument, NULL, OPT_THREADS },
 	{ "max-running", required_argument, NULL, OPT_MAX_RUNNING },
@@ -178,23 +199,38 @@ main_copy_url(char *dst, const char *opt, const char *src)
 	strcpy(dst, src);
 }
 
+/* Octal permissions, like 0660. */
+static int
+main_mode(const char *opt, const char *arg)
+{
+	char	*end;
+	long	 mode;
+
+	mode = strtol(arg, &end, 8);
+	if (*arg == '\0' || *end != '\0' || mode < 0 || mode > 0777)
+		main_usage_error("--%s must be octal permissions, like 0660",
+		    opt);
+	return ((int)mode);
+}
+
 static void
 main_parse(struct main_options *o, int argc, char **argv)
 {
 	const char	*name;
-	char		*end;
-	long		 mode;
 	int		 ch;
 
 	memset(o, 0, sizeof *o);
 	sched_config_default(&o->sched);
 	o->log_level = LOG_INFO;
 	o->mode = 0660;
+	/* Events carry keys and messages of everyone's jobs: admins only. */
+	o->events_mode = 0600;
 	o->drain_timeout = 10;
 	o->server.max_msg = PROTO_MAX_MSG;
 	o->server.min_idle = 16;
 	o->server.max_contexts = 4096;
-	o->server.check = 5;
+	/* Only nng before 1.6.0 stops listeners (probe.c). */
+	o->server.check = probe_needed() ? 5 : 0;
 	if (proto_default_url(o->url, sizeof o->url) != 0)
 		main_usage_error("$ASYNCD_SOCKET is too long");
 
@@ -211,12 +247,10 @@ main_parse(struct main_options *o, int argc, char **argv)
 				main_copy_url(o->events, name, optarg);
 			break;
 		case OPT_SOCKET_MODE:
-			mode = strtol(optarg, &end, 8);
-			if (*optarg == '\0' || *end != '\0' || mode < 0 ||
-			    mode > 0777)
-				main_usage_error("--socket-mode must be octal "
-				    "permissions, like 0660");
-			o->mode = (int)mode;
+			o->mode = main_mode(name, optarg);
+			break;
+		case OPT_EVENTS_MODE:
+			o->events_mode = main_mode(name, optarg);
 			break;
 		case OPT_STATE_DIR:
 			o->state_dir = optarg;
@@ -296,8 +330,6 @@ main_parse(struct main_options *o, int argc, char **argv)
 	}
 	if (optind != argc)
 		main_usage_error("unexpected argument '%s'", argv[optind]);
-	if (o->sched.max_coroutines < o->sched.max_running)
-		o->sched.max_coroutines = o->sched.max_running;
 	if (!o->no_events && o->events[0] == '\0' &&
 	    proto_events_url(o->url, o->events, sizeof o->events) != 0)
 		o->no_events = true;	/* tcp: only when asked for */
@@ -337,44 +369,75 @@ main_socket_dir(const char *url)
 		    path);
 		exit(1);
 	}
+	/* Others could replace the socket in a directory they can write. */
+	if ((st.st_mode & 022) != 0 && (st.st_mode & S_ISVTX) == 0) {
+		fprintf(stderr, "asyncd: %s is writable by others; make it "
+		    "0700 (chmod go-w %s)\n", path, path);
+		exit(1);
+	}
 	free(path);
 }
 
 /*
  * Exits if a daemon already answers on an ipc:// url. nng_listen finds out
  * too, but by connecting and hanging up before the SP handshake, and in
- * nng 1.5.2 that stops the running daemon's listener for good: it accepts
- * no client again (nng issue #1518, fixed upstream after 1.5.2). A
- * client's dial completes the handshake, so the running daemon sees only
- * a client come and go.
+ * nng before 1.6.0 that stops the running daemon's listener for good (nng
+ * issue #1518). So this connects as a client would and completes the
+ * handshake (our header, then theirs) before hanging up: the running
+ * daemon sees a client come and go. No nng socket is opened for it: the
+ * daemon's own nng sockets are the only ones it ever has.
  */
 static void
 main_check_running(const char *url)
 {
-	nng_socket	s;
+	static const unsigned char hdr[8] = { 0, 'S', 'P', 0,
+	    NNG_REQ0_SELF >> 8, NNG_REQ0_SELF & 0xff, 0, 0 };
+	struct sockaddr_un	 sun;
+	struct pollfd		 pfd;
+	unsigned char		 reply[8];
+	ssize_t			 n = 0;
+	int			 fd;
 
-	if (strncmp(url, "ipc://", 6) != 0 || nng_req0_open(&s) != 0)
+	if (strncmp(url, "ipc://", 6) != 0 ||
+	    strlen(url + 6) >= sizeof sun.sun_path)
 		return;
-	if (nng_dial(s, url, NULL, 0) == 0) {
-		nng_close(s);
+	memset(&sun, 0, sizeof sun);
+	sun.sun_family = AF_UNIX;
+	strcpy(sun.sun_path, url + 6);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		return;
+	if (connect(fd, (struct sockaddr *)&sun, sizeof sun) == -1) {
+		close(fd);	/* nobody there: a stale file at most */
+		return;
+	}
+	pfd.fd = fd;
+	pfd.events = POLLIN;
+	if (send(fd, hdr, sizeof hdr, MSG_NOSIGNAL) == (ssize_t)sizeof hdr &&
+	    poll(&pfd, 1, MAIN_CHECK_MS) == 1)
+		n = recv(fd, reply, sizeof reply, MSG_WAITALL);
+	close(fd);
+	if (n == (ssize_t)sizeof reply && reply[1] == 'S' && reply[2] == 'P')
 		fprintf(stderr, "asyncd: another asyncd is listening on %s\n",
 		    url);
-		exit(1);
-	}
-	nng_close(s);
+	else
+		fprintf(stderr, "asyncd: another program is listening on %s\n",
+		    url);
+	exit(1);
 }
 
 /*
- * Creates the state directory (and its parents) and takes a lock in it, so
- * that two daemons never share one. Returns the lock's descriptor, which
- * stays open for the daemon's life.
+ * Creates the state directory (and its parents, private to us) and takes a
+ * lock in it, so that two daemons never share one; the lock file holds the
+ * pid, to name the other daemon. Returns the lock's descriptor, which
+ * stays open for the daemon's life, and sets *dirp to the directory.
  */
 static int
-main_state_dir(const char *given)
+main_state_dir(const char *given, char **dirp)
 {
 	const char	*home, *xdg;
-	char		*dir, *p, *lock;
-	int		 fd;
+	char		*dir, *p, *lock, pid[32];
+	ssize_t		 n;
+	int		 fd, len;
 
 	if (given != NULL)
 		dir = xstrdup(given);
@@ -387,9 +450,10 @@ main_state_dir(const char *given)
 	else
 		xasprintf(&dir, "/tmp/asyncd-%u/state", (unsigned)geteuid());
 
+	/* Parents we make are ours alone (/tmp/asyncd-$UID holds sockets). */
 	for (p = dir + 1; (p = strchr(p, '/')) != NULL; p++) {
 		*p = '\0';
-		if (mkdir(dir, 0755) == -1 && errno != EEXIST)
+		if (mkdir(dir, 0700) == -1 && errno != EEXIST)
 			goto fail;
 		*p = '/';
 	}
@@ -401,16 +465,117 @@ main_state_dir(const char *given)
 		exit(1);
 	}
 	if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
-		fprintf(stderr, "asyncd: another asyncd uses %s\n", dir);
+		n = pread(fd, pid, sizeof pid - 1, 0);
+		pid[n > 0 ? n : 0] = '\0';
+		pid[strcspn(pid, "\n")] = '\0';
+		fprintf(stderr, "asyncd: another asyncd%s%s%s uses the state "
+		    "directory %s; give this one its own with --state-dir\n",
+		    *pid != '\0' ? " (pid " : "", pid, *pid != '\0' ? ")" :
+		    "", dir);
 		exit(1);
 	}
+	len = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+	if (ftruncate(fd, 0) == -1 || pwrite(fd, pid, (size_t)len, 0) != len)
+		log_warn("%s: cannot record the pid", lock);
 	free(lock);
-	free(dir);
+	*dirp = dir;
 	return (fd);
 fail:
 	fprintf(stderr, "asyncd: cannot create state directory %s: %s\n",
 	    dir, strerror(errno));
 	exit(1);
+}
+
+/* A new random id for this start of the daemon: 16 hex digits. */
+static void
+main_instance(char *buf, size_t len)
+{
+	uint64_t	v = 0;
+
+	if (getrandom(&v, sizeof v, 0) != (ssize_t)sizeof v)
+		v = (uint64_t)getpid() << 32 ^ (uint64_t)time(NULL);
+	snprintf(buf, len, "%016" PRIx64, v);
+}
+
+/*
+ * The hard deadline of shutdown: a thread that ends the process if the
+ * orderly shutdown has not finished in time (see MAIN_HARD_SECONDS).
+ */
+static struct {
+	pthread_mutex_t	 lock;
+	pthread_cond_t	 cond;
+	pthread_t	 thread;
+	bool		 started;
+	bool		 done;
+	double		 seconds;
+} main_deadline = {
+	.lock = PTHREAD_MUTEX_INITIALIZER,
+};
+
+static void *
+main_deadline_main(void *arg)
+{
+	struct timespec	ts;
+	bool		done;
+
+	(void)arg;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += (time_t)main_deadline.seconds;
+	ts.tv_nsec += (long)((main_deadline.seconds -
+	    floor(main_deadline.seconds)) * 1e9);
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&main_deadline.lock);
+	while (!main_deadline.done) {
+		if (pthread_cond_timedwait(&main_deadline.cond,
+		    &main_deadline.lock, &ts) == ETIMEDOUT)
+			break;
+	}
+	done = main_deadline.done;
+	pthread_mutex_unlock(&main_deadline.lock);
+	if (!done) {
+		log_warnx("shutdown did not finish within %.0f s; exiting now",
+		    main_deadline.seconds);
+		log_flush();
+		_exit(1);
+	}
+	return (NULL);
+}
+
+static void
+main_deadline_start(double seconds)
+{
+	pthread_condattr_t	attr;
+
+	if (main_deadline.started)
+		return;
+	main_deadline.seconds = seconds;
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&main_deadline.cond, &attr);
+	pthread_condattr_destroy(&attr);
+	if (pthread_create(&main_deadline.thread, NULL, main_deadline_main,
+	    NULL) != 0) {
+		log_warn("%s: pthread_create", __func__);
+		return;
+	}
+	main_deadline.started = true;
+}
+
+static void
+main_deadline_stop(void)
+{
+	if (!main_deadline.started)
+		return;
+	pthread_mutex_lock(&main_deadline.lock);
+	main_deadline.done = true;
+	pthread_cond_signal(&main_deadline.cond);
+	pthread_mutex_unlock(&main_deadline.lock);
+	pthread_join(main_deadline.thread, NULL);
+	pthread_cond_destroy(&main_deadline.cond);
+	main_deadline.started = false;
 }
 
 static void
@@ -422,6 +587,15 @@ main_signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
 	(void)revents;
 	log_info("%s: shutting down", strsignal(w->signum));
 	daemon_shutdown(d);
+}
+
+static void
+main_log_cb(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+	(void)loop;
+	(void)w;
+	(void)revents;
+	log_flush();
 }
 
 static void
@@ -494,6 +668,8 @@ daemon_shutdown(struct daemon *d)
 	d->stopping = true;
 	sd_notify(0, "STOPPING=1");
 	main_notify_status(d);
+	main_deadline_start(d->drain_timeout + MAIN_FLUSH_SECONDS +
+	    MAIN_HARD_SECONDS);
 	sched_drain(&d->sched);
 	d->drain_deadline = ev_now(d->loop) + d->drain_timeout;
 	ev_timer_init(&d->drain_timer, main_drain_cb, 0., 0.02);
@@ -515,7 +691,9 @@ main(int argc, char **argv)
 {
 	struct main_options	 o;
 	struct daemon		 d;
+	struct ids		*ids;
 	uint64_t		 usec;
+	char			*state_dir, *cause;
 	int			 lockfd, rv;
 
 	main_parse(&o, argc, argv);
@@ -524,8 +702,10 @@ main(int argc, char **argv)
 	memset(&d, 0, sizeof d);
 	d.uid = geteuid();
 	d.drain_timeout = o.drain_timeout;
+	main_instance(d.instance, sizeof d.instance);
+	o.server.instance = d.instance;
 
-	lockfd = main_state_dir(o.state_dir);
+	lockfd = main_state_dir(o.state_dir, &state_dir);
 	main_socket_dir(o.url);
 	main_check_running(o.url);
 	if (!o.no_events)
@@ -533,6 +713,12 @@ main(int argc, char **argv)
 
 	if ((d.loop = ev_default_loop(EVFLAG_AUTO)) == NULL)
 		fatalx("cannot start the event loop");
+	/* Log lines of one loop iteration leave in one write, last thing. */
+	ev_prepare_init(&d.log_prepare, main_log_cb);
+	ev_set_priority(&d.log_prepare, EV_MINPRI);
+	ev_prepare_start(d.loop, &d.log_prepare);
+	ev_unref(d.loop);
+	log_batch(true);
 	inbox_init(&d.inbox, d.loop);
 	inbox_start(&d.inbox);
 	ev_unref(d.loop);
@@ -544,8 +730,14 @@ main(int argc, char **argv)
 		    strerror(rv));
 		return (1);
 	}
+	if (ids_open(&ids, state_dir, d.sched.threads, &cause) != 0) {
+		log_flush();
+		fprintf(stderr, "asyncd: %s\n", cause);
+		return (1);
+	}
+	d.sched.ids = ids;
 	if ((rv = events_start(&d.events, d.loop, o.no_events ? NULL :
-	    o.events, o.mode, o.server.check)) != 0) {
+	    o.events, o.events_mode, o.server.check)) != 0) {
 		fprintf(stderr, "asyncd: cannot listen on %s: %s\n",
 		    o.events, nng_strerror(rv));
 		return (1);
@@ -572,10 +764,14 @@ main(int argc, char **argv)
 		ev_unref(d.loop);
 	}
 
-	log_info("asyncd %s listening on %s%s%s (%zu threads, max %zu "
-	    "running)", ASYNCD_VERSION, o.url, o.no_events ? "" :
-	    ", events on ", o.no_events ? "" : o.events, o.sched.threads,
-	    o.sched.max_running);
+	log_info("asyncd %s listening on %s%s%s (instance %s, next job %"
+	    PRIu64 ", %zu threads, max %zu running, %zu coroutines)",
+	    ASYNCD_VERSION, o.url, o.no_events ? "" : ", events on ",
+	    o.no_events ? "" : o.events, d.instance, ids_peek(ids),
+	    o.sched.threads, d.sched.max_toplevel, o.sched.max_coroutines);
+	if (o.server.check > 0)
+		log_debug("nng %s: checking the listeners every %g s",
+		    nng_version(), o.server.check);
 	sd_notify(0, "READY=1");
 	main_notify_status(&d);
 
@@ -609,15 +805,21 @@ main(int argc, char **argv)
 	}
 	sched_fini(&d.sched);
 	inbox_drain(&d.inbox);
+	ids_close(ids);
 	ev_ref(d.loop);
 	inbox_stop(&d.inbox);
 	inbox_fini(&d.inbox);
 	registry_free(d.reg);
+	ev_ref(d.loop);
+	ev_prepare_stop(d.loop, &d.log_prepare);
+	log_batch(false);
 	ev_loop_destroy(d.loop);
 	close(lockfd);
+	free(state_dir);
 	log_debug("inbox: %" PRIu64 " items in %" PRIu64 " wake-ups",
 	    d.inbox.handled, d.inbox.batches);
-	log_info("stopped");
 	nng_fini();
+	main_deadline_stop();
+	log_info("stopped");
 	return (0);
 }

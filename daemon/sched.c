@@ -4,15 +4,18 @@
  *
  * Design notes.
  *
- * A job is queued until a slot is free: max_running bounds the top-level
- * jobs running at once, max_coroutines bounds all live coroutines (each
- * holds a stack with a guard page, and guard pages are capped by
- * vm.max_map_count). Children spawned by a running job never wait for a
- * slot: their parent holds one and waits for them, so a child that had to
- * wait for a slot held by a waiting parent could deadlock the lot. A child
- * is either admitted at once (ahead of top-level jobs, against
- * max_coroutines only) or refused with "busy" when every coroutine slot is
- * taken or promised.
+ * A job is queued until a slot is free: max_coroutines bounds all live
+ * coroutines (each holds a stack with a guard page, and guard pages are
+ * capped by vm.max_map_count), and top-level jobs (the ones clients
+ * submit) may hold at most max_toplevel of them: max_running, and never
+ * more than three quarters of max_coroutines. The rest is headroom for
+ * children. A parent holds its slot while it waits for its children, so if
+ * parents could take every slot their children would wait for ever; with
+ * the headroom, children (queued in their own queue, admitted ahead of
+ * top-level jobs) always find room as other children finish, and a gather
+ * never fails for want of a slot that top-level jobs took. (Parents that
+ * are themselves children, a gather of gathers, can still fill the
+ * headroom; their jobs' timeouts end that.)
  *
  * Coroutines are resumed from one place only: sched_run, called from an
  * ev_prepare watcher, that is on the loop's own stack just before it
@@ -25,9 +28,18 @@
  * or it was cancelled while queued. sched_finish records the final state,
  * cancels the job's unfinished children (structured concurrency), releases
  * its key if it did not succeed, publishes the event and runs its watches
- * (replies to waiting clients, wakes awaiting coroutines). Finished jobs
- * are forgotten by sched_evict, which never runs while a coroutine does,
- * so pointers a coroutine got from ad_await stay valid until it suspends.
+ * (replies to waiting clients, wakes awaiting coroutines). When that
+ * happens on a coroutine (a coroutine cancelling a queued job), the event
+ * and the watches wait in the notify list for sched_run, on the loop's own
+ * stack: a reply may be large to encode, and a coroutine's stack is small.
+ *
+ * Finished jobs are forgotten by sched_evict, which never runs while a
+ * coroutine does, so pointers a coroutine got from ad_await stay valid
+ * until it suspends. Retention keeps every finished job for --retention
+ * seconds. Past --keep jobs or --keep-mib of memory, the oldest finished
+ * jobs whose outcome has been read (by a reply or an await) go first; a
+ * result nobody has read yet goes early only when memory forces it, and
+ * that is logged.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -35,6 +47,9 @@
 #include <unistd.h>
 
 #include "daemon.h"
+
+#define SCHED_STR_(x)	#x
+#define SCHED_STR(x)	SCHED_STR_(x)
 
 /* Freed stacks kept for reuse: enough to absorb a burst without munmap. */
 #define SCHED_STACKS_CACHED	64
@@ -49,6 +64,7 @@ static void	sched_prepare_cb(struct ev_loop *, ev_prepare *, int);
 static void	sched_retention_cb(struct ev_loop *, ev_timer *, int);
 static void	sched_deadline_cb(struct ev_loop *, ev_timer *, int);
 static void	sched_finish(struct sched *, struct job *, enum proto_state);
+static void	sched_notify(struct sched *, struct job *);
 
 void
 sched_config_default(struct sched_config *cfg)
@@ -80,8 +96,17 @@ sched_init(struct sched *s, struct ev_loop *loop, struct registry *reg,
 	s->loop = loop;
 	s->cfg = *cfg;
 	s->reg = reg;
-	if (s->cfg.max_coroutines < s->cfg.max_running)
-		s->cfg.max_coroutines = s->cfg.max_running;
+	/*
+	 * A quarter of the coroutines (at least one) is headroom for
+	 * children; with a single coroutine there is none, and a child is
+	 * refused when no slot is free (sched_submit).
+	 */
+	s->max_toplevel = s->cfg.max_coroutines;
+	if (s->max_toplevel > 1)
+		s->max_toplevel -= s->cfg.max_coroutines / 4 > 0 ?
+		    s->cfg.max_coroutines / 4 : 1;
+	if (s->max_toplevel > s->cfg.max_running)
+		s->max_toplevel = s->cfg.max_running;
 	if ((rv = coro_pool_create(&s->pool, cfg->stack_size,
 	    SCHED_STACKS_CACHED)) != 0)
 		return (rv);
@@ -94,6 +119,7 @@ sched_init(struct sched *s, struct ev_loop *loop, struct registry *reg,
 	TAILQ_INIT(&s->queued);
 	TAILQ_INIT(&s->child_queued);
 	TAILQ_INIT(&s->ready);
+	TAILQ_INIT(&s->notify);
 	LIST_INIT(&s->waiters);
 	s->next_id = 1;
 	s->started = ev_now(loop);
@@ -201,13 +227,18 @@ sched_submit(struct sched *s, struct sched_submit *sub, struct job **out,
 		xasprintf(cause, "no job type named '%s'", sub->type);
 		return (ASYNCD_EUNKNOWNTYPE);
 	}
-	if (sub->parent != NULL &&
+	/*
+	 * Children wait for the headroom (their number is bounded by their
+	 * parents', which --max-queued and the arguments budget bound),
+	 * except where there is none: a single coroutine, which the parent
+	 * holds.
+	 */
+	if (sub->parent != NULL && s->max_toplevel >= s->cfg.max_coroutines &&
 	    s->ncoros + s->nchildren_queued >= s->cfg.max_coroutines) {
 		xasprintf(cause, "no room for another coroutine (%zu live, "
 		    "--max-coroutines)", s->ncoros);
 		return (ASYNCD_EBUSY);
 	}
-	/* Children only ever wait for a coroutine slot (see above). */
 	if (sub->parent == NULL &&
 	    s->nqueued - s->nchildren_queued >= s->cfg.max_queued) {
 		xasprintf(cause, "too many jobs queued (%zu, --max-queued)",
@@ -235,7 +266,13 @@ sched_submit(struct sched *s, struct sched_submit *sub, struct job **out,
 		goto refuse;
 	}
 
-	job->id = s->next_id++;
+	if (s->ids == NULL)
+		job->id = s->next_id++;
+	else if ((rv = ids_next(s->ids, &job->id)) != 0) {
+		xasprintf(cause, "job ids are being reserved in the state "
+		    "directory; try again");
+		goto refuse;
+	}
 	sub->args = NULL;
 	job->sched = s;
 	job->type = type;
@@ -350,7 +387,7 @@ sched_admit(struct sched *s)
 	    (job = TAILQ_FIRST(&s->child_queued)) != NULL)
 		sched_start(s, job);
 	while (s->ncoros < s->cfg.max_coroutines &&
-	    s->nrunning < s->cfg.max_running &&
+	    s->nrunning < s->max_toplevel &&
 	    (job = TAILQ_FIRST(&s->queued)) != NULL)
 		sched_start(s, job);
 }
@@ -374,6 +411,14 @@ sched_returned(struct sched *s, struct job *job)
 		    job->cancel_msg);
 		cJSON_Delete(job->result);
 		job->result = NULL;
+	} else if (job->run_rc == 0 &&
+	    proto_json_depth(job->result) > PROTO_MAX_RESULT_DEPTH) {
+		/* No client could read the reply that carried it. */
+		state = PROTO_FAILED;
+		job_set_error(job, "result_too_deep", "the job's result nests "
+		    "deeper than " SCHED_STR(PROTO_MAX_RESULT_DEPTH) " levels");
+		cJSON_Delete(job->result);
+		job->result = NULL;
 	} else if (job->run_rc == 0) {
 		state = PROTO_SUCCEEDED;
 		if (job->result == NULL &&
@@ -391,6 +436,25 @@ sched_returned(struct sched *s, struct job *job)
 		job->result = NULL;
 	}
 	sched_finish(s, job, state);
+}
+
+/* One line per finished job, for the administrator. */
+static void
+sched_log(struct sched *s, const struct job *job)
+{
+	double	took = job->finished - (job->started > 0 ? job->started :
+		    job->created);
+
+	(void)s;
+	if (job->state == PROTO_SUCCEEDED)
+		log_info("job %" PRIu64 " (%s) succeeded in %.3f s, uid %"
+		    PRIu64, job->id, job->type_name, took, job->uid);
+	else
+		log_info("job %" PRIu64 " (%s) %s in %.3f s, uid %" PRIu64
+		    ": %s: %s", job->id, job->type_name,
+		    proto_state_name(job->state), took, job->uid,
+		    job->err_code != NULL ? job->err_code : "",
+		    job->err_message != NULL ? job->err_message : "");
 }
 
 static void
@@ -414,10 +478,35 @@ sched_finish(struct sched *s, struct job *job, enum proto_state state)
 	}
 	if (state != PROTO_SUCCEEDED)
 		jobtab_unbind_key(&s->tab, job);
-	log_debug("job %" PRIu64 " (%s) %s", job->id, job->type_name,
-	    proto_state_name(state));
+	sched_log(s, job);
+	if (coro_current() != NULL) {
+		/* Not on a coroutine's stack: sched_run notifies. */
+		job->notify_pending = true;
+		TAILQ_INSERT_TAIL(&s->notify, job, notify_entry);
+		return;
+	}
+	sched_notify(s, job);
+}
+
+/* Publishes a finished job's event and runs its watches. */
+static void
+sched_notify(struct sched *s, struct job *job)
+{
 	sched_publish(s, job);
 	job_notify(job);
+}
+
+/* Runs the notifications deferred by sched_finish. Loop's stack. */
+static void
+sched_notify_all(struct sched *s)
+{
+	struct job	*job;
+
+	while ((job = TAILQ_FIRST(&s->notify)) != NULL) {
+		TAILQ_REMOVE(&s->notify, job, notify_entry);
+		job->notify_pending = false;
+		sched_notify(s, job);
+	}
 }
 
 int
@@ -464,7 +553,7 @@ sched_deadline_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	(void)loop;
 	(void)revents;
 	sched_cancel(job->sched, job, ASYNCD_EJOBTIMEDOUT,
-	    "timed out after %g seconds", job->timeout);
+	    "timed out after %g s", job->timeout);
 }
 
 void
@@ -498,6 +587,7 @@ sched_run(struct sched *s)
 		fatalx("%s: called from a coroutine", __func__);
 	s->in_run = true;
 	for (;;) {
+		sched_notify_all(s);
 		sched_admit(s);
 		if ((job = TAILQ_FIRST(&s->ready)) == NULL)
 			break;
@@ -507,8 +597,9 @@ sched_run(struct sched *s)
 			sched_returned(s, job);
 	}
 	s->in_run = false;
-	if (s->tab.nfinished > s->cfg.keep ||
-	    s->tab.finished_bytes > s->cfg.keep_bytes)
+	if (s->tab.nread > 0 && s->tab.nfinished > s->cfg.keep)
+		sched_evict(s);
+	else if (s->tab.finished_bytes > s->cfg.keep_bytes)
 		sched_evict(s);
 }
 
@@ -520,23 +611,67 @@ sched_prepare_cb(struct ev_loop *loop, ev_prepare *w, int revents)
 	sched_run(container_of(w, struct sched, prepare));
 }
 
+/*
+ * Forgets job, unless someone still holds it. Returns false if it is
+ * pinned (a waiter is about to reply with it).
+ */
+static bool
+sched_forget(struct sched *s, struct job *job)
+{
+	if (job->pins > 0)
+		return (false);
+	jobtab_remove(&s->tab, job);
+	job_free(job);
+	return (true);
+}
+
+/* Forgets the jobs of list that finished before horizon. */
+static void
+sched_expire(struct sched *s, struct job_list *list, double horizon)
+{
+	struct job	*job, *next;
+
+	for (job = TAILQ_FIRST(list); job != NULL; job = next) {
+		next = TAILQ_NEXT(job, fin_entry);
+		/*
+		 * The read list is in reading order, close to finishing
+		 * order: a job read late waits for the ones before it.
+		 */
+		if (job->finished > horizon)
+			break;
+		sched_forget(s, job);
+	}
+}
+
 void
 sched_evict(struct sched *s)
 {
+	struct jobtab	*tab = &s->tab;
 	struct job	*job, *next;
-	double		 horizon = ev_now(s->loop) - s->cfg.retention;
+	size_t		 forced = 0;
 
-	for (job = TAILQ_FIRST(&s->tab.finished); job != NULL; job = next) {
+	sched_expire(s, &tab->unread, ev_now(s->loop) - s->cfg.retention);
+	sched_expire(s, &tab->read, ev_now(s->loop) - s->cfg.retention);
+	/* Over a limit: read outcomes first, oldest read first. */
+	for (job = TAILQ_FIRST(&tab->read); job != NULL; job = next) {
 		next = TAILQ_NEXT(job, fin_entry);
-		if (s->tab.nfinished <= s->cfg.keep &&
-		    s->tab.finished_bytes <= s->cfg.keep_bytes &&
-		    job->finished > horizon)
-			break;	/* the rest finished later still */
-		if (job->pins > 0)
-			continue;
-		jobtab_remove(&s->tab, job);
-		job_free(job);
+		if (tab->nfinished <= s->cfg.keep &&
+		    tab->finished_bytes <= s->cfg.keep_bytes)
+			break;
+		sched_forget(s, job);
 	}
+	/* Unread results go early only when memory forces them out. */
+	for (job = TAILQ_FIRST(&tab->unread); job != NULL; job = next) {
+		next = TAILQ_NEXT(job, fin_entry);
+		if (tab->finished_bytes <= s->cfg.keep_bytes)
+			break;
+		if (sched_forget(s, job))
+			forced++;
+	}
+	if (forced > 0)
+		log_warnx("forgot %zu finished jobs whose results nobody had "
+		    "read yet: their results hold more than --keep-mib %zu",
+		    forced, s->cfg.keep_bytes >> 20);
 }
 
 static void
@@ -577,6 +712,12 @@ sched_stats(const struct sched *s, struct proto_stats *st)
 	st->uptime = ev_now(s->loop) - s->started;
 	st->max_running = s->cfg.max_running;
 	st->max_queued = s->cfg.max_queued;
+}
+
+void
+sched_delivered(struct job *job)
+{
+	jobtab_delivered(&job->sched->tab, job);
 }
 
 void

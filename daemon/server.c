@@ -48,6 +48,7 @@ struct work {
 	struct proto_req	 req;
 	uint64_t		 uid;
 	uint64_t		 gid;
+	nng_pipe		 pipe;		/* the peer's connection */
 	struct inbox_item	 item;
 };
 
@@ -103,7 +104,8 @@ server_send_error(struct work *w, int err, const char *message)
 	char	*text;
 	size_t	 len;
 
-	if ((text = proto_reply_error(err, message, NULL, &len)) == NULL) {
+	if ((text = proto_reply_error(err, message, w->srv->cfg.instance,
+	    &len)) == NULL) {
 		static const char nomem[] = "{\"ok\":false,\"error\":{\"code\":"
 		    "\"no_memory\",\"message\":\"out of memory\"}}";
 		server_send(w, nomem, sizeof nomem - 1);
@@ -123,6 +125,7 @@ server_intake(struct work *w, nng_msg *msg)
 	size_t		 len = nng_msg_len(msg);
 	int		 rv;
 
+	w->pipe = pipe;
 	if (nng_pipe_get_uint64(pipe, NNG_OPT_IPC_PEER_UID, &w->uid) != 0)
 		w->uid = SERVER_UID_UNKNOWN;
 	if (nng_pipe_get_uint64(pipe, NNG_OPT_IPC_PEER_GID, &w->gid) != 0)
@@ -266,8 +269,8 @@ server_start(struct server **out, struct ev_loop *loop,
 			goto fail;
 	}
 	if ((rv = probe_start(&srv->probe, loop, srv->sock, &srv->listener,
-	    cfg->url, cfg->mode, "requests", nng_req0_open, cfg->check,
-	    NULL, NULL)) != 0)
+	    cfg->url, cfg->mode, "requests", NNG_REQ0_SELF, cfg->check, NULL,
+	    NULL)) != 0)
 		goto fail;
 	*out = srv;
 	return (0);
@@ -319,10 +322,12 @@ server_stats(struct server *srv, size_t *contexts, size_t *busy)
 void
 server_reply(struct work *w, const struct proto_reply *rep)
 {
-	char	*text;
-	size_t	 len;
+	struct proto_reply	 r = *rep;
+	char			*text;
+	size_t			 len;
 
-	if (proto_reply_encode(rep, &text, &len) != 0) {
+	r.instance = (char *)w->srv->cfg.instance;
+	if (proto_reply_encode(&r, &text, &len) != 0) {
 		server_send_error(w, ASYNCD_ENOMEM, "out of memory encoding "
 		    "the reply");
 		return;
@@ -363,6 +368,16 @@ uint64_t
 server_peer_gid(const struct work *w)
 {
 	return (w->gid);
+}
+
+int64_t
+server_peer_pid(const struct work *w)
+{
+	uint64_t	pid;
+
+	if (nng_pipe_get_uint64(w->pipe, NNG_OPT_IPC_PEER_PID, &pid) != 0)
+		return (-1);
+	return ((int64_t)pid);
 }
 
 struct daemon *

@@ -109,7 +109,8 @@ assert_match 'asyncd --help' "$ASSERT_ERR" "a bad option points at --help"
 testd_start
 first=$TESTD_PID
 assert_eq 660 "$(stat -c %a "$TESTD_DIR/asyncd.sock")" "request socket mode"
-assert_eq 660 "$(stat -c %a "$TESTD_DIR/asyncd.events")" "event socket mode"
+# Events carry every job's keys and messages: the daemon's user only.
+assert_eq 600 "$(stat -c %a "$TESTD_DIR/asyncd.events")" "event socket mode"
 assert_match '^asyncd: info: asyncd [0-9.]+ listening on ' \
     "$(cat "$TESTD_LOG")" "log lines for people: 'asyncd: info:'"
 
@@ -118,7 +119,8 @@ daemon_fails 1 "^asyncd: another asyncd is listening on $TESTD_URL\$" \
     --socket "$TESTD_URL" --state-dir "$other/state2"
 daemon_fails 1 "^asyncd: another asyncd is listening on $TESTD_URL\$" \
     --socket "$TESTD_URL" --events none --state-dir "$other/state3"
-daemon_fails 1 "^asyncd: another asyncd uses $TESTD_DIR/state\$" \
+daemon_fails 1 "^asyncd: another asyncd \\(pid $first\\) uses the state \
+directory $TESTD_DIR/state; give this one its own with --state-dir\$" \
     --socket "ipc://$other/x.sock" --state-dir "$TESTD_DIR/state"
 [ ! -e "$other/x.sock" ] || fail "a refused daemon left a socket behind"
 pass
@@ -155,11 +157,11 @@ assert_eq "$TESTD_PID" "$(printf '%s' "$ASSERT_OUT" | json_get pid)" \
     "a new daemon on a stale socket"
 testd_stop
 
-# ---- --socket-mode, and retention (--keep 3).
-testd_start --socket-mode 0600 --keep 3
+# ---- --socket-mode, --events-mode, and retention (--keep 3).
+testd_start --socket-mode 0600 --events-mode 0640 --keep 3
 assert_eq 600 "$(stat -c %a "$TESTD_DIR/asyncd.sock")" "--socket-mode 0600"
-assert_eq 600 "$(stat -c %a "$TESTD_DIR/asyncd.events")" \
-    "--socket-mode 0600 (events)"
+assert_eq 640 "$(stat -c %a "$TESTD_DIR/asyncd.events")" \
+    "--events-mode 0640"
 ids=
 for i in 1 2 3 4 5 6; do
 	assert_status 0 asyncctl submit echo "$i" --wait --json
@@ -219,7 +221,9 @@ testd_kill TERM
 wait_for daemon_gone
 log=$(cat "$TESTD_LOG")
 assert_match '^<6>asyncd [0-9.]+ listening on ' "$log" "<6> for info"
-assert_match '^<7>job 1 \(echo\) succeeded$' "$log" "<7> for debug"
+assert_match '^<6>job 1 \(echo\) succeeded in [0-9.]+ s, uid [0-9]+$' \
+    "$log" "<6> for a finished job"
+assert_match '^<7>inbox: ' "$log" "<7> for debug"
 assert_match '^<6>stopped$' "$log" "<6> at the end"
 if printf '%s\n' "$log" | grep -v '^<[0-7]>' | grep -q .; then
 	fail "journal log lines without a priority: $log"
@@ -287,7 +291,7 @@ assert_eq 250 "$(grep -c "$shutdown_error" "$_TESTD_TMP/all.out")" \
     "cancelled by the shutdown"
 assert_eq 50 "$(grep -c '"started":' "$_TESTD_TMP/all.out")" \
     "50 of them had started"
-assert_match 'failed: cancelled: the daemon is shutting down' \
+assert_match 'cancelled: the daemon is shutting down' \
     "$(cat "$_TESTD_TMP/last.out")" "the queued waiter's message"
 testd_stop
 
@@ -337,46 +341,75 @@ else
 	testd_stop
 fi
 
-# A client that hangs up in the middle of the SP handshake (a port scanner,
-# "nc -U") stops an nng 1.5.2 listener for good (nng #1518); the daemon's
-# probe notices and listens again, on both sockets.
+# ---- a client that hangs up in the middle of the SP handshake (a port
+# scanner, "nc -U") stops an nng 1.5.2 listener for good (nng #1518); the
+# daemon's probe notices and listens again, on both sockets. Whether the
+# hang-up lands before nng has written its half of the handshake is a race
+# inside nng, so the daemon is stopped around the bare connect: when it
+# goes on, nng finds the connection already closed, every time. What a
+# user sees is checked: a new client connects within twice the probe
+# interval (plus room for a loaded machine), and a client connected
+# before carries on.
 # nng leaks the stopped listener and what it parked (see the file).
 LSAN_OPTIONS=suppressions=${ASYNCD_SRCDIR:-$(pwd)}/tests/helpers/nng1518.supp
 export LSAN_OPTIONS
-testd_start --listener-check 0.3
+CHECK=1
+testd_start --listener-check "$CHECK"
 unset LSAN_OPTIONS
 assert_status 0 asyncctl ping
+evpath=${TESTD_URL#ipc://}
+evpath=${evpath%.sock}.events
 # A client connected before must not notice: its held wait completes.
-asyncctl submit sleep '{"seconds": 2}' --wait > "$_TESTD_TMP/held" \
-    2>&1 &
+asyncctl submit sleep '{"seconds": 3}' --key held --wait \
+    >"$_TESTD_TMP/held" 2>&1 &
 held=$!
 wait_for sh -c "\"$BUILD/asyncctl\" --json list --state running |
-    grep -q '\"type\":\"sleep\"'"
-"$BUILD/tests/bareconnect" "${TESTD_URL#ipc://}" ||
-    fail "bareconnect to the request socket"
-evpath=${TESTD_URL#ipc://}
-"$BUILD/tests/bareconnect" "${evpath%.sock}.events" ||
-    fail "bareconnect to the event socket"
-wait_for grep -q "requests: new clients cannot connect" "$TESTD_LOG"
-wait_for grep -q "events: new clients cannot connect" "$TESTD_LOG"
-wait_for asyncctl --connect-timeout 1 ping
+    grep -q '\"key\":\"held\"'"
+
+# bare_connect PATH: the deterministic trigger.
+bare_connect() {
+	kill -STOP "$TESTD_PID" || fail "SIGSTOP"
+	"$BUILD/tests/bareconnect" "$1"
+	_st=$?
+	kill -CONT "$TESTD_PID" || fail "SIGCONT"
+	[ "$_st" -eq 0 ] || fail "bareconnect $1"
+}
+
+# connects_within S: a new client's ping is answered within S seconds of
+# the trigger (each try gives up after a second: a connection made while
+# the listener was stopped is parked until the daemon lets it go).
+connects_within() {
+	_t0=$(now)
+	until timeout 1 "$BUILD/asyncctl" --connect-timeout 1 ping \
+	    >/dev/null 2>&1; do
+		below "$(elapsed "$_t0")" "$1" || return 1
+	done
+	pass
+}
+
+relistens() { grep -c "$1: new clients cannot connect" "$TESTD_LOG"; }
+relistened_since() { [ "$(relistens "$1")" -gt "$2" ]; }
+
+for i in 1 2 3; do
+	n=$(relistens requests)
+	bare_connect "${TESTD_URL#ipc://}"
+	connects_within $((2 * CHECK + 3)) ||
+	    fail "no new client connected within 2 probe intervals ($i)"
+	wait_for relistened_since requests "$n"
+done
+n=$(relistens events)
+bare_connect "$evpath"
+wait_for relistened_since events "$n"
 wait "$held"
-assert_eq 0 "$?" "a client held across the listener restart"
+assert_eq 0 "$?" "a client held across the listener restarts"
 assert_eq null "$(cat "$_TESTD_TMP/held")" "its result"
 assert_eq 660 "$(stat -c %a "${TESTD_URL#ipc://}")" \
     "the socket's mode after listening again"
-# Again, and again: each time the daemon recovers.
-relistens() { grep -c "requests: new clients cannot connect" "$TESTD_LOG"; }
-relistened_since() { [ "$(relistens)" -gt "$1" ]; }
-for i in 1 2 3; do
-	n=$(relistens)
-	"$BUILD/tests/bareconnect" "${TESTD_URL#ipc://}" ||
-	    fail "bareconnect $i"
-	wait_for relistened_since "$n"
-	wait_for asyncctl --connect-timeout 1 ping
-done
+assert_eq 600 "$(stat -c %a "$evpath")" \
+    "the event socket's mode after listening again"
 # The event socket delivers again: a subscriber sees a new job's events.
-nngcat --sub0 --dial "${TESTD_URL%.sock}.events" --subscribe job. \
+: >"$_TESTD_TMP/ev"
+nngcat --sub0 --dial "ipc://$evpath" --subscribe job. \
     --quoted --recv-timeout 10 > "$_TESTD_TMP/ev" 2>/dev/null &
 sub=$!
 tries=0
@@ -390,4 +423,11 @@ done
 pass
 kill "$sub" 2>/dev/null
 wait "$sub" 2>/dev/null
+# No false alarms: an idle daemon nobody bare-connects to never
+# relistens, however many probe ticks go by.
+n=$(relistens requests)
+m=$(relistens events)
+sleep $((3 * CHECK))
+assert_eq "$n" "$(relistens requests)" "no false alarm (requests)"
+assert_eq "$m" "$(relistens events)" "no false alarm (events)"
 testd_stop

@@ -19,7 +19,8 @@ raw_file() {
 }
 
 # expect_error CODE REQUEST: the reply is {"ok":false} with that code, a
-# non-empty message, and the daemon still answers ping afterwards.
+# non-empty message and the daemon's instance, and the daemon still answers
+# ping afterwards.
 expect_error() {
 	reply=$(raw "$2") || fail "no reply to '$2'"
 	assert_eq false "$(printf '%s' "$reply" | json_get ok)" \
@@ -30,6 +31,9 @@ expect_error() {
 	msg=$(printf '%s' "$err" | json_get message)
 	[ -n "$msg" ] || fail "empty error message for '$2'"
 	pass
+	# Every reply, refusals too, names the daemon instance.
+	assert_match '^[0-9a-f]{16}$' "$(printf '%s' "$reply" |
+	    json_get instance)" "instance in the reply to '$2'"
 	assert_status 0 asyncctl ping
 }
 
@@ -72,7 +76,11 @@ expect_error bad_request '{"v":1,"op":"wait","ids":[1.5]}'
 expect_error bad_request '{"v":1,"op":"wait","ids":[0]}'
 expect_error bad_request '{"v":1,"op":"wait","ids":"1"}'
 expect_error bad_request '{"v":1,"op":"wait","ids":[1,2,1]}'
-expect_error unknown_job '{"v":1,"op":"wait","ids":[999999]}'
+# An unknown id in a wait is an entry with its error, not a failed wait.
+reply=$(raw '{"v":1,"op":"wait","ids":[999999]}') || fail "no reply to wait"
+assert_eq true "$(printf '%s' "$reply" | json_get ok)" "wait of an unknown id"
+assert_match '^\{"ok":true,"instance":"[0-9a-f]{16}","jobs":\[\{"id":999999,"error":\{"code":"unknown_job","message":"no job with id 999999"\}\}\],"done":true\}$' \
+    "$reply" "its entry"
 expect_error unknown_job '{"v":1,"op":"status","id":999999}'
 expect_error bad_request '{"v":1,"op":"status","id":-1}'
 expect_error bad_request '{"v":1,"op":"status","id":9007199254740992}'

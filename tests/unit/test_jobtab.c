@@ -106,7 +106,7 @@ test_jobtab_find_many(void **state)
 	assert_int_equal(n, TEST_JOBTAB_N);
 	assert_int_equal(tab->counts[PROTO_QUEUED], TEST_JOBTAB_N);
 	assert_int_equal(tab->nfinished, 0);
-	assert_true(TAILQ_EMPTY(&tab->finished));
+	assert_true(TAILQ_EMPTY(&tab->unread));
 }
 
 static void
@@ -281,7 +281,7 @@ test_jobtab_finished_order(void **state)
 
 	/* Finish order, not id order. */
 	i = 0;
-	TAILQ_FOREACH(job, &tab->finished, fin_entry) {
+	TAILQ_FOREACH(job, &tab->unread, fin_entry) {
 		assert_true(i < nitems(order));
 		assert_int_equal(job->id, order[i]);
 		i++;
@@ -293,7 +293,7 @@ test_jobtab_finished_order(void **state)
 	job = jobtab_find(tab, 9);
 	jobtab_remove(tab, job);
 	job_free(job);
-	job = TAILQ_FIRST(&tab->finished);
+	job = TAILQ_FIRST(&tab->unread);
 	assert_int_equal(job->id, 7);
 	job = TAILQ_NEXT(job, fin_entry);
 	assert_int_equal(job->id, 2);
@@ -317,14 +317,61 @@ test_jobtab_add_finished(void **state)
 	jobtab_add(tab, job);
 	assert_int_equal(tab->nfinished, 1);
 	assert_int_equal(tab->counts[PROTO_SUCCEEDED], 1);
-	assert_ptr_equal(TAILQ_FIRST(&tab->finished), job);
+	assert_ptr_equal(TAILQ_FIRST(&tab->unread), job);
 	assert_ptr_equal(jobtab_find_key(tab, "done"), job);
 	jobtab_remove(tab, job);
 	job_free(job);
 	assert_int_equal(tab->nfinished, 0);
 	assert_int_equal(tab->counts[PROTO_SUCCEEDED], 0);
-	assert_true(TAILQ_EMPTY(&tab->finished));
+	assert_true(TAILQ_EMPTY(&tab->unread));
 	assert_null(jobtab_find_key(tab, "done"));
+}
+
+/*
+ * A finished job whose outcome is read moves from the unread list to the
+ * read list, in reading order; a queued or running one is not affected,
+ * and reading twice changes nothing.
+ */
+static void
+test_jobtab_delivered(void **state)
+{
+	struct jobtab	*tab = *state;
+	struct job	*job;
+	uint64_t	 id;
+
+	for (id = 1; id <= 4; id++) {
+		jobtab_add(tab, test_jobtab_job(id, NULL));
+		jobtab_set_state(tab, jobtab_find(tab, id), PROTO_RUNNING);
+	}
+	for (id = 1; id <= 3; id++)
+		jobtab_set_state(tab, jobtab_find(tab, id), PROTO_SUCCEEDED);
+	jobtab_delivered(tab, jobtab_find(tab, 4));	/* still running */
+	assert_false(jobtab_find(tab, 4)->delivered);
+	jobtab_delivered(tab, jobtab_find(tab, 3));
+	jobtab_delivered(tab, jobtab_find(tab, 1));
+	jobtab_delivered(tab, jobtab_find(tab, 3));
+	assert_int_equal(tab->nread, 2);
+	assert_int_equal(tab->nfinished, 3);
+	job = TAILQ_FIRST(&tab->read);
+	assert_int_equal(job->id, 3);
+	assert_int_equal(TAILQ_NEXT(job, fin_entry)->id, 1);
+	assert_null(TAILQ_NEXT(TAILQ_NEXT(job, fin_entry), fin_entry));
+	job = TAILQ_FIRST(&tab->unread);
+	assert_int_equal(job->id, 2);
+	assert_null(TAILQ_NEXT(job, fin_entry));
+
+	/* Removal takes it off whichever list holds it. */
+	job = jobtab_find(tab, 3);
+	jobtab_remove(tab, job);
+	job_free(job);
+	assert_int_equal(tab->nread, 1);
+	assert_int_equal(TAILQ_FIRST(&tab->read)->id, 1);
+	/* A job that finishes after it was read goes to the read list. */
+	job = jobtab_find(tab, 4);
+	job->delivered = true;
+	jobtab_set_state(tab, job, PROTO_FAILED);
+	assert_int_equal(tab->nread, 2);
+	assert_ptr_equal(TAILQ_LAST(&tab->read, job_list), job);
 }
 
 /* jobtab_fini frees jobs in every state, with and without keys. */
@@ -419,6 +466,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_jobtab_state_counts,
 		    test_jobtab_setup, test_jobtab_teardown),
 		cmocka_unit_test_setup_teardown(test_jobtab_finished_order,
+		    test_jobtab_setup, test_jobtab_teardown),
+		cmocka_unit_test_setup_teardown(test_jobtab_delivered,
 		    test_jobtab_setup, test_jobtab_teardown),
 		cmocka_unit_test_setup_teardown(test_jobtab_add_finished,
 		    test_jobtab_setup, test_jobtab_teardown),

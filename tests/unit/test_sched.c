@@ -97,6 +97,7 @@ struct ts {
 	/* waiter callbacks */
 	int			 wfired;
 	bool			 wmet;
+	bool			 won_coro;	/* fn ran on a coroutine */
 	double			 wat;
 	bool			 wdone[4];
 	unsigned		 wpins[4];
@@ -525,6 +526,8 @@ ts_setup(void **state)
 
 	t = calloc(1, sizeof *t);
 	assert_non_null(t);
+	/* A line per finished job would bury cmocka's own. */
+	log_init(LOG_WARNING);
 	fixture_loop_init(&t->fl);
 	t->reg = registry_create();
 	builtin_register(t->reg);
@@ -990,7 +993,7 @@ test_sched_timeout(void **state)
 		assert_int_equal(r->rc[i], ASYNCD_EJOBTIMEDOUT);
 	assert_int_equal(job->state, PROTO_TIMED_OUT);
 	assert_string_equal(job->err_code, "timed_out");
-	assert_string_equal(job->err_message, "timed out after 0.1 seconds");
+	assert_string_equal(job->err_message, "timed out after 0.1 s");
 	assert_null(job->result);
 	assert_int_equal(sleep->state, PROTO_TIMED_OUT);
 	assert_string_equal(sleep->err_code, "timed_out");
@@ -1126,7 +1129,7 @@ test_sched_gather_return_exceptions(void **state)
 	    "{\"error\":{\"code\":\"boom\",\"message\":\"it broke\"}},"
 	    "{\"seconds\":0.05},"
 	    "{\"error\":{\"code\":\"timed_out\","
-	    "\"message\":\"timed out after 0.05 seconds\"}},"
+	    "\"message\":\"timed out after 0.05 s\"}},"
 	    "null]");
 }
 
@@ -1541,6 +1544,41 @@ test_sched_max_queued(void **state)
 }
 
 /* Children do not count against --max-queued: they never wait for it. */
+/*
+ * Top-level jobs leave a quarter of the coroutines to children: ten
+ * five-child gathers under --max-coroutines 20 all succeed, and never
+ * more than 20 coroutines live at once.
+ */
+static void
+test_sched_children_headroom(void **state)
+{
+	struct ts	*t = *state;
+	struct job	*g[10];
+	size_t		 i, most = 0;
+
+	t->cfg.max_coroutines = 20;
+	ts_start(t);
+	assert_int_equal(t->s.max_toplevel, 15);
+	for (i = 0; i < 10; i++)
+		g[i] = ts_submit(t, "gather", "{\"jobs\":["
+		    "{\"type\":\"sleep\",\"args\":{\"seconds\":0.01}},"
+		    "{\"type\":\"sleep\",\"args\":{\"seconds\":0.01}},"
+		    "{\"type\":\"sleep\",\"args\":{\"seconds\":0.01}},"
+		    "{\"type\":\"sleep\",\"args\":{\"seconds\":0.01}},"
+		    "{\"type\":\"sleep\",\"args\":{\"seconds\":0.01}}]}");
+	while (!sched_idle(&t->s)) {
+		fixture_run_for(&t->fl, 0.005);
+		if (t->s.ncoros > most)
+			most = t->s.ncoros;
+		assert_true(t->s.nrunning <= 15);
+	}
+	assert_true(most <= 20);
+	for (i = 0; i < 10; i++) {
+		assert_int_equal(g[i]->state, PROTO_SUCCEEDED);
+		ts_assert_json(g[i]->result, "[null,null,null,null,null]");
+	}
+}
+
 static void
 test_sched_max_queued_children(void **state)
 {
@@ -1763,6 +1801,11 @@ test_sched_evict_keep(void **state)
 	ts_run_idle(t, 5);
 	for (id = 1; id <= 20; id++)
 		assert_int_equal(t->last[id], PROTO_SUCCEEDED);
+	/* Nobody has read them: the count alone evicts none of them. */
+	assert_int_equal(t->s.tab.nfinished, 20);
+	for (id = 1; id <= 20; id++)
+		sched_delivered(jobtab_find(&t->s.tab, id));
+	sched_evict(&t->s);
 	assert_int_equal(t->s.tab.nfinished, 5);
 	assert_int_equal(t->s.tab.njobs, 5);
 	for (id = 1; id <= 15; id++)
@@ -1773,6 +1816,51 @@ test_sched_evict_keep(void **state)
 	assert_null(jobtab_find_key(&t->s.tab, "three"));
 	assert_int_equal(t->s.tab.counts[PROTO_SUCCEEDED], 5);
 	assert_int_equal(t->s.nfinished, 20);
+}
+
+/*
+ * Results nobody has read stay for their retention time whatever --keep
+ * says: a fan-out's waiter finds every one. Read ones go first, oldest
+ * read first, and an await reads as a client's reply does.
+ */
+static void
+test_sched_evict_read_first(void **state)
+{
+	struct ts	*t = *state;
+	struct job	*g;
+	uint64_t	 id;
+
+	t->cfg.keep = 5;
+	ts_start(t);
+	for (id = 1; id <= 20; id++)
+		ts_submit(t, "echo", NULL);
+	ts_run_idle(t, 5);
+	sched_evict(&t->s);
+	assert_int_equal(t->s.tab.nfinished, 20);
+	/* Read 12, then 1..10, then 20: 12 goes first. */
+	sched_delivered(jobtab_find(&t->s.tab, 12));
+	for (id = 1; id <= 10; id++)
+		sched_delivered(jobtab_find(&t->s.tab, id));
+	sched_delivered(jobtab_find(&t->s.tab, 20));
+	sched_evict(&t->s);
+	/* Every read one went: 8 unread remain, more than --keep. */
+	assert_int_equal(t->s.tab.nfinished, 8);
+	for (id = 1; id <= 20; id++) {
+		if (id <= 10 || id == 12 || id == 20)
+			assert_null(jobtab_find(&t->s.tab, id));
+		else
+			assert_non_null(jobtab_find(&t->s.tab, id));
+	}
+	/* A gather reads its children: they are evicted, it is kept. */
+	g = ts_submit(t, "gather", "{\"jobs\":[{\"type\":\"echo\"},"
+	    "{\"type\":\"echo\"}]}");
+	ts_run_idle(t, 5);
+	assert_int_equal(g->state, PROTO_SUCCEEDED);
+	assert_false(g->delivered);
+	sched_evict(&t->s);
+	assert_null(jobtab_find(&t->s.tab, g->id + 1));
+	assert_null(jobtab_find(&t->s.tab, g->id + 2));
+	assert_ptr_equal(jobtab_find(&t->s.tab, g->id), g);
 }
 
 /* The memory budget evicts too: each echo holds ~2 x 16 KiB. */
@@ -1821,6 +1909,9 @@ test_sched_evict_pinned(void **state)
 	for (id = 2; id <= 20; id++)
 		ts_submit(t, "echo", NULL);
 	ts_run_idle(t, 5);
+	for (id = 1; id <= 20; id++)
+		sched_delivered(jobtab_find(&t->s.tab, id));
+	sched_evict(&t->s);
 	assert_ptr_equal(jobtab_find(&t->s.tab, 1), first);
 	ts_assert_json(first->result, "\"pinned\"");
 	/* The pinned one is kept beside the five newest. */
@@ -1834,6 +1925,8 @@ test_sched_evict_pinned(void **state)
 	job_unpin(first);
 	ts_submit(t, "echo", NULL);
 	ts_run_idle(t, 5);
+	sched_delivered(jobtab_find(&t->s.tab, 21));
+	sched_evict(&t->s);
 	assert_null(jobtab_find(&t->s.tab, 1));
 	assert_non_null(jobtab_find(&t->s.tab, 21));
 	assert_int_equal(t->s.tab.nfinished, 5);
@@ -1944,6 +2037,7 @@ ts_waiter_fn(struct waiter *w, bool met, void *arg)
 	t->wfired++;
 	t->wmet = met;
 	t->wat = ev_time();
+	t->won_coro = coro_current() != NULL;
 	for (i = 0; i < w->n && i < nitems(t->wdone); i++) {
 		t->wdone[i] = proto_state_terminal(w->jobs[i]->state);
 		t->wpins[i] = w->jobs[i]->pins;
@@ -2029,6 +2123,43 @@ test_sched_waiter_timeout_capped(void **state)
 	assert_true(LIST_EMPTY(&job->watches));
 }
 
+/*
+ * A coroutine that cancels a queued job finishes it at once, but the
+ * job's watches (a client's reply to encode) and its final event run on
+ * the loop's own stack, after the coroutine has yielded.
+ */
+static void
+test_sched_notify_off_coroutine(void **state)
+{
+	struct ts	*t = *state;
+	struct job	*queued, *c;
+	char		 args[96];
+
+	t->cfg.max_running = 1;
+	t->cfg.max_coroutines = 4;
+	ts_start(t);
+	/*
+	 * The gather holds the only top-level slot, so the echo after it
+	 * stays queued; the gather's child (children have headroom) cancels
+	 * it, from its coroutine.
+	 */
+	snprintf(args, sizeof args, "{\"jobs\":[{\"type\":\"t.cancel\","
+	    "\"args\":{\"id\":%" PRIu64 "}}]}", t->s.next_id + 1);
+	c = ts_submit(t, "gather", args);
+	queued = ts_submit(t, "echo", NULL);
+	assert_int_equal(queued->id, c->id + 1);
+	waiter_start(&t->s, &queued, 1, false, 5, ts_waiter_fn, t);
+	fixture_run_until(&t->fl, ts_waiter_fired, t, 5);
+	assert_int_equal(queued->state, PROTO_CANCELLED);
+	assert_false(t->won_coro);
+	assert_int_equal(t->wfired, 1);
+	assert_false(queued->notify_pending);
+	assert_true(TAILQ_EMPTY(&t->s.notify));
+	ts_run_idle(t, 5);
+	assert_int_equal(c->state, PROTO_SUCCEEDED);
+	assert_int_equal(t->last[queued->id], PROTO_CANCELLED);
+}
+
 /* Met already, or no time to wait: fn runs before waiter_start returns. */
 static void
 test_sched_waiter_immediate(void **state)
@@ -2112,12 +2243,15 @@ main(int argc, char **argv)
 		TS_TEST(test_sched_children_past_max_running),
 		TS_TEST(test_sched_children_when_coroutines_full),
 		TS_TEST(test_sched_max_queued),
+		TS_TEST(test_sched_children_headroom),
 		TS_TEST(test_sched_max_queued_children),
 		TS_TEST(test_sched_max_args_bytes),
 		TS_TEST(test_sched_unknown_type),
 		TS_TEST(test_sched_bad_args),
 		TS_TEST(test_sched_key_dedup),
 		TS_TEST(test_sched_key_released_after_failure),
+		TS_TEST(test_sched_evict_read_first),
+		TS_TEST(test_sched_notify_off_coroutine),
 		TS_TEST(test_sched_evict_keep),
 		TS_TEST(test_sched_evict_bytes),
 		TS_TEST(test_sched_evict_pinned),

@@ -1,0 +1,243 @@
+/*
+ * ids.c: job ids that only grow, across restarts too.
+ *
+ * A client that waits on job 7 across a daemon restart must never be
+ * answered about another job 7. So the next id is kept in the state
+ * directory, in the file "next-id": the first id no daemon has handed out
+ * or reserved. Writing it for every job would put a disk write on the path
+ * of every submit, so ids are reserved in blocks: at start the daemon
+ * reserves a block synchronously (before it serves anyone), and when half
+ * of the block is used it reserves the next one on the thread pool, off
+ * the loop. A daemon that dies leaves the rest of its block unused: the
+ * next one starts after it, so ids jump by at most a block per restart.
+ *
+ * The file is replaced atomically (write a temporary file, fsync, rename,
+ * fsync the directory), so a crash leaves the old mark or the new one,
+ * never a torn one.
+ *
+ * Threads: ids_next and ids_close run on the loop; the write of a
+ * reservation runs on a pool thread and only touches the reservation it
+ * was given (ids_write), and its completion comes back on the loop.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "daemon.h"
+
+/*
+ * Ids reserved at a time. A write per this many jobs is nothing, and ids
+ * after a restart stay readable (the next block starts at most this far
+ * on).
+ */
+#define IDS_BLOCK	10000
+
+struct ids_write {
+	struct pool_work	 work;
+	struct ids		*ids;
+	uint64_t		 mark;		/* to store */
+	int			 err;		/* errno of the write */
+};
+
+struct ids {
+	char			*path;		/* dir/next-id */
+	char			*tmp;		/* dir/next-id.tmp */
+	char			*dir;
+	uint64_t		 next;		/* the next id to hand out */
+	uint64_t		 mark;		/* first id not reserved */
+	struct pool_thread	*pool;		/* NULL: write in place */
+	struct ids_write	*pending;	/* a reservation being written */
+	bool			 warned;
+};
+
+/* Stores mark in the file; returns 0 or an errno value. Any thread. */
+static int
+ids_store(const char *dir, const char *path, const char *tmp, uint64_t mark)
+{
+	char	buf[32];
+	int	fd, dfd, n, rv = 0;
+
+	n = snprintf(buf, sizeof buf, "%" PRIu64 "\n", mark);
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+	    0600)) == -1)
+		return (errno);
+	if (write(fd, buf, (size_t)n) != n || fsync(fd) == -1)
+		rv = errno != 0 ? errno : EIO;
+	if (close(fd) == -1 && rv == 0)
+		rv = errno;
+	if (rv == 0 && rename(tmp, path) == -1)
+		rv = errno;
+	if (rv != 0) {
+		(void)unlink(tmp);
+		return (rv);
+	}
+	/* The rename itself must survive a crash. */
+	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) != -1) {
+		(void)fsync(dfd);
+		close(dfd);
+	}
+	return (0);
+}
+
+/* Reads the stored mark; 1 if there is no file yet. */
+static int
+ids_load(const char *path, uint64_t *mark, char **cause)
+{
+	char			 buf[64], *end;
+	unsigned long long	 v;
+	ssize_t			 n;
+	int			 fd;
+
+	*mark = 1;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
+		if (errno == ENOENT)
+			return (0);
+		xasprintf(cause, "%s: %s", path, strerror(errno));
+		return (errno);
+	}
+	n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n < 0) {
+		xasprintf(cause, "%s: %s", path, strerror(errno));
+		return (EIO);
+	}
+	buf[n] = '\0';
+	errno = 0;
+	v = strtoull(buf, &end, 10);
+	if (buf[0] < '0' || buf[0] > '9' || errno != 0 ||
+	    (*end != '\n' && *end != '\0') || v < 1 || v > PROTO_ID_MAX) {
+		xasprintf(cause, "%s is not a job id: the file is damaged "
+		    "(remove it to number jobs from 1 again; clients will see "
+		    "a new daemon instance)", path);
+		return (EINVAL);
+	}
+	*mark = v;
+	return (0);
+}
+
+int
+ids_open(struct ids **out, const char *dir, struct pool_thread *pool,
+    char **cause)
+{
+	struct ids	*ids;
+	int		 rv;
+
+	*cause = NULL;
+	ids = xcalloc(1, sizeof *ids);
+	ids->dir = xstrdup(dir);
+	xasprintf(&ids->path, "%s/next-id", dir);
+	xasprintf(&ids->tmp, "%s/next-id.tmp", dir);
+	ids->pool = pool;
+	if ((rv = ids_load(ids->path, &ids->next, cause)) != 0)
+		goto fail;
+	if (ids->next > PROTO_ID_MAX - IDS_BLOCK) {
+		xasprintf(cause, "%s: job ids are used up", ids->path);
+		rv = ERANGE;
+		goto fail;
+	}
+	ids->mark = ids->next + IDS_BLOCK;
+	if ((rv = ids_store(ids->dir, ids->path, ids->tmp, ids->mark)) != 0) {
+		xasprintf(cause, "cannot write %s: %s", ids->path,
+		    strerror(rv));
+		goto fail;
+	}
+	*out = ids;
+	return (0);
+fail:
+	ids_close(ids);
+	return (rv);
+}
+
+/* Pool thread. */
+static void
+ids_write_fn(void *arg)
+{
+	struct ids_write	*wr = arg;
+	struct ids		*ids = wr->ids;
+
+	wr->err = ids_store(ids->dir, ids->path, ids->tmp, wr->mark);
+}
+
+/* Loop thread: the reservation is written (or not). */
+static void
+ids_write_done(struct pool_work *work, int status)
+{
+	struct ids_write	*wr = container_of(work, struct ids_write,
+				    work);
+	struct ids		*ids = wr->ids;
+
+	ids->pending = NULL;
+	if (status == 0 && wr->err == 0) {
+		ids->mark = wr->mark;
+		ids->warned = false;
+	} else if (status == 0)
+		log_warnx("cannot reserve job ids: %s: %s", ids->path,
+		    strerror(wr->err));
+	free(wr);
+}
+
+/* Reserves the next block ahead of need, off the loop. */
+static void
+ids_reserve(struct ids *ids)
+{
+	struct ids_write	*wr;
+	int			 rv;
+
+	if (ids->pending != NULL || ids->mark > PROTO_ID_MAX - IDS_BLOCK)
+		return;
+	if (ids->pool == NULL) {
+		/* Unit tests run without a pool: write in place. */
+		if ((rv = ids_store(ids->dir, ids->path, ids->tmp,
+		    ids->mark + IDS_BLOCK)) == 0)
+			ids->mark += IDS_BLOCK;
+		return;
+	}
+	wr = xcalloc(1, sizeof *wr);
+	wr->ids = ids;
+	wr->mark = ids->mark + IDS_BLOCK;
+	ids->pending = wr;
+	pool_thread_submit(ids->pool, &wr->work, ids_write_fn, wr,
+	    ids_write_done);
+}
+
+int
+ids_next(struct ids *ids, uint64_t *id)
+{
+	if (ids->next >= ids->mark) {
+		ids_reserve(ids);
+		if (ids->next >= ids->mark) {
+			if (!ids->warned)
+				log_warnx("job ids are not reserved yet (%s); "
+				    "refusing jobs until they are", ids->path);
+			ids->warned = true;
+			return (ASYNCD_EBUSY);
+		}
+	}
+	*id = ids->next++;
+	if (ids->mark - ids->next < IDS_BLOCK / 2)
+		ids_reserve(ids);
+	return (0);
+}
+
+uint64_t
+ids_peek(const struct ids *ids)
+{
+	return (ids->next);
+}
+
+void
+ids_close(struct ids *ids)
+{
+	if (ids == NULL)
+		return;
+	if (ids->pending != NULL)
+		fatalx("%s: a reservation is still being written", __func__);
+	free(ids->path);
+	free(ids->tmp);
+	free(ids->dir);
+	free(ids);
+}
