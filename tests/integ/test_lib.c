@@ -353,6 +353,30 @@ test_lib_ping(void **state)
 	free(events);
 }
 
+/* The daemon's identity, with an instance that is its own start's. */
+static void
+test_lib_info(void **state)
+{
+	struct asyncd_info	*info = NULL, *again = NULL;
+	size_t			 i;
+
+	lib_test_name = __func__;
+	assert_int_equal(asyncd_info(ENV->c, &info), 0);
+	assert_string_equal(info->version, ASYNCD_VERSION);
+	assert_int_equal(info->protocol, 1);
+	assert_int_equal(info->pid, ENV->d.pid);
+	assert_non_null(info->events);
+	assert_non_null(info->instance);
+	assert_int_equal(strlen(info->instance), 16);
+	for (i = 0; i < 16; i++)
+		assert_non_null(strchr("0123456789abcdef",
+		    info->instance[i]));
+	assert_int_equal(asyncd_info(ENV->c, &again), 0);
+	assert_string_equal(again->instance, info->instance);
+	asyncd_info_free(again);
+	asyncd_info_free(info);
+}
+
 static void
 test_lib_submit_wait_echo(void **state)
 {
@@ -526,14 +550,39 @@ test_lib_wait_unknown_job(void **state)
 	assert_null(job);
 	lib_errmsg_has("999999");
 
-	/* One unknown id among known ones fails the whole wait, at once. */
-	ids[0] = lib_submit(ENV->c, "sleep", LIB_LONG, NULL);
+	/*
+	 * One unknown id among known ones no longer fails the wait: it is
+	 * answered on its own (a fan-out whose oldest results were evicted
+	 * still gets the rest), and counts as finished.
+	 */
+	ids[0] = lib_submit(ENV->c, "echo", "\"known\"", NULL);
 	ids[1] = LIB_NO_SUCH_JOB;
 	t0 = lib_now();
 	assert_int_equal(asyncd_wait_many(ENV->c, ids, 2, ASYNCD_WAIT_ALL, 10,
-	    jobs), ASYNCD_EUNKNOWNJOB);
+	    jobs), 0);
 	assert_true(lib_now() - t0 < 1.0);
-	assert_null(jobs[0]);
+	assert_int_equal(asyncd_job_state(jobs[0]), ASYNCD_SUCCEEDED);
+	assert_string_equal(asyncd_job_result(jobs[0]), "\"known\"");
+	assert_int_equal(asyncd_job_id(jobs[1]), LIB_NO_SUCH_JOB);
+	assert_int_equal(asyncd_job_state(jobs[1]), ASYNCD_UNKNOWN);
+	assert_true(asyncd_job_done(jobs[1]));
+	assert_int_equal(asyncd_job_outcome(jobs[1]), ASYNCD_EUNKNOWNJOB);
+	assert_string_equal(asyncd_job_error_code(jobs[1]), "unknown_job");
+	assert_non_null(strstr(asyncd_job_error_message(jobs[1]), "999999"));
+	asyncd_job_free(jobs[0]);
+	asyncd_job_free(jobs[1]);
+	jobs[0] = jobs[1] = NULL;
+
+	/* With ANY, the unknown id is the one that "finished". */
+	ids[0] = lib_submit(ENV->c, "sleep", LIB_LONG, NULL);
+	t0 = lib_now();
+	assert_int_equal(asyncd_wait_many(ENV->c, ids, 2, ASYNCD_WAIT_ANY, 10,
+	    jobs), 0);
+	assert_true(lib_now() - t0 < 1.0);
+	assert_int_equal(asyncd_job_state(jobs[0]), ASYNCD_RUNNING);
+	assert_int_equal(asyncd_job_state(jobs[1]), ASYNCD_UNKNOWN);
+	asyncd_job_free(jobs[0]);
+	asyncd_job_free(jobs[1]);
 
 	assert_int_equal(asyncd_status(ENV->c, LIB_NO_SUCH_JOB, &job),
 	    ASYNCD_EUNKNOWNJOB);
@@ -1503,6 +1552,107 @@ test_lib_daemon_late_and_restart(void **state)
 	dir[0] = '\0';
 }
 
+struct lib_restart_waiter {
+	struct asyncd		*c;
+	uint64_t		 id;
+	struct asyncd_job	*job;
+	int			 rv;
+	char			 msg[256];
+};
+
+static void *
+lib_restart_waiter_main(void *arg)
+{
+	struct lib_restart_waiter	*w = arg;
+
+	w->rv = asyncd_wait(w->c, w->id, 60, &w->job);
+	if (asyncd_errmsg() != NULL)
+		snprintf(w->msg, sizeof w->msg, "%s", asyncd_errmsg());
+	return (NULL);
+}
+
+/*
+ * A regression test for the issue's reproduction: kill -9 the daemon
+ * while a wait on job 1 runs, start a new one (its own state, so its ids
+ * start at 1 again), submit an echo there (job 1 too): the waiter used to
+ * print that stranger's result and succeed. Now the new daemon's instance
+ * tells it apart: the wait fails with unknown_job, saying why.
+ */
+static void
+test_lib_restart_new_instance(void **state)
+{
+	struct lib_restart_waiter	 w;
+	struct asyncd			*c, *other;
+	struct asyncd_info		*info;
+	char				*dir = ENV->tmp;
+	char				 link[sizeof ENV->tmp + 16];
+	char				 url[sizeof link + 8];
+	char				 first[64];
+	const char *const		 args[] = { "--wait-cap", "0.2",
+					    NULL };
+	pthread_t			 t;
+	uint64_t			 tx, id;
+	double				 deadline;
+
+	lib_test_name = __func__;
+	snprintf(dir, sizeof ENV->tmp, "/tmp/asyncd-lib.XXXXXX");
+	if (mkdtemp(dir) == NULL) {
+		dir[0] = '\0';
+		fail_msg("mkdtemp: %s", strerror(errno));
+	}
+	snprintf(link, sizeof link, "%s/asyncd.sock", dir);
+	snprintf(url, sizeof url, "ipc://%s", link);
+	lib_daemon_start(&ENV->d, args);
+	lib_link(link, &ENV->d);
+	assert_int_equal(asyncd_open(&c, url), 0);
+	ENV->c = c;
+	/* Long enough for the restart below, however slow the machine. */
+	asyncd_set_connect_timeout(c, 20);
+	assert_int_equal(asyncd_info(c, &info), 0);
+	snprintf(first, sizeof first, "%s", info->instance);
+	asyncd_info_free(info);
+
+	memset(&w, 0, sizeof w);
+	w.c = c;
+	w.id = lib_submit(c, "sleep", LIB_LONG, NULL);
+	/* Its second poll went out: the first reply named the instance. */
+	tx = lib_tx_msgs();
+	assert_int_equal(pthread_create(&t, NULL, lib_restart_waiter_main,
+	    &w), 0);
+	deadline = lib_now() + LIB_POLL_MAX;
+	while (lib_tx_msgs() < tx + 2 && lib_now() < deadline)
+		lib_sleep(0.005);
+	assert_true(lib_tx_msgs() >= tx + 2);
+
+	assert_int_equal(testd_kill(&ENV->d, SIGKILL), 0);
+	assert_int_equal(testd_stop(&ENV->d), 128 + SIGKILL);
+	lib_track(&ENV->d, false);
+	lib_daemon_start(&ENV->d2, args);
+	lib_link(link, &ENV->d2);
+	assert_int_equal(asyncd_open(&other, url), 0);
+	id = lib_submit(other, "echo", "\"a stranger's\"", NULL);
+	assert_int_equal(id, w.id);
+	assert_int_equal(asyncd_info(other, &info), 0);
+	assert_string_not_equal(info->instance, first);
+	asyncd_info_free(info);
+
+	pthread_join(t, NULL);
+	assert_int_equal(w.rv, ASYNCD_EUNKNOWNJOB);
+	assert_null(w.job);
+	if (strstr(w.msg, "restarted") == NULL)
+		fail_msg("the waiter's message: '%s'", w.msg);
+
+	assert_int_equal(asyncd_ping(other, NULL, NULL, NULL), 0);
+	asyncd_close(other);
+	assert_int_equal(asyncd_ping(c, NULL, NULL, NULL), 0);
+	asyncd_close(c);
+	ENV->c = NULL;
+	lib_daemon_stop(&ENV->d2);
+	assert_int_equal(unlink(link), 0);
+	assert_int_equal(rmdir(dir), 0);
+	dir[0] = '\0';
+}
+
 static void
 test_lib_no_daemon(void **state)
 {
@@ -1542,6 +1692,7 @@ main(void)
 #define LIB_BARE(t)	cmocka_unit_test_setup_teardown(t, lib_setup_bare, \
 			    lib_teardown)
 		LIB_TEST(test_lib_ping),
+		LIB_TEST(test_lib_info),
 		LIB_TEST(test_lib_submit_wait_echo),
 		LIB_TEST(test_lib_call_one_round_trip),
 		LIB_TEST(test_lib_wait_timeout_job_goes_on),
@@ -1567,6 +1718,7 @@ main(void)
 		LIB_TEST(test_lib_future_failed),
 		LIB_BARE(test_lib_shutdown_answers_waiters),
 		LIB_BARE(test_lib_daemon_late_and_restart),
+		LIB_BARE(test_lib_restart_new_instance),
 		LIB_BARE(test_lib_no_daemon),
 #undef LIB_TEST
 #undef LIB_BARE
