@@ -1,14 +1,16 @@
 /*
  * asyncctl.c: the asyncd command line.
  *
- * asyncctl [--socket URL] [--json] COMMAND [ARGS...]. Each command is one
- * entry of asyncctl_cmds, a table of name, handler, usage and summary (as
- * in smtpd's smtpctl); each handler parses its own options with
- * getopt_long, makes its libasyncd calls, prints and returns the exit
+ * asyncctl [--socket URL] [--json | --table] COMMAND [ARGS...]. Each
+ * command is one entry of asyncctl_cmds, a table of name, handler, usage
+ * and summary (as in smtpd's smtpctl); each handler parses its own options
+ * with getopt_long, makes its libasyncd calls, prints and returns the exit
  * status. Results and JSON go to stdout; every error is one line on stderr
- * starting "asyncctl:", and a usage error is followed by the command's
- * usage line.
+ * starting "asyncctl:" (one per job that did not succeed, for wait), and
+ * a usage error is followed by the command's usage line.
  */
+#include <sys/stat.h>
+
 #include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
@@ -34,6 +36,11 @@
 #define ASYNCCTL_LIST_MAX	1000
 /* Largest ARGS_JSON read from standard input ("-"). */
 #define ASYNCCTL_MAX_STDIN	(4 * 1024 * 1024)
+/* The system daemon's socket (systemd/asyncd.service), repeated too. */
+#define ASYNCCTL_SYSTEM_URL	"ipc:///run/asyncd/asyncd.sock"
+#define ASYNCCTL_IPC		"ipc://"
+
+#define NITEMS(a)	(sizeof(a) / sizeof((a)[0]))
 
 struct asyncctl_cmd;
 
@@ -72,8 +79,9 @@ static int	asyncctl_help(struct asyncctl *,
 
 /* Each command's help, after its usage line and summary. */
 static const char asyncctl_ping_help[] =
-	"Prints the daemon's version and process id; with --json, an\n"
-	"object with version, pid and events (the event socket's URL).\n";
+	"Prints the daemon's version, process id and instance (an id made\n"
+	"afresh each time the daemon starts); with --json, an object with\n"
+	"version, pid, instance and events (the event socket's URL).\n";
 
 static const char asyncctl_submit_help[] =
 	"Submits a job of type TYPE with ARGS_JSON (any JSON, default null;\n"
@@ -93,15 +101,20 @@ static const char asyncctl_submit_help[] =
 
 static const char asyncctl_wait_help[] =
 	"Waits for the jobs and prints each one's result as a line of JSON,\n"
-	"in the order given. For a job that did not succeed it prints\n"
-	"\"asyncctl: job ID failed: CODE: MESSAGE\" on stderr instead; the\n"
-	"exit status is that of the first job, in the order given, that did\n"
-	"not succeed (124 for one still running at --timeout). With ID \"-\"\n"
-	"the ids are read from standard input, separated by white space.\n"
+	"in the order given. For a job that did not succeed it prints one\n"
+	"line on stderr instead: \"asyncctl: job ID failed: CODE: MESSAGE\",\n"
+	"\"job ID cancelled: MESSAGE\", \"job ID timed out after ...\", or\n"
+	"\"job ID: MESSAGE\" for an id the daemon does not know (or that is\n"
+	"another user's job); the other jobs are still printed. The exit\n"
+	"status is that of the first job, in the order given, that did not\n"
+	"succeed (124 for one still running at --timeout). With ID \"-\" the\n"
+	"ids are read from standard input, separated by white space.\n"
 	"  -t, --timeout S       give up after S seconds (default: never)\n"
 	"                        and exit 124; the jobs go on\n"
-	"  -a, --any             return when the first job finishes, and\n"
-	"                        print only its result\n"
+	"  -a, --any             return when the first job finishes, print\n"
+	"                        only its result, and say which job it was\n"
+	"                        on stderr (\"asyncctl: job ID finished\n"
+	"                        first\"; with --json the job object says)\n"
 	"  -c, --cancel-on-timeout\n"
 	"                        at --timeout, cancel the unfinished jobs\n"
 	"                        (and still exit 124)\n"
@@ -109,13 +122,17 @@ static const char asyncctl_wait_help[] =
 	"                        its result\n";
 
 static const char asyncctl_status_help[] =
-	"Shows the job as key: value lines, or as its JSON object with\n"
-	"--json or when standard output is not a terminal.\n";
+	"Shows the job as key: value lines on a terminal (or with --table),\n"
+	"or as its JSON object with --json or when standard output is not a\n"
+	"terminal.\n";
 
 static const char asyncctl_list_help[] =
-	"Lists jobs as a table (ID STATE TYPE KEY AGE RUNTIME), or as one\n"
-	"JSON array of job objects with --json or when standard output is\n"
-	"not a terminal.\n"
+	"Lists jobs as a table on a terminal (or with --table): ID STATE\n"
+	"TYPE KEY PARENT AGE RUNTIME ERROR, where ERROR is the error code of\n"
+	"a failed, cancelled or timed-out job. With --json, or when standard\n"
+	"output is not a terminal, prints one JSON object, as the daemon's\n"
+	"reply: {\"jobs\":[...],\"more\":BOOL}, more saying whether older\n"
+	"jobs match too (page with --before the last id).\n"
 	"  -s, --state S         only jobs in state S: queued, running,\n"
 	"                        succeeded, failed, cancelled, timed_out\n"
 	"  -t, --type T          only jobs of type T\n"
@@ -123,13 +140,28 @@ static const char asyncctl_list_help[] =
 	"  -b, --before ID       only jobs older than ID, to page through\n";
 
 static const char asyncctl_cancel_help[] =
-	"Cancels the job and shows it as it stands afterwards (as a JSON\n"
-	"object with --json or when standard output is not a terminal).\n"
+	"Cancels the job and prints one line saying what happened, on a\n"
+	"terminal or not: \"job ID: cancelled\" (it stopped), \"job ID:\n"
+	"running, cancel requested\" (it is still stopping). A job that had\n"
+	"already finished is not changed: \"asyncctl: job ID: already\n"
+	"finished (STATE)\" on stderr, exit status 1. With --json, prints\n"
+	"the job's JSON object instead of the line.\n"
 	"  -w, --wait S          wait up to S seconds for it to stop\n";
+
+static const char asyncctl_types_help[] =
+	"Lists each job type's name and description: a table on a terminal\n"
+	"(or with --table), a JSON array of {\"name\",\"description\"}\n"
+	"objects with --json or when standard output is not a terminal.\n";
+
+static const char asyncctl_stats_help[] =
+	"Shows jobs per state, totals, uptime and limits: key: value lines\n"
+	"on a terminal (or with --table), the daemon's stats object with\n"
+	"--json or when standard output is not a terminal.\n";
 
 static const struct asyncctl_cmd asyncctl_cmds[] = {
 	{ "ping", asyncctl_ping, "",
-	  "check that the daemon answers; print its version and pid",
+	  "check that the daemon answers; print its version, pid and "
+	  "instance",
 	  asyncctl_ping_help },
 	{ "submit", asyncctl_submit,
 	  "TYPE [ARGS_JSON] [--key K] [--timeout S] [--wait] "
@@ -147,11 +179,9 @@ static const struct asyncctl_cmd asyncctl_cmds[] = {
 	{ "cancel", asyncctl_cancel, "ID [--wait S]",
 	  "cancel a job", asyncctl_cancel_help },
 	{ "types", asyncctl_types, "",
-	  "list the job types the daemon runs",
-	  "Lists each job type's name and description.\n" },
+	  "list the job types the daemon runs", asyncctl_types_help },
 	{ "stats", asyncctl_stats, "",
-	  "show the daemon's counters",
-	  "Shows jobs per state, totals, uptime and limits.\n" },
+	  "show the daemon's counters", asyncctl_stats_help },
 	{ "shutdown", asyncctl_shutdown, "",
 	  "stop the daemon (root or the daemon's user only)",
 	  "Asks the daemon to stop, as on SIGTERM.\n" },
@@ -202,8 +232,8 @@ asyncctl_usage(const struct asyncctl_cmd *cmd, const char *fmt, ...)
 		fprintf(stderr, "usage: asyncctl %s%s%s\n", cmd->name,
 		    *cmd->usage != '\0' ? " " : "", cmd->usage);
 	else
-		fputs("usage: asyncctl [--socket URL] [--json] COMMAND "
-		    "[ARGS...]\n", stderr);
+		fputs("usage: asyncctl [--socket URL] [--json | --table] "
+		    "COMMAND [ARGS...]\n", stderr);
 	return (ASYNCCTL_EXIT_USAGE);
 }
 
@@ -229,7 +259,55 @@ asyncctl_fail(struct asyncctl *ctl, const char *what, int err)
 bool
 asyncctl_want_json(const struct asyncctl *ctl)
 {
-	return (ctl->json || !isatty(STDOUT_FILENO));
+	return (ctl->json || (!ctl->table && !isatty(STDOUT_FILENO)));
+}
+
+/*
+ * Sets --json (ch 'j') or --table ('T'), which exclude each other. Returns
+ * -1 to go on, or the exit status of a usage error.
+ */
+static int
+asyncctl_format(struct asyncctl *ctl, const struct asyncctl_cmd *cmd, int ch)
+{
+	if (ch == 'j')
+		ctl->json = true;
+	else
+		ctl->table = true;
+	if (ctl->json && ctl->table)
+		return (asyncctl_usage(cmd, "--json and --table exclude each "
+		    "other"));
+	return (-1);
+}
+
+/*
+ * An ipc:// socket whose file does not exist has no daemon behind it. Say
+ * so at once, and how to start one, rather than wait out the connect
+ * timeout. Returns 0 to go on, or the exit status.
+ */
+static int
+asyncctl_check_socket(struct asyncctl *ctl)
+{
+	struct stat	 st;
+	const char	*url = asyncd_url(ctl->c), *how;
+	const char	*env = getenv("ASYNCD_SOCKET");
+
+	if (strncmp(url, ASYNCCTL_IPC, strlen(ASYNCCTL_IPC)) != 0 ||
+	    stat(url + strlen(ASYNCCTL_IPC), &st) == 0 ||
+	    (errno != ENOENT && errno != ENOTDIR))
+		return (0);
+	if (ctl->url != NULL) {
+		asyncctl_warnx("no asyncd at %s (start one with 'asyncd "
+		    "--socket %s')", url, url);
+		return (ASYNCCTL_EXIT_UNREACHABLE);
+	}
+	if (env != NULL && *env != '\0')
+		how = "'asyncd' with the same ASYNCD_SOCKET";
+	else if (strcmp(url, ASYNCCTL_SYSTEM_URL) == 0)
+		how = "'asyncd', or 'systemctl start asyncd'";
+	else
+		how = "'asyncd', or 'systemctl --user start asyncd'";
+	asyncctl_warnx("no asyncd at %s (start one with %s)", url, how);
+	return (ASYNCCTL_EXIT_UNREACHABLE);
 }
 
 /* Opens the client, once the command's arguments are known to be good. */
@@ -240,7 +318,7 @@ asyncctl_connect(struct asyncctl *ctl)
 
 	if ((rv = asyncd_open(&ctl->c, ctl->url)) == 0) {
 		asyncd_set_connect_timeout(ctl->c, ctl->connect);
-		return (0);
+		return (asyncctl_check_socket(ctl));
 	}
 	if (rv == ASYNCD_EINVAL) {
 		asyncctl_warnx("invalid socket URL '%s'", ctl->url != NULL ?
@@ -317,6 +395,7 @@ asyncctl_cmd_help(const struct asyncctl_cmd *cmd)
 /* Options every command takes. */
 #define ASYNCCTL_COMMON_LONGOPTS					\
 	{ "json", no_argument, NULL, 'j' },				\
+	{ "table", no_argument, NULL, 'T' },				\
 	{ "help", no_argument, NULL, 'h' }
 
 /*
@@ -329,8 +408,8 @@ asyncctl_common_opt(struct asyncctl *ctl, const struct asyncctl_cmd *cmd,
 {
 	switch (ch) {
 	case 'j':
-		ctl->json = true;
-		return (-1);
+	case 'T':
+		return (asyncctl_format(ctl, cmd, ch));
 	case 'h':
 		asyncctl_cmd_help(cmd);
 		return (ASYNCCTL_EXIT_OK);
@@ -354,7 +433,7 @@ asyncctl_common_only(struct asyncctl *ctl, const struct asyncctl_cmd *cmd,
 	int				ch, rv;
 
 	optind = 0;
-	while ((ch = getopt_long(argc, argv, ":jh", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, ":jTh", longopts, NULL)) != -1) {
 		if ((rv = asyncctl_common_opt(ctl, cmd, ch, argv)) != -1)
 			return (rv);
 	}
@@ -417,6 +496,50 @@ asyncctl_print_job_json(const struct asyncd_job *job)
 }
 
 /*
+ * Says on stderr why a finished job has no result, in the job's own words
+ * where it has them: "job 11 failed: no_space: disk full", "job 12
+ * cancelled: cancelled by request", "job 13 timed out after 0.5 s", and
+ * for an id the daemon could not answer for, "job 14: no job with id 14".
+ */
+static void
+asyncctl_job_error(const struct asyncd_job *job)
+{
+	const char	*code = asyncd_job_error_code(job);
+	const char	*msg = asyncd_job_error_message(job);
+	uint64_t	 id = asyncd_job_id(job);
+
+	if (msg != NULL && *msg == '\0')
+		msg = NULL;
+	switch (asyncd_job_state(job)) {
+	case ASYNCD_CANCELLED:
+		if (msg != NULL)
+			asyncctl_warnx("job %" PRIu64 " cancelled: %s", id,
+			    msg);
+		else
+			asyncctl_warnx("job %" PRIu64 " cancelled", id);
+		break;
+	case ASYNCD_TIMED_OUT:
+		/* The daemon's message is the rest of the sentence. */
+		asyncctl_warnx("job %" PRIu64 " %s", id, msg != NULL ? msg :
+		    "timed out");
+		break;
+	case ASYNCD_UNKNOWN:
+		asyncctl_warnx("job %" PRIu64 ": %s", id, msg != NULL ? msg :
+		    asyncd_strerror(asyncd_job_outcome(job)));
+		break;
+	default:
+		if (code == NULL)
+			code = asyncd_state_name(asyncd_job_state(job));
+		if (msg != NULL)
+			asyncctl_warnx("job %" PRIu64 " failed: %s: %s", id,
+			    code, msg);
+		else
+			asyncctl_warnx("job %" PRIu64 " failed: %s", id, code);
+		break;
+	}
+}
+
+/*
  * Prints how a waited-for job came out, as wait does: its result on
  * stdout (the job object with --json), or why it has none on stderr.
  * Returns the exit status it means.
@@ -425,7 +548,7 @@ static int
 asyncctl_report(struct asyncctl *ctl, const struct asyncd_job *job,
     double waited)
 {
-	const char	*code, *msg, *result;
+	const char	*result;
 	char		 dur[32];
 	int		 status = asyncctl_job_exit(job);
 
@@ -441,14 +564,8 @@ asyncctl_report(struct asyncctl *ctl, const struct asyncd_job *job,
 		asyncctl_warnx("job %" PRIu64 " still %s after %s (timed out "
 		    "waiting)", asyncd_job_id(job),
 		    asyncd_state_name(asyncd_job_state(job)), dur);
-	} else if (status != ASYNCCTL_EXIT_OK) {
-		code = asyncd_job_error_code(job);
-		msg = asyncd_job_error_message(job);
-		asyncctl_warnx("job %" PRIu64 " failed: %s: %s",
-		    asyncd_job_id(job), code != NULL ? code :
-		    asyncd_state_name(asyncd_job_state(job)),
-		    msg != NULL ? msg : "");
-	}
+	} else if (status != ASYNCCTL_EXIT_OK)
+		asyncctl_job_error(job);
 	return (status);
 }
 
@@ -504,32 +621,38 @@ static int
 asyncctl_ping(struct asyncctl *ctl, const struct asyncctl_cmd *cmd, int argc,
     char **argv)
 {
-	char	*version = NULL, *events = NULL;
-	cJSON	*obj;
-	int64_t	 pid = 0;
-	int	 rv;
+	struct asyncd_info	*info;
+	cJSON			*obj;
+	int			 rv;
 
 	if ((rv = asyncctl_no_args(ctl, cmd, argc, argv)) != -1)
 		return (rv);
-	if ((rv = asyncd_ping(ctl->c, &version, &events, &pid)) != 0)
+	if ((rv = asyncd_info(ctl->c, &info)) != 0)
 		return (asyncctl_fail(ctl, "ping", rv));
 	rv = ASYNCCTL_EXIT_OK;
 	if (ctl->json) {
 		if ((obj = cJSON_CreateObject()) == NULL ||
-		    cJSON_AddStringToObject(obj, "version", version != NULL ?
-		    version : "") == NULL ||
-		    cJSON_AddNumberToObject(obj, "pid", (double)pid) == NULL ||
-		    (events != NULL && cJSON_AddStringToObject(obj, "events",
-		    events) == NULL) || !output_json(stdout, obj)) {
+		    cJSON_AddStringToObject(obj, "version",
+		    info->version != NULL ? info->version : "") == NULL ||
+		    cJSON_AddNumberToObject(obj, "pid",
+		    (double)info->pid) == NULL ||
+		    (info->instance != NULL && cJSON_AddStringToObject(obj,
+		    "instance", info->instance) == NULL) ||
+		    (info->events != NULL && cJSON_AddStringToObject(obj,
+		    "events", info->events) == NULL) ||
+		    !output_json(stdout, obj)) {
 			asyncctl_warnx("%s", asyncd_strerror(ASYNCD_ENOMEM));
 			rv = ASYNCCTL_EXIT_FAILED;
 		}
 		cJSON_Delete(obj);
-	} else
-		printf("asyncd %s (pid %" PRId64 ")\n", version != NULL ?
-		    version : "(unknown version)", pid);
-	free(version);
-	free(events);
+	} else if (info->instance != NULL)
+		printf("asyncd %s (pid %" PRId64 ", instance %s)\n",
+		    info->version != NULL ? info->version :
+		    "(unknown version)", info->pid, info->instance);
+	else
+		printf("asyncd %s (pid %" PRId64 ")\n", info->version != NULL ?
+		    info->version : "(unknown version)", info->pid);
+	asyncd_info_free(info);
 	return (rv);
 }
 
@@ -586,7 +709,7 @@ asyncctl_submit(struct asyncctl *ctl, const struct asyncctl_cmd *cmd,
 	int				 ch, rv;
 
 	optind = 0;
-	while ((ch = getopt_long(argc, argv, ":k:t:wW:jh", longopts, NULL)) !=
+	while ((ch = getopt_long(argc, argv, ":k:t:wW:jTh", longopts, NULL)) !=
 	    -1) {
 		switch (ch) {
 		case 'k':
@@ -743,7 +866,7 @@ asyncctl_wait(struct asyncctl *ctl, const struct asyncctl_cmd *cmd, int argc,
 	int				 ch, rv, status, st;
 
 	optind = 0;
-	while ((ch = getopt_long(argc, argv, ":t:acjh", longopts, NULL)) !=
+	while ((ch = getopt_long(argc, argv, ":t:acjTh", longopts, NULL)) !=
 	    -1) {
 		switch (ch) {
 		case 't':
@@ -804,6 +927,10 @@ asyncctl_wait(struct asyncctl *ctl, const struct asyncctl_cmd *cmd, int argc,
 		/* The first finished one, in the order given. */
 		for (i = 0; i < n && !asyncd_job_done(jobs[i]); i++)
 			continue;
+		/* Which one it was; with --json, its object says. */
+		if (n > 1 && !ctl->json)
+			asyncctl_warnx("job %" PRIu64 " finished first",
+			    asyncd_job_id(jobs[i]));
 		status = asyncctl_report(ctl, jobs[i], output_now() - t0);
 	} else {
 		for (i = 0; i < n; i++) {
@@ -894,13 +1021,14 @@ asyncctl_list(struct asyncctl *ctl, const struct asyncctl_cmd *cmd, int argc,
 		{ NULL, 0, NULL, 0 }
 	};
 	static const char *const	 headers[] = {
-		"ID", "STATE", "TYPE", "KEY", "AGE", "RUNTIME"
+		"ID", "STATE", "TYPE", "KEY", "PARENT", "AGE", "RUNTIME",
+		"ERROR"
 	};
 	struct asyncd_list_opts		 opts = { -1, NULL, 0, 0 };
 	struct asyncd_job		**jobs = NULL;
 	struct output_table		*t;
-	const char			*cells[6];
-	char				 id[24], age[32], run[32];
+	const char			*cells[NITEMS(headers)], *code;
+	char				 id[24], parent[24], age[32], run[32];
 	char				*text, *end;
 	double				 now = output_now();
 	double				 started, finished;
@@ -910,7 +1038,7 @@ asyncctl_list(struct asyncctl *ctl, const struct asyncctl_cmd *cmd, int argc,
 	int				 ch, rv, s;
 
 	optind = 0;
-	while ((ch = getopt_long(argc, argv, ":s:t:n:b:jh", longopts, NULL)) !=
+	while ((ch = getopt_long(argc, argv, ":s:t:n:b:jTh", longopts, NULL)) !=
 	    -1) {
 		switch (ch) {
 		case 's':
@@ -962,8 +1090,8 @@ asyncctl_list(struct asyncctl *ctl, const struct asyncctl_cmd *cmd, int argc,
 
 	rv = ASYNCCTL_EXIT_OK;
 	if (asyncctl_want_json(ctl)) {
-		/* One line: an array of the daemon's job objects. */
-		fputc('[', stdout);
+		/* One line, the daemon's reply body: jobs, and more. */
+		fputs("{\"jobs\":[", stdout);
 		for (i = 0; i < n; i++) {
 			if ((text = asyncd_job_json(jobs[i])) == NULL) {
 				rv = ASYNCCTL_EXIT_FAILED;
@@ -972,14 +1100,14 @@ asyncctl_list(struct asyncctl *ctl, const struct asyncctl_cmd *cmd, int argc,
 			printf("%s%s", i > 0 ? "," : "", text);
 			free(text);
 		}
-		fputs("]\n", stdout);
+		printf("],\"more\":%s}\n", more ? "true" : "false");
 		if (rv != ASYNCCTL_EXIT_OK)
 			asyncctl_warnx("%s", asyncd_strerror(ASYNCD_ENOMEM));
 		asyncd_jobs_free(jobs, n);
 		return (rv);
 	}
 
-	if ((t = output_table_create(6, headers)) == NULL) {
+	if ((t = output_table_create(NITEMS(headers), headers)) == NULL) {
 		asyncd_jobs_free(jobs, n);
 		asyncctl_warnx("%s", asyncd_strerror(ASYNCD_ENOMEM));
 		return (ASYNCCTL_EXIT_FAILED);
@@ -995,13 +1123,22 @@ asyncctl_list(struct asyncctl *ctl, const struct asyncctl_cmd *cmd, int argc,
 			    finished : now) - started);
 		else
 			snprintf(run, sizeof run, "-");
+		if (asyncd_job_parent(jobs[i]) != 0)
+			snprintf(parent, sizeof parent, "%" PRIu64,
+			    asyncd_job_parent(jobs[i]));
+		else
+			snprintf(parent, sizeof parent, "-");
+		/* Only failed, cancelled and timed-out jobs have one. */
+		code = asyncd_job_error_code(jobs[i]);
 		cells[0] = id;
 		cells[1] = asyncd_state_name(asyncd_job_state(jobs[i]));
 		cells[2] = asyncd_job_type(jobs[i]);
 		cells[3] = asyncd_job_key(jobs[i]) != NULL ?
 		    asyncd_job_key(jobs[i]) : "-";
-		cells[4] = age;
-		cells[5] = run;
+		cells[4] = parent;
+		cells[5] = age;
+		cells[6] = run;
+		cells[7] = code != NULL ? code : "-";
 		if (output_table_add(t, cells) != 0) {
 			rv = ASYNCCTL_EXIT_FAILED;
 			asyncctl_warnx("%s", asyncd_strerror(ASYNCD_ENOMEM));
@@ -1015,6 +1152,27 @@ asyncctl_list(struct asyncctl *ctl, const struct asyncctl_cmd *cmd, int argc,
 	output_table_free(t);
 	asyncd_jobs_free(jobs, n);
 	return (rv);
+}
+
+/*
+ * Cancel found the job already finished and left it alone: say how it
+ * ended (a status away), and exit 1 as for any refusal.
+ */
+static int
+asyncctl_cancel_done(struct asyncctl *ctl, uint64_t id)
+{
+	struct asyncd_job	*job;
+
+	if (asyncd_status(ctl->c, id, &job) != 0) {
+		asyncctl_warnx("job %" PRIu64 ": already finished", id);
+		return (ASYNCCTL_EXIT_FAILED);
+	}
+	if (ctl->json)
+		(void)asyncctl_print_job_json(job);
+	asyncctl_warnx("job %" PRIu64 ": already finished (%s)", id,
+	    asyncd_state_name(asyncd_job_state(job)));
+	asyncd_job_free(job);
+	return (ASYNCCTL_EXIT_FAILED);
 }
 
 static int
@@ -1033,7 +1191,7 @@ asyncctl_cancel(struct asyncctl *ctl, const struct asyncctl_cmd *cmd,
 	int				 ch, rv;
 
 	optind = 0;
-	while ((ch = getopt_long(argc, argv, ":w:jh", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, ":w:jTh", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'w':
 			if (!asyncctl_parse_seconds(optarg, &wait))
@@ -1057,11 +1215,14 @@ asyncctl_cancel(struct asyncctl *ctl, const struct asyncctl_cmd *cmd,
 		    argv[optind + 1]));
 	if ((rv = asyncctl_connect(ctl)) != 0)
 		return (rv);
-	if ((rv = asyncd_cancel(ctl->c, id, wait, &job)) != 0) {
+	if ((rv = asyncd_cancel(ctl->c, id, wait, &job)) == ASYNCD_EDONE)
+		return (asyncctl_cancel_done(ctl, id));
+	if (rv != 0) {
 		snprintf(what, sizeof what, "cancel %" PRIu64, id);
 		return (asyncctl_fail(ctl, what, rv));
 	}
-	if (asyncctl_want_json(ctl))
+	/* What happened, in words, piped or not; JSON when asked. */
+	if (ctl->json)
 		rv = asyncctl_print_job_json(job);
 	else if (asyncd_job_done(job))
 		printf("job %" PRIu64 ": %s\n", id,
@@ -1205,7 +1366,8 @@ asyncctl_help_all(FILE *f)
 {
 	size_t	i;
 
-	fputs("usage: asyncctl [--socket URL] [--json] COMMAND [ARGS...]\n"
+	fputs("usage: asyncctl [--socket URL] [--json | --table] COMMAND "
+	    "[ARGS...]\n"
 	    "       asyncctl help [COMMAND]\n"
 	    "       asyncctl --version\n"
 	    "\n"
@@ -1219,16 +1381,33 @@ asyncctl_help_all(FILE *f)
 	    "$ASYNCD_SOCKET, else\n"
 	    "                     ipc://$XDG_RUNTIME_DIR/asyncd/asyncd.sock,\n"
 	    "                     else ipc:///run/asyncd/asyncd.sock as root\n"
-	    "                     or ipc:///tmp/asyncd-$UID/asyncd.sock)\n"
+	    "                     or ipc:///tmp/asyncd-$UID/asyncd.sock; if\n"
+	    "                     that socket does not exist and the system\n"
+	    "                     one, ipc:///run/asyncd/asyncd.sock, does,\n"
+	    "                     the system one)\n"
 	    "  -j, --json         print JSON (the default for list, status,\n"
 	    "                     stats and types when stdout is not a "
 	    "terminal)\n"
+	    "  -T, --table        print tables and key: value lines for "
+	    "list,\n"
+	    "                     status, stats and types even when stdout "
+	    "is\n"
+	    "                     not a terminal (watch asyncctl list "
+	    "--table)\n"
 	    "  -C, --connect-timeout S\n"
 	    "                     how long to wait for the daemon to accept "
 	    "a\n"
-	    "                     connection before exiting 3 (default 2)\n"
+	    "                     connection before exiting 3 (default 2); "
+	    "an\n"
+	    "                     ipc socket file that does not exist exits 3 "
+	    "at\n"
+	    "                     once\n"
 	    "  -h, --help         show this help\n"
 	    "  -V, --version      show asyncctl's version\n"
+	    "\n"
+	    "Errors are one line on stderr starting \"asyncctl:\" (wait: one "
+	    "per job\n"
+	    "that did not succeed); a usage error adds the usage line.\n"
 	    "\n"
 	    "Commands:\n", f);
 	for (i = 0; i < ASYNCCTL_NCMDS; i++)
@@ -1278,6 +1457,7 @@ main(int argc, char **argv)
 	static const struct option	 longopts[] = {
 		{ "socket", required_argument, NULL, 's' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "table", no_argument, NULL, 'T' },
 		{ "connect-timeout", required_argument, NULL, 'C' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -1292,7 +1472,7 @@ main(int argc, char **argv)
 	/* Our own messages, in asyncctl's words. */
 	opterr = 0;
 	/* '+': stop at the command; its options are its own. */
-	while ((ch = getopt_long(argc, argv, "+:s:jC:hV", longopts, NULL)) !=
+	while ((ch = getopt_long(argc, argv, "+:s:jTC:hV", longopts, NULL)) !=
 	    -1) {
 		switch (ch) {
 		case 's':
@@ -1304,7 +1484,9 @@ main(int argc, char **argv)
 				    "timeout '%s' (seconds)", optarg));
 			break;
 		case 'j':
-			ctl.json = true;
+		case 'T':
+			if ((rv = asyncctl_format(&ctl, NULL, ch)) != -1)
+				return (rv);
 			break;
 		case 'h':
 			asyncctl_help_all(stdout);

@@ -38,11 +38,15 @@
 struct asyncctl {
 	const char	*url;		/* --socket; NULL: the default */
 	bool		 json;		/* --json given */
+	bool		 table;		/* --table given */
 	double		 connect;	/* --connect-timeout */
 	struct asyncd	*c;		/* from asyncctl_connect */
 };
 
-/* JSON for list/status/stats/types: --json, or stdout is not a terminal. */
+/*
+ * JSON for list/status/stats/types: --json, or stdout is not a terminal
+ * and --table was not given.
+ */
 bool	asyncctl_want_json(const struct asyncctl *ctl);
 
 /* output.c */

@@ -2,8 +2,9 @@
 # asyncctl end to end against a real daemon: every command's output and
 # exit status (0 succeeded, 1 failed or refused, 2 usage, 3 unreachable,
 # 4 cancelled, 5 timed_out, 124 the wait's own timeout), the order of wait's
-# results, errors as one "asyncctl:" line on stderr, JSON when stdout is not
-# a terminal and tables when it is, and shutdown.
+# results, errors as one "asyncctl:" line on stderr in the job's own words,
+# JSON when stdout is not a terminal (or with --json) and tables when it is
+# (or with --table), and shutdown.
 . tests/helpers/lib.sh
 
 testd_start
@@ -115,13 +116,17 @@ expect_error 2 asyncctl help frobnicate
 assert_status 0 asyncctl --version
 assert_match '^asyncctl [0-9]+\.[0-9]+\.[0-9]+ ' "$ASSERT_OUT" "--version"
 version=$(printf '%s\n' "$ASSERT_OUT" | awk '{ print $2 }')
-assert_eq "asyncd $version (pid $TESTD_PID)" "$(asyncctl ping)" \
-    "ping names the daemon's version and pid"
+assert_status 0 asyncctl ping
+assert_match "^asyncd $version \\(pid $TESTD_PID, instance [0-9a-f]{16}\\)\$" \
+    "$ASSERT_OUT" "ping names the daemon's version, pid and instance"
+instance=$(printf '%s\n' "$ASSERT_OUT" | sed 's/.*instance //; s/)$//')
 assert_status 0 asyncctl --json ping
 assert_eq "$TESTD_PID" "$(printf '%s' "$ASSERT_OUT" | json_get pid)" \
     "ping --json pid"
 assert_eq "$version" "$(printf '%s' "$ASSERT_OUT" | json_get version)" \
     "ping --json version"
+assert_eq "$instance" "$(printf '%s' "$ASSERT_OUT" | json_get instance)" \
+    "ping --json instance"
 
 # ---- submit prints the id alone.
 assert_status 0 asyncctl submit echo '{"a": [1, 2]}'
@@ -174,7 +179,14 @@ long=$(asyncctl submit sleep '{"seconds": 30}') || fail "submit long"
 short=$(asyncctl submit gather "$(gather 0.2 S)") || fail "submit short"
 assert_status 0 asyncctl wait --any "$long" "$short"
 assert_eq '[null,"S"]' "$ASSERT_OUT" "wait --any prints the finished one"
+assert_eq "asyncctl: job $short finished first" "$ASSERT_ERR" \
+    "wait --any says which job finished"
 assert_eq running "$(state_of "$long")" "wait --any leaves the rest running"
+# With --json, the whole object says which.
+assert_status 0 asyncctl wait --any --json "$long" "$short"
+assert_eq "$short" "$(printf '%s' "$ASSERT_OUT" | json_get id)" \
+    "wait --any --json: the finished job's object"
+assert_eq "" "$ASSERT_ERR" "wait --any --json stderr"
 
 # --timeout: 124, the job goes on; --cancel-on-timeout stops it.
 t0=$(now)
@@ -206,10 +218,13 @@ timedout=$(asyncctl submit sleep '{"seconds": 30}' --timeout 0.2) ||
 expect_error 1 asyncctl wait "$failed"
 assert_eq "asyncctl: job $failed failed: disk_full: disk on fire" \
     "$ASSERT_ERR" "a failed job's error"
+# A cancelled or timed-out job says so in its own words, never "failed".
 expect_error 4 asyncctl wait "$cancelled"
-assert_match "job $cancelled failed: cancelled" "$ASSERT_ERR" "cancelled"
+assert_eq "asyncctl: job $cancelled cancelled: cancelled by request" \
+    "$ASSERT_ERR" "a cancelled job's error"
 expect_error 5 asyncctl wait "$timedout"
-assert_match "job $timedout failed: timed_out" "$ASSERT_ERR" "timed out"
+assert_eq "asyncctl: job $timedout timed out after 0.2 s" "$ASSERT_ERR" \
+    "a timed-out job's error"
 expect_error 1 asyncctl submit fail --wait
 expect_error 5 asyncctl submit sleep '{"seconds": 30}' --timeout 0.2 --wait
 
@@ -245,8 +260,17 @@ assert_eq nope_code "$(printf '%s' "$ASSERT_OUT" | json_get error |
 
 # ---- refusals: status 1, one line.
 expect_error 1 asyncctl wait 999999
-assert_match '999999' "$ASSERT_ERR" "unknown job named"
-expect_error 1 asyncctl wait "$ok" 999999
+assert_eq "asyncctl: job 999999: no job with id 999999" "$ASSERT_ERR" \
+    "unknown job named"
+# An unknown id among others: the others are still printed.
+assert_status 1 asyncctl wait "$ok" 999999 "$ok"
+assert_eq '"ok"
+"ok"' "$ASSERT_OUT" "wait ok unknown ok: the known ones printed"
+assert_eq "asyncctl: job 999999: no job with id 999999" "$ASSERT_ERR" \
+    "wait ok unknown ok: one line for the unknown id"
+assert_status 1 asyncctl --json wait 999999
+assert_eq unknown_job "$(printf '%s' "$ASSERT_OUT" | json_get error |
+    json_get code)" "wait --json: the unknown id's entry"
 expect_error 1 asyncctl status 999999
 expect_error 1 asyncctl cancel 999999
 expect_error 1 asyncctl submit sleep '{"seconds": -1}'
@@ -254,7 +278,8 @@ assert_match 'seconds' "$ASSERT_ERR" "bad args named"
 expect_error 1 asyncctl submit nope '{}'
 assert_match "'nope'" "$ASSERT_ERR" "unknown type named"
 expect_error 1 asyncctl cancel "$ok"
-assert_match 'already finished' "$ASSERT_ERR" "cancel of a finished job"
+assert_eq "asyncctl: job $ok: already finished (succeeded)" "$ASSERT_ERR" \
+    "cancel of a finished job"
 
 # ---- usage errors: status 2, before anything is sent.
 expect_error 2 asyncctl frobnicate
@@ -288,15 +313,43 @@ expect_error 2 asyncctl list --state sleeping
 expect_error 2 asyncctl list --before x
 expect_error 2 asyncctl cancel "$ok" --wait never
 expect_error 2 sh -c ': | "$BUILD/asyncctl" wait -'
+expect_error 2 asyncctl --json --table list
+expect_error 2 asyncctl list --table --json
+expect_error 2 asyncctl --table status "$ok" --json
 
-# ---- unreachable: status 3, within the connect timeout.
+# ---- unreachable: status 3. No socket file: at once, saying how to
+# start a daemon; a socket file nobody answers on: within the connect
+# timeout.
 t0=$(now)
-expect_error 3 asyncctl --socket "ipc://$_TESTD_TMP/nobody.sock" ping
-below "$(elapsed "$t0")" 5 || fail "unreachable took $(elapsed "$t0") s"
+expect_error 3 asyncctl --socket "ipc://$_TESTD_TMP/nobody.sock" \
+    --connect-timeout 30 ping
+below "$(elapsed "$t0")" 2 || fail "no socket file took $(elapsed "$t0") s"
+pass
+assert_eq "asyncctl: no asyncd at ipc://$_TESTD_TMP/nobody.sock (start one \
+with 'asyncd --socket ipc://$_TESTD_TMP/nobody.sock')" "$ASSERT_ERR" \
+    "no socket file: how to start asyncd"
+expect_error 3 env ASYNCD_SOCKET="ipc://$_TESTD_TMP/nobody.sock" \
+    "$BUILD/asyncctl" --connect-timeout 30 wait 1
+assert_match "^asyncctl: no asyncd at ipc://$_TESTD_TMP/nobody.sock \\(start" \
+    "$ASSERT_ERR" "no socket file, from ASYNCD_SOCKET"
+# The per-user default, with no daemon of one's own (nor a system one).
+mkdir -p "$_TESTD_TMP/run" || fail "mkdir run"
+if [ ! -e /run/asyncd/asyncd.sock ]; then
+	expect_error 3 env -u ASYNCD_SOCKET XDG_RUNTIME_DIR="$_TESTD_TMP/run" \
+	    "$BUILD/asyncctl" ping
+	assert_eq "asyncctl: no asyncd at ipc://$_TESTD_TMP/run/asyncd/\
+asyncd.sock (start one with 'asyncd', or 'systemctl --user start asyncd')" \
+	    "$ASSERT_ERR" "no daemon at the default socket"
+fi
+: > "$_TESTD_TMP/stale.sock" || fail "cannot make stale.sock"
+t0=$(now)
+expect_error 3 asyncctl --socket "ipc://$_TESTD_TMP/stale.sock" \
+    --connect-timeout 0.3 ping
+below "$(elapsed "$t0")" 2 || fail "--connect-timeout 0.3 took too long"
 pass
 assert_match 'cannot reach asyncd' "$ASSERT_ERR" "unreachable message"
 t0=$(now)
-expect_error 3 asyncctl --socket "ipc://$_TESTD_TMP/nobody.sock" \
+expect_error 3 asyncctl --socket "ipc://$_TESTD_TMP/stale.sock" \
     --connect-timeout 0.3 wait 1
 below "$(elapsed "$t0")" 2 || fail "--connect-timeout 0.3 took too long"
 pass
@@ -328,8 +381,12 @@ done
 assert_match '^\[\{"name":"echo","description":"[^"]+' "$ASSERT_OUT" \
     "types is a JSON array, sorted"
 assert_status 0 asyncctl list
-assert_match '^\[\{"id":[0-9]+,' "$ASSERT_OUT" "list is a JSON array"
+assert_match '^\{"jobs":\[\{"id":[0-9]+,.*\],"more":false\}$' "$ASSERT_OUT" \
+    "list is the daemon's reply body: jobs and more"
 assert_eq 1 "$(printf '%s\n' "$ASSERT_OUT" | wc -l)" "list: one line"
+assert_status 0 asyncctl list --limit 1
+assert_eq true "$(printf '%s' "$ASSERT_OUT" | json_get more)" \
+    "piped list keeps more"
 
 # ---- list filters, on jobs made for it.
 l1=$(asyncctl submit sleep '{"seconds": 30}') || fail "submit l1"
@@ -356,19 +413,54 @@ assert_eq "$short $b $a" "$(ids_line "$ASSERT_OUT")" "list --type gather"
 assert_status 0 asyncctl list --state timed_out
 assert_eq 2 "$(ids_of "$ASSERT_OUT" | wc -l)" "list --state timed_out"
 assert_status 0 asyncctl list --type nope
-assert_eq '[]' "$ASSERT_OUT" "list of nothing"
+assert_eq '{"jobs":[],"more":false}' "$ASSERT_OUT" "list of nothing"
 
-# ---- cancel.
+# ---- cancel: what happened, in words, piped or not; JSON with --json.
 assert_status 0 asyncctl cancel "$l1" --wait 5
-assert_eq cancelled "$(printf '%s' "$ASSERT_OUT" | json_get state)" \
-    "cancel --wait: cancelled"
-assert_eq cancelled "$(printf '%s' "$ASSERT_OUT" | json_get error |
-    json_get code)" "cancel --wait: error code"
+assert_eq "job $l1: cancelled" "$ASSERT_OUT" "cancel --wait: cancelled"
+assert_eq "" "$ASSERT_ERR" "cancel stderr"
 assert_status 0 asyncctl cancel "$l3"
-assert_eq "$l3" "$(printf '%s' "$ASSERT_OUT" | json_get id)" \
-    "cancel prints the job"
+assert_match "^job $l3: (running, cancel requested|cancelled)\$" \
+    "$ASSERT_OUT" "cancel says what happened"
 wait_for is_state "$l3" cancelled
 expect_error 4 asyncctl wait "$l3"
+l4=$(asyncctl submit sleep '{"seconds": 30}') || fail "submit l4"
+assert_status 0 asyncctl cancel "$l4" --wait 5 --json
+assert_eq cancelled "$(printf '%s' "$ASSERT_OUT" | json_get state)" \
+    "cancel --json: the job object"
+assert_eq cancelled "$(printf '%s' "$ASSERT_OUT" | json_get error |
+    json_get code)" "cancel --json: error code"
+assert_status 1 asyncctl cancel "$l4" --json
+assert_eq "$l4" "$(printf '%s' "$ASSERT_OUT" | json_get id)" \
+    "cancel --json of a finished job: its object"
+assert_eq "asyncctl: job $l4: already finished (cancelled)" "$ASSERT_ERR" \
+    "cancel --json of a finished job: the line"
+
+# ---- --table: tables even when piped (watch asyncctl list --table).
+assert_status 0 asyncctl list --limit 3 --table
+assert_match '^ID +STATE +TYPE +KEY +PARENT +AGE +RUNTIME +ERROR$' \
+    "$(printf '%s\n' "$ASSERT_OUT" | sed -n 1p)" "list --table header"
+dur='[0-9][0-9a-z.]*'
+assert_match "^$l4 +cancelled +sleep +- +- +$dur +$dur +cancelled\$" \
+    "$ASSERT_OUT" "list --table: a cancelled job's row"
+assert_match "^$l2 +succeeded +echo +- +- +$dur +$dur +-\$" "$ASSERT_OUT" \
+    "list --table: a succeeded job's row"
+assert_status 0 asyncctl --table list --type gather --limit 1
+assert_match "^$short +succeeded +gather " "$ASSERT_OUT" \
+    "--table before the command"
+assert_match '^\(more: asyncctl list --before [0-9]+\)$' "$ASSERT_OUT" \
+    "list --table says there is more"
+# A gather's two children name it as their parent.
+assert_eq 2 "$(asyncctl list --table |
+    awk -v p="$short" '$5 == p { n++ } END { print n + 0 }')" \
+    "list --table PARENT column"
+assert_status 0 asyncctl status "$echo_id" --table
+assert_match "^id: +$echo_id$" "$ASSERT_OUT" "status --table"
+assert_status 0 asyncctl stats --table
+assert_match '^uptime: +[0-9]' "$ASSERT_OUT" "stats --table"
+assert_status 0 asyncctl types --table
+assert_match '^NAME +DESCRIPTION$' \
+    "$(printf '%s\n' "$ASSERT_OUT" | sed -n 1p)" "types --table"
 
 # ---- tables on a terminal (script(1) gives one).
 if command -v script >/dev/null 2>&1; then
@@ -379,13 +471,16 @@ if command -v script >/dev/null 2>&1; then
 		    tr -d '\r'
 	}
 	out=$(on_tty list --limit 3)
-	assert_match '^ID +STATE +TYPE +KEY +AGE +RUNTIME$' \
+	assert_match '^ID +STATE +TYPE +KEY +PARENT +AGE +RUNTIME +ERROR$' \
 	    "$(printf '%s\n' "$out" | sed -n 1p)" "list table header"
-	dur='[0-9][0-9a-z.]*'
-	assert_match "^$l3 +cancelled +sleep +- +$dur +$dur\$" "$out" \
-	    "list table row"
+	assert_match "^$l3 +cancelled +sleep +- +- +$dur +$dur +cancelled\$" \
+	    "$out" "list table row"
 	assert_eq 5 "$(printf '%s\n' "$out" | wc -l)" \
 	    "list table: header, 3 rows, and a line saying there are more"
+	# cancel prints the same line on a terminal.
+	assert_eq "asyncctl: job $l3: already finished (cancelled)" \
+	    "$(script -qec "$BUILD/asyncctl cancel $l3" /dev/null </dev/null |
+	    tr -d '\r')" "cancel on a terminal"
 	assert_match '^\(more: asyncctl list --before [0-9]+\)$' \
 	    "$(on_tty list --limit 1)" "list table says there is more"
 	out=$(on_tty status "$echo_id")
@@ -435,8 +530,8 @@ daemon_gone() {
 wait_for daemon_gone
 wait "$waiter"
 assert_eq 4 "$?" "a waiter at shutdown gets its job cancelled"
-assert_match "job $last failed: cancelled" "$(cat "$_TESTD_TMP/last.out")" \
-    "the waiter's message"
+assert_eq "asyncctl: job $last cancelled: the daemon is shutting down" \
+    "$(cat "$_TESTD_TMP/last.out")" "the waiter's message"
 expect_error 3 asyncctl --connect-timeout 0.3 ping
 # testd_stop copes with a daemon that has already exited: it reaps it and
 # checks the status (0).
