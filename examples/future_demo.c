@@ -14,9 +14,12 @@
  *
  * Usage: future_demo [URL]
  * URL defaults to $ASYNCD_SOCKET, or to the daemon's default socket.
+ * Every call's result is checked: with no daemon, it says so and exits 3;
+ * if a future fails (rather than its job), it exits 1.
  *
  * Build: cc future_demo.c $(pkg-config --cflags --libs asyncd)
  */
+#include <errno.h>
 #include <poll.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -59,8 +62,25 @@ demo_done(struct asyncd_future *f, void *arg)
 	atomic_fetch_add(&demo_called, 1);
 }
 
-/* Waits with poll(2) until every future's descriptor is readable. */
+/* Prints "future_demo: what: description (the daemon's words)" on stderr. */
 static void
+demo_warn(const char *what, int rv)
+{
+	const char	*msg = asyncd_errmsg();
+
+	if (msg != NULL)
+		fprintf(stderr, "future_demo: %s: %s (%s)\n", what,
+		    asyncd_strerror(rv), msg);
+	else
+		fprintf(stderr, "future_demo: %s: %s\n", what,
+		    asyncd_strerror(rv));
+}
+
+/*
+ * Waits with poll(2) until every future's descriptor is readable. Returns
+ * 0, or -1 if poll failed.
+ */
+static int
 demo_poll(struct asyncd_future **futures, size_t n)
 {
 	struct pollfd	pfd[DEMO_NJOBS];
@@ -72,8 +92,10 @@ demo_poll(struct asyncd_future **futures, size_t n)
 	}
 	while (left > 0) {
 		if (poll(pfd, n, -1) == -1) {
-			perror("poll");
-			return;
+			if (errno == EINTR)
+				continue;
+			perror("future_demo: poll");
+			return (-1);
 		}
 		for (i = 0; i < n; i++) {
 			if (pfd[i].fd < 0 || !(pfd[i].revents & POLLIN))
@@ -89,6 +111,15 @@ demo_poll(struct asyncd_future **futures, size_t n)
 			left--;
 		}
 	}
+	return (0);
+}
+
+/* True for the outcomes that come from the job itself, not the future. */
+static int
+demo_job_outcome(int rv)
+{
+	return (rv == ASYNCD_EFAILED || rv == ASYNCD_ECANCELED ||
+	    rv == ASYNCD_EJOBTIMEDOUT);
 }
 
 int
@@ -96,41 +127,67 @@ main(int argc, char **argv)
 {
 	struct asyncd		*c;
 	struct asyncd_future	*futures[DEMO_NJOBS];
+	struct asyncd_info	*info;
 	const struct asyncd_job	*job;
 	const char		*result;
+	char			 what[64];
 	size_t			 i, n = 0;
 	int			 rv, status = 0;
 
 	if ((rv = asyncd_open(&c, argc > 1 ? argv[1] : NULL)) != 0) {
-		fprintf(stderr, "future_demo: %s\n", asyncd_strerror(rv));
-		return (1);
+		fprintf(stderr, "future_demo: cannot open a client for %s: "
+		    "%s\n", argc > 1 ? argv[1] : "the default socket",
+		    asyncd_strerror(rv));
+		return (2);
 	}
 	/* Give up quickly if no daemon is listening. */
 	asyncd_set_request_timeout(c, 3.0);
-	printf("talking to %s\n", asyncd_url(c));
+	asyncd_set_connect_timeout(c, 3.0);
+
+	/* Is anyone there? Say so plainly if not. */
+	if ((rv = asyncd_info(c, &info)) != 0) {
+		if (rv == ASYNCD_EUNREACHABLE)
+			fprintf(stderr, "future_demo: no asyncd answers at "
+			    "%s: %s (start one with 'asyncd')\n",
+			    asyncd_url(c), asyncd_strerror(rv));
+		else
+			demo_warn("ping", rv);
+		asyncd_close(c);
+		return (rv == ASYNCD_EUNREACHABLE ? 3 : 1);
+	}
+	printf("talking to asyncd %s (pid %lld) at %s\n", info->version,
+	    (long long)info->pid, asyncd_url(c));
+	asyncd_info_free(info);
 
 	/* 1. Start every job; each asyncd_run returns at once. */
 	for (i = 0; i < DEMO_NJOBS; i++) {
 		rv = asyncd_run(c, demo_jobs[i].type, demo_jobs[i].args, NULL,
 		    &futures[n]);
 		if (rv != 0) {
-			fprintf(stderr, "future_demo: run %s: %s\n",
-			    demo_jobs[i].type, asyncd_strerror(rv));
+			snprintf(what, sizeof what, "run %s",
+			    demo_jobs[i].type);
+			demo_warn(what, rv);
 			status = rv == ASYNCD_EUNREACHABLE ? 3 : 1;
 			goto out;
 		}
 		printf("submitted %s %s as job %llu\n", demo_jobs[i].type,
 		    demo_jobs[i].args,
 		    (unsigned long long)asyncd_future_id(futures[n]));
-		/* The type name lives in static storage: a safe argument. */
-		if (asyncd_future_add_done_callback(futures[n], demo_done,
-		    (void *)demo_jobs[i].type) != 0)
-			fprintf(stderr, "future_demo: out of memory\n");
 		n++;
+		/* The type name lives in static storage: a safe argument. */
+		if ((rv = asyncd_future_add_done_callback(futures[n - 1],
+		    demo_done, (void *)demo_jobs[i].type)) != 0) {
+			demo_warn("add_done_callback", rv);
+			status = 1;
+			goto out;
+		}
 	}
 
 	/* 2. Wait for all of them the way an event loop would. */
-	demo_poll(futures, n);
+	if (demo_poll(futures, n) != 0) {
+		status = 1;
+		goto out;
+	}
 
 	/*
 	 * 3. Collect the results. Every job is done, so this does not block;
@@ -152,7 +209,12 @@ main(int argc, char **argv)
 			printf(" (%s: %s)", asyncd_job_error_code(job),
 			    asyncd_job_error_message(job) != NULL ?
 			    asyncd_job_error_message(job) : "");
+		else if (asyncd_errmsg() != NULL)
+			printf(" (%s)", asyncd_errmsg());
 		printf("\n");
+		/* A job that failed is the demo; a future that did is not. */
+		if (!demo_job_outcome(rv))
+			status = rv == ASYNCD_EUNREACHABLE ? 3 : 1;
 	}
 	/* Callbacks may still be finishing on nng's threads; free waits. */
 out:

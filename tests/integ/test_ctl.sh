@@ -354,6 +354,22 @@ expect_error 3 asyncctl --socket "ipc://$_TESTD_TMP/stale.sock" \
 below "$(elapsed "$t0")" 2 || fail "--connect-timeout 0.3 took too long"
 pass
 
+# ---- examples/future_demo, a libasyncd program, checks every call: it
+# runs against the daemon, and with none it says so and exits 3.
+if [ -x "$BUILD/examples/future_demo" ]; then
+	assert_status 0 "$BUILD/examples/future_demo" "$TESTD_URL"
+	assert_match '^4 callbacks ran$' "$ASSERT_OUT" "future_demo's callbacks"
+	assert_match 'job failed \(failed: failing on purpose\)' \
+	    "$ASSERT_OUT" "future_demo's failing job"
+	assert_status 3 "$BUILD/examples/future_demo" \
+	    "ipc://$_TESTD_TMP/nobody.sock"
+	assert_eq "future_demo: no asyncd answers at \
+ipc://$_TESTD_TMP/nobody.sock: daemon unreachable (start one with 'asyncd')" \
+	    "$ASSERT_ERR" "future_demo with no daemon"
+else
+	echo "test_ctl.sh: no $BUILD/examples/future_demo; not run"
+fi
+
 # ---- ASYNCD_SOCKET is what the commands above used; --socket beats it.
 assert_status 0 env ASYNCD_SOCKET="$TESTD_URL" "$BUILD/asyncctl" ping
 expect_error 3 env ASYNCD_SOCKET="ipc://$_TESTD_TMP/nobody.sock" \
