@@ -21,7 +21,7 @@
  * Threads: the chain runs on nng's threads, whose callbacks must not
  * block; it only ever starts the next operation or completes the future.
  * Anything else runs in the caller's thread. f->lock guards the completion
- * state (done, err, job), the callback list and the counts that
+ * state (done, err, errmsg, job), the callback list and the counts that
  * asyncd_future_free waits on; f->cond is signalled when the future
  * completes and when running callbacks finish. f->lock is never held
  * while calling into nng or into a user callback, and never together with
@@ -130,11 +130,14 @@ future_call(struct asyncd_future *f, asyncd_done_fn fn, void *arg)
 }
 
 /*
- * Completes the future with err, or with the finished job (taken), unless
- * it is already complete; then runs the queued callbacks in this thread.
+ * Completes the future with err and its reason errmsg (allocated, or
+ * NULL), or with the finished job; both are taken. Unless the future is
+ * already complete: then they are freed. Then runs the queued callbacks
+ * in this thread.
  */
 static void
-future_complete(struct asyncd_future *f, int err, struct asyncd_job *job)
+future_complete(struct asyncd_future *f, int err, char *errmsg,
+    struct asyncd_job *job)
 {
 	struct future_cb	*cb;
 	uint64_t		 one = 1;
@@ -144,10 +147,12 @@ future_complete(struct asyncd_future *f, int err, struct asyncd_job *job)
 	if (f->done) {
 		pthread_mutex_unlock(&f->lock);
 		asyncd_job_free(job);
+		free(errmsg);
 		return;
 	}
 	f->done = true;
 	f->err = err;
+	f->errmsg = errmsg;
 	f->job = job;
 	pthread_cond_broadcast(&f->cond);
 	/* Cannot fail: the counter is far from overflowing. */
@@ -177,15 +182,7 @@ future_fail(struct asyncd_future *f, int err, const char *msg)
 	/* Without memory for the reason, the error alone says enough. */
 	if (msg != NULL && *msg != '\0')
 		copy = strdup(msg);
-	pthread_mutex_lock(&f->lock);
-	if (!f->done) {
-		free(f->errmsg);
-		f->errmsg = copy;
-		copy = NULL;
-	}
-	pthread_mutex_unlock(&f->lock);
-	free(copy);
-	future_complete(f, err, NULL);
+	future_complete(f, err, copy, NULL);
 }
 
 /* Feeds the engine a failure to send (not sent) or to receive (sent). */
@@ -265,7 +262,7 @@ future_next(struct asyncd_future *f, const struct client_poll_outcome *o,
 			future_fail(f, rv, asyncd_job_error_message(job));
 			asyncd_job_free(job);
 		} else
-			future_complete(f, 0, job);
+			future_complete(f, 0, NULL, job);
 		return;
 	case CLIENT_POLL_NOW:
 		if (rep != NULL)
@@ -580,7 +577,7 @@ asyncd_future_cancel(struct asyncd_future *f)
 	if ((rv = asyncd_cancel(f->c, f->id, FUTURE_CANCEL_WAIT, &job)) != 0)
 		return (rv);
 	if (asyncd_job_done(job)) {
-		future_complete(f, 0, job);
+		future_complete(f, 0, NULL, job);
 		return (0);
 	}
 	asyncd_job_free(job);
