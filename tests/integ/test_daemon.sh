@@ -329,7 +329,8 @@ else
 	assert_status 0 nobody wait "$nid"
 	assert_eq '"theirs"' "$ASSERT_OUT" "the other user's own job"
 	assert_status 0 nobody list
-	assert_match "^\\[\\{\"id\":$nid,[^{}]*\\}\\]\$" "$ASSERT_OUT" \
+	assert_match "^\\{\"jobs\":\\[\\{\"id\":$nid,[^{}]*\\}\\],\"more\":false\\}\$" \
+	    "$ASSERT_OUT" \
 	    "the other user lists its own job and nothing else"
 	assert_status 0 asyncctl list
 	assert_match "\"id\":$rid," "$ASSERT_OUT" "root lists its job"
