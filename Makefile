@@ -59,19 +59,21 @@ CORO_ASM	=
 ALL_CPPFLAGS	+= -DCORO_UCONTEXT
 endif
 
-PROTO_SRCS	= proto/err.c proto/proto.c proto/req.c proto/reply.c \
+PROTO_SRCS	= proto/err.c proto/proto.c proto/req.c proto/reply.c proto/base64.c \
 		  proto/event.c proto/addr.c
 LIB_SRCS	= lib/client.c lib/job.c lib/future.c
 DAEMON_CORE_SRCS = daemon/log.c daemon/xmalloc.c daemon/inbox.c \
 		  daemon/coro.c daemon/jobtab.c daemon/job.c daemon/sched.c \
 		  daemon/ad.c daemon/registry.c daemon/builtin.c \
-		  daemon/pool_thread.c daemon/waiter.c daemon/ids.c
+		  daemon/pool_thread.c daemon/waiter.c daemon/ids.c \
+		  daemon/proc.c daemon/outlog.c daemon/exec.c daemon/acl.c \
+		  daemon/jobsd.c
 DAEMON_SRCS	= $(DAEMON_CORE_SRCS) daemon/main.c daemon/server.c \
 		  daemon/events.c daemon/probe.c daemon/cmd.c \
 		  daemon/cmd_ping.c \
 		  daemon/cmd_submit.c daemon/cmd_wait.c daemon/cmd_status.c \
 		  daemon/cmd_list.c daemon/cmd_cancel.c daemon/cmd_types.c \
-		  daemon/cmd_stats.c daemon/cmd_shutdown.c
+		  daemon/cmd_stats.c daemon/cmd_shutdown.c daemon/cmd_output.c
 CLIENT_SRCS	= client/asyncctl.c client/output.c
 
 obj		= $(patsubst %.c,$(BUILD)/%.o,$(patsubst %.S,$(BUILD)/%.o,$(1)))

@@ -63,6 +63,9 @@ struct ad_type {
 #define AD_CHECK_DEPTH		16
 int		 ad_check_job(struct ad_check *chk, const char *type,
 		    const cJSON *args, char **cause);
+/* The type whose check function is running (the same function may serve
+ * several types). */
+const struct ad_type *ad_check_type(struct ad_check *chk);
 
 /* The job's id, and its arguments (never NULL: JSON null if none). */
 uint64_t	 ad_id(struct ad_job *job);

@@ -21,6 +21,7 @@ static const struct cmd_entry *const cmd_table[PROTO_OP_COUNT] = {
 	[PROTO_TYPES] = &cmd_types_entry,
 	[PROTO_STATS] = &cmd_stats_entry,
 	[PROTO_SHUTDOWN] = &cmd_shutdown_entry,
+	[PROTO_OUTPUT] = &cmd_output_entry,
 };
 
 void

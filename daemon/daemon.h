@@ -125,18 +125,62 @@ uint64_t ids_peek(const struct ids *);
 /* Once no reservation is being written (after the pool has stopped). */
 void	ids_close(struct ids *);
 
-/* registry.c: job types by name. Entries are borrowed (static data). */
+/*
+ * acl.c: who may run a job type: users and @groups, resolved when the
+ * list is made (startup). Root and the daemon's own user always may.
+ */
+struct acl;
+/* Returns 0, or ASYNCD_EINVAL with *cause set (an unknown name). */
+int	acl_create(struct acl **, const char *const *, size_t, char **);
+void	acl_free(struct acl *);
+/* self: the daemon's own uid. a NULL: only root and self. */
+bool	acl_allows(const struct acl *, uint64_t uid, uint64_t gid,
+	    uint64_t self);
+/* The list as given, for messages. */
+const char *acl_text(const struct acl *);
+
+/*
+ * registry.c: job types by name. Types are borrowed (static data, or a
+ * configured command's record, which outlives the registry). Each has a
+ * record of its own for the scheduler.
+ */
+struct type_info {
+	const struct acl	*acl;		/* borrowed */
+	bool			 restricted;	/* only acl may run it */
+	size_t			 concurrency;	/* 0: no limit */
+	double			 default_timeout; /* 0: none */
+	const char		*delivery;	/* NULL: at_most_once */
+	size_t			 running;
+	TAILQ_HEAD(, job)	 waiting;	/* queued, held back by it */
+};
+
 struct registry;
 struct registry *registry_create(void);
 void	registry_free(struct registry *);
 /* Returns 0, ASYNCD_EINVAL (bad name) or ASYNCD_EBUSY (name taken). */
 int	registry_add(struct registry *, const struct ad_type *);
 const struct ad_type *registry_find(struct registry *, const char *);
+/* The scheduler's record of a registered type (stable; never NULL). */
+struct type_info *registry_info(struct registry *, const char *);
+/* Only the users and groups of acl (and root, and the daemon's user). */
+void	registry_set_acl(struct registry *, const char *, const struct acl *);
 /* The types sorted by name; the array is borrowed until the next add. */
 const struct ad_type *const *registry_list(struct registry *, size_t *);
 
 /* builtin.c */
 void	builtin_register(struct registry *);
+
+/*
+ * jobsd.c: configured commands, one JSON file per job type in the jobs
+ * directory. Startup: reads every file, registers the good ones and logs
+ * each bad one (*nbad counts them). Types stay until jobsd_free, after the
+ * registry has no more use for them.
+ */
+struct jobsd;
+int	jobsd_load(struct jobsd **, const char *, struct registry *, size_t *);
+void	jobsd_free(struct jobsd *);
+/* How many types it loaded. */
+size_t	jobsd_count(const struct jobsd *);
 
 /*
  * job.c: a job record. The scheduler (sched.c) moves it between states;
@@ -145,6 +189,23 @@ void	builtin_register(struct registry *);
  */
 struct job_watch;
 typedef void (*job_watch_fn)(struct job_watch *, struct job *);
+
+/*
+ * What a job's commands wrote (exec.c): bytes read from each stream, bytes
+ * of them on disk, whether the log was cut, and who waits for more.
+ */
+struct output_wait {
+	LIST_ENTRY(output_wait)	 entry;
+	bool			 listed;
+	void			(*fn)(struct output_wait *);
+};
+
+struct job_output {
+	uint64_t		 total[2];	/* OUTLOG_STDOUT, _STDERR */
+	uint64_t		 committed[2];
+	bool			 cut[2];
+	LIST_HEAD(, output_wait) waiters;
+};
 
 /* A done callback, embedded in the watcher's own object. */
 struct job_watch {
@@ -187,7 +248,11 @@ struct job {
 	size_t			 bytes;		/* footprint, as last sized */
 	size_t			 args_bytes;	/* args' share, fixed */
 
+	struct job_output	*output;	/* NULL: it ran no command */
+
 	/* sched.c */
+	struct type_info	*tinfo;
+	bool			 type_waiting;	/* in tinfo->waiting */
 	int			 cancel_reason;	/* 0, ECANCELED, EJOBTIMEDOUT */
 	char			*cancel_msg;
 	bool			 toplevel;	/* counts in max_running */
@@ -320,6 +385,173 @@ bool	pool_thread_cancel(struct pool_thread *, struct pool_work *);
 size_t	pool_thread_size(const struct pool_thread *);
 
 /*
+ * proc.c: child processes, spawned on spawn threads (posix_spawn, never
+ * fork), each in its own process group with exactly descriptors 0-2, and
+ * reaped by the loop.
+ */
+/* The PATH a command gets unless its environment says otherwise. */
+#define PROC_DEFAULT_PATH	"/usr/local/bin:/usr/bin:/bin"
+
+struct procs;
+struct proc {
+	/* The caller's, set before proc_spawn; borrowed until on_spawned. */
+	char *const	*argv;		/* argv[0] without '/': child's PATH */
+	char *const	*envp;		/* the child's whole environment */
+	const char	*cwd;		/* NULL: the daemon's */
+	bool		 has_stdin;	/* a pipe; else /dev/null */
+	/*
+	 * Loop thread, in this order: on_spawned once (err is 0, or an errno
+	 * value: ENOENT, EACCES, a bad cwd...), then, if it spawned,
+	 * on_exited once with the wait status. The proc must stay until
+	 * on_exited (or on_spawned with an error) has run.
+	 */
+	void		(*on_spawned)(struct proc *);
+	void		(*on_exited)(struct proc *, int);
+
+	/* Set by the spawn; the descriptors are the caller's to close. */
+	int		 err;
+	pid_t		 pid;		/* also the process group */
+	double		 started;	/* monotonic */
+	int		 fd_in;		/* write end, or -1 */
+	int		 fd_out;	/* read ends, non-blocking */
+	int		 fd_err;
+	int		 status;
+
+	/* Private. */
+	struct procs	*procs;
+	struct pool_work work;
+	LIST_ENTRY(proc) entry;
+	bool		 spawn_done;
+	bool		 reaped;
+};
+
+/* Starts the spawn threads and the loop's reaper. Returns 0 or errno. */
+int	proc_start(struct procs **, struct ev_loop *, struct inbox *);
+/* After every proc has exited; stops the spawn threads. */
+void	proc_stop(struct procs *);
+void	proc_spawn(struct procs *, struct proc *);
+/* Signals the child's whole process group. Returns 0 or an errno value. */
+int	proc_signal(struct proc *, int);
+/* True while any process of the child's group is alive. */
+bool	proc_group_alive(const struct proc *);
+/* Children spawned and not yet reaped. */
+size_t	proc_live(struct procs *);
+/* Splits a wait status: exit_code (-1 if killed) and sig (0 if exited). */
+void	proc_describe(int, int *, int *);
+
+/*
+ * outlog.c: commands' output on disk (logs/<id>.out and .err in the state
+ * directory), written, read and removed by a thread of its own in the
+ * order asked. Every function here is for the loop thread.
+ */
+#define OUTLOG_STDOUT	0
+#define OUTLOG_STDERR	1
+
+struct outlog;
+/* Bytes of a job's streams now on disk, and whether its log was cut. */
+typedef void (*outlog_commit_fn)(void *, uint64_t, const uint64_t[2],
+    const bool[2]);
+/* The backlog is low again: readers that paused may go on. */
+typedef void (*outlog_drain_fn)(void *);
+
+/* A read, embedded in its owner; done runs on the loop, once. */
+struct outlog_read {
+	uint64_t		 id;		/* in */
+	int			 stream;
+	uint64_t		 offset;
+	size_t			 max;
+	char			*data;		/* out: allocated; len bytes */
+	size_t			 len;
+	int			 err;		/* errno; ENOENT: no file */
+	void			(*done)(struct outlog_read *);
+	struct inbox_item	 item;
+};
+
+/*
+ * Creates dir, removes what earlier daemons left there and starts the
+ * thread (startup). Returns 0 or an errno value with *cause set.
+ */
+int	outlog_start(struct outlog **, const char *dir, size_t max_bytes,
+	    struct inbox *, outlog_commit_fn, outlog_drain_fn, void *,
+	    char **cause);
+/* Writes what is queued and stops the thread; then drain the inbox. */
+void	outlog_stop(struct outlog *);
+/*
+ * Queues len bytes (copied) for a job's stream. Returns false when the
+ * backlog is full: the caller stops reading until the drain callback.
+ */
+bool	outlog_append(struct outlog *, uint64_t, int, const void *, size_t);
+/* The job writes no more: its files may be removed for room. */
+void	outlog_close(struct outlog *, uint64_t);
+void	outlog_remove(struct outlog *, uint64_t);
+void	outlog_read(struct outlog *, struct outlog_read *);
+bool	outlog_paused(struct outlog *);
+
+/*
+ * exec.c: running commands: the "exec" job type, and exec_run for any
+ * coroutine. The context is the daemon's, set up at startup.
+ */
+struct exec_stream;
+typedef void (*exec_output_fn)(void *, const struct job *, int, uint64_t,
+    const char *, size_t);
+
+struct exec_ctx {
+	struct ev_loop		*loop;
+	struct procs		*procs;
+	struct outlog		*outlog;
+	const char		*socket_url;	/* for ASYNCD_SOCKET */
+	const char		*home;		/* the daemon's, for commands */
+	const char		*lang;
+	const char		*lc_all;
+	LIST_HEAD(, exec_stream) paused;	/* readers waiting for disk */
+	exec_output_fn		 on_output;	/* events; may be NULL */
+	void			*on_arg;
+};
+
+/* A command to run. exec_spec_free frees every member. */
+struct exec_spec {
+	char		**argv;		/* NULL-terminated */
+	char		**env;		/* "K=V", applied last; may be NULL */
+	char		 *cwd;		/* NULL: the daemon's */
+	bool		  has_stdin;	/* else /dev/null */
+	char		 *stdin_data;
+	size_t		  stdin_len;
+	size_t		  output_cap;	/* per stream, in the result */
+	double		  kill_grace;	/* SIGTERM to SIGKILL */
+	bool		  check;	/* non-zero exit fails the job */
+};
+
+struct exec_outcome {
+	cJSON		*result;	/* the caller's; NULL if not spawned */
+	int		 exit_code;	/* -1 if killed by a signal */
+	int		 signal;
+	int		 spawn_err;	/* errno: it could not be started */
+};
+
+void	exec_register(struct registry *, struct acl *);
+/*
+ * From a job's coroutine: runs the command and waits for it (and for its
+ * output). Returns 0, or the job's cancellation error once the command has
+ * stopped; *oc says how it went either way.
+ */
+int	exec_run(struct job *, const struct exec_spec *,
+	    struct exec_outcome *);
+/* As exec_run, for a whole job: result, and failure by exit status. */
+int	exec_job(struct ad_job *, struct exec_spec *);
+/* Checks env, cwd, stdin, check, output_cap, kill_grace of args. */
+int	exec_check_common(const cJSON *, char **);
+int	exec_check_env(const cJSON *, char **);
+/* Fills those (already checked) into a spec, with their defaults. */
+void	exec_spec_common(struct exec_spec *, const cJSON *);
+void	exec_spec_free(struct exec_spec *);
+/* The log thread's reports, and the end of its backlog. */
+void	exec_output_commit(struct sched *, uint64_t, const uint64_t[2],
+	    const bool[2]);
+void	exec_drained(struct exec_ctx *);
+/* Wakes those waiting for a job's output (more, or the job's end). */
+void	exec_output_wake(struct job *);
+
+/*
  * sched.c: the scheduler: admits jobs, runs their coroutines on the loop,
  * and finishes them.
  */
@@ -336,6 +568,7 @@ struct sched_config {
 					   jobs' arguments may hold */
 	double		 wait_cap;	/* longest a request is held */
 	size_t		 threads;	/* thread pool size; 0: none */
+	uint64_t	 self_uid;	/* the daemon's own user */
 };
 
 TAILQ_HEAD(job_queue, job);
@@ -355,6 +588,7 @@ struct sched {
 	struct job_queue	 ready;		/* coroutines to resume */
 	struct job_list		 notify;	/* finished on a coroutine */
 	struct ids		*ids;		/* NULL: count from 1 */
+	struct exec_ctx		*exec;		/* NULL: no commands */
 	size_t			 max_toplevel;	/* running, see sched_init */
 	size_t			 nqueued;
 	size_t			 nchildren_queued;
@@ -504,6 +738,8 @@ void	events_stop(struct events *);
 const char *events_url(const struct events *);
 void	events_state(void *, const struct job *);
 void	events_progress(void *, const struct job *);
+void	events_output(void *, const struct job *, int, uint64_t, const char *,
+	    size_t);
 
 /*
  * server.c: the request socket. nng's threads receive and decode requests
@@ -580,6 +816,9 @@ extern const struct cmd_entry cmd_cancel_entry;
 extern const struct cmd_entry cmd_types_entry;
 extern const struct cmd_entry cmd_stats_entry;
 extern const struct cmd_entry cmd_shutdown_entry;
+extern const struct cmd_entry cmd_output_entry;
+/* Shutdown: answers every held "output" request now. */
+void	cmd_output_flush(void);
 
 /* main.c: the daemon as a whole, as commands see it. */
 struct daemon {
@@ -589,6 +828,11 @@ struct daemon {
 	struct inbox		 inbox;
 	struct server		*server;
 	struct events		*events;
+	struct procs		*procs;
+	struct outlog		*outlog;
+	struct exec_ctx		 exec;
+	struct acl		*exec_allow;
+	struct jobsd		*jobsd;
 	uid_t			 uid;		/* the daemon's own user */
 	bool			 stopping;
 	bool			 flushing;	/* jobs done; replies leaving */

@@ -143,3 +143,17 @@ events_progress(void *arg, const struct job *job)
 	    &len);
 	events_send(e, text, len);
 }
+
+void
+events_output(void *arg, const struct job *job, int stream, uint64_t offset,
+    const char *data, size_t len)
+{
+	struct events	*e = arg;
+	size_t		 olen = 0;
+	char		*text;
+
+	if (e == NULL || atomic_load(&e->npipes) == 0)
+		return;
+	text = proto_event_output(job->id, stream, offset, data, len, &olen);
+	events_send(e, text, olen);
+}

@@ -34,7 +34,8 @@ job_free(struct job *job)
 {
 	if (job == NULL)
 		return;
-	if (!LIST_EMPTY(&job->watches) || job->coro != NULL)
+	if (!LIST_EMPTY(&job->watches) || job->coro != NULL ||
+	    (job->output != NULL && !LIST_EMPTY(&job->output->waiters)))
 		fatalx("%s: job %" PRIu64 " still in use", __func__, job->id);
 	free(job->type_name);
 	free(job->key);
@@ -44,6 +45,7 @@ job_free(struct job *job)
 	free(job->err_message);
 	free(job->progress_msg);
 	free(job->cancel_msg);
+	free(job->output);
 	free(job);
 }
 

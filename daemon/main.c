@@ -54,6 +54,11 @@ struct main_options {
 	int		 mode;
 	int		 events_mode;
 	double		 drain_timeout;
+	size_t		 log_max;	/* bytes of command output kept */
+	const char	**exec_allow;	/* --exec-allow, repeated */
+	size_t		 nexec_allow;
+	char		*jobs_dir;	/* --jobs-dir; NULL: the default */
+	bool		 check_jobs;	/* --check-jobs: validate and exit */
 	struct sched_config sched;
 	struct server_config server;
 };
@@ -97,6 +102,16 @@ static const char main_usage[] =
 "                        and listen again if not (default 5 with nng\n"
 "                        before 1.6.0, which needs it; else 0: never)\n"
 "  --drain-timeout S     how long shutdown waits for jobs (default 10)\n"
+"  --exec-allow WHO      a user or @group who may run exec jobs besides\n"
+"                        root and the daemon's user (repeatable); commands\n"
+"                        run with the daemon's privileges\n"
+"  --log-max-mib MIB     most disk the output logs of commands may take;\n"
+"                        the oldest go first (default 1024)\n"
+"  --jobs-dir DIR        configured commands, one DIR/TYPE.json per job\n"
+"                        type (default $XDG_CONFIG_HOME/asyncd/jobs.d,\n"
+"                        /etc/asyncd/jobs.d as root)\n"
+"  --check-jobs          check the files of the jobs directory, say what\n"
+"                        is wrong with each, and exit (1 if any is bad)\n"
 "  --log-level LEVEL     error, warning, info (default) or debug\n"
 "  --version             print the version and exit\n"
 "  --help                print this and exit\n";
@@ -107,7 +122,8 @@ enum {
 	OPT_THREADS, OPT_MAX_RUNNING, OPT_MAX_COROUTINES, OPT_MAX_QUEUED,
 	OPT_STACK_SIZE, OPT_MAX_MSG, OPT_WAIT_CAP, OPT_RETENTION, OPT_KEEP,
 	OPT_KEEP_MIB, OPT_LISTENER_CHECK, OPT_MAX_ARGS_MIB,
-	OPT_CONTEXTS, OPT_DRAIN_TIMEOUT, OPT_LOG_LEVEL, OPT_VERSION, OPT_HELP
+	OPT_CONTEXTS, OPT_DRAIN_TIMEOUT, OPT_LOG_LEVEL, OPT_VERSION, OPT_HELP,
+	OPT_EXEC_ALLOW, OPT_LOG_MAX_MIB, OPT_JOBS_DIR, OPT_CHECK_JOBS
 };
 
 static const struct option main_longopts[] = {
@@ -131,6 +147,10 @@ static const struct option main_longopts[] = {
 	{ "listener-check", required_argument, NULL, OPT_LISTENER_CHECK },
 	{ "drain-timeout", required_argument, NULL, OPT_DRAIN_TIMEOUT },
 	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
+	{ "exec-allow", required_argument, NULL, OPT_EXEC_ALLOW },
+	{ "log-max-mib", required_argument, NULL, OPT_LOG_MAX_MIB },
+	{ "jobs-dir", required_argument, NULL, OPT_JOBS_DIR },
+	{ "check-jobs", no_argument, NULL, OPT_CHECK_JOBS },
 	{ "version", no_argument, NULL, OPT_VERSION },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ NULL, 0, NULL, 0 }
@@ -226,6 +246,7 @@ main_parse(struct main_options *o, int argc, char **argv)
 	/* Events carry keys and messages of everyone's jobs: admins only. */
 	o->events_mode = 0600;
 	o->drain_timeout = 10;
+	o->log_max = (size_t)1024 << 20;
 	o->server.max_msg = PROTO_MAX_MSG;
 	o->server.min_idle = 16;
 	o->server.max_contexts = 4096;
@@ -309,6 +330,20 @@ main_parse(struct main_options *o, int argc, char **argv)
 			break;
 		case OPT_DRAIN_TIMEOUT:
 			o->drain_timeout = main_seconds(name, optarg);
+			break;
+		case OPT_EXEC_ALLOW:
+			o->exec_allow = xreallocarray(o->exec_allow,
+			    o->nexec_allow + 1, sizeof *o->exec_allow);
+			o->exec_allow[o->nexec_allow++] = optarg;
+			break;
+		case OPT_JOBS_DIR:
+			o->jobs_dir = optarg;
+			break;
+		case OPT_CHECK_JOBS:
+			o->check_jobs = true;
+			break;
+		case OPT_LOG_MAX_MIB:
+			o->log_max = main_size(name, optarg, 1, 1 << 24) << 20;
 			break;
 		case OPT_LOG_LEVEL:
 			if ((o->log_level = log_level_parse(optarg)) == -1)
@@ -486,6 +521,51 @@ fail:
 	exit(1);
 }
 
+/* The jobs directory: --jobs-dir, or the default. Allocated. */
+static char *
+main_jobs_dir(const char *given)
+{
+	const char	*home, *xdg;
+	char		*dir;
+
+	if (given != NULL)
+		return (xstrdup(given));
+	if (geteuid() == 0)
+		return (xstrdup("/etc/asyncd/jobs.d"));
+	if ((xdg = getenv("XDG_CONFIG_HOME")) != NULL && *xdg == '/')
+		xasprintf(&dir, "%s/asyncd/jobs.d", xdg);
+	else if ((home = getenv("HOME")) != NULL && *home == '/')
+		xasprintf(&dir, "%s/.config/asyncd/jobs.d", home);
+	else
+		dir = xstrdup("/etc/asyncd/jobs.d");
+	return (dir);
+}
+
+/*
+ * asyncd --check-jobs: reads the jobs directory as a start would, logs
+ * each bad file, and exits 0 only if every file is good.
+ */
+static void __attribute__((noreturn))
+main_check_jobs(const struct main_options *o)
+{
+	struct registry	*reg = registry_create();
+	struct jobsd	*js;
+	size_t		 nbad, ntypes;
+	char		*dir = main_jobs_dir(o->jobs_dir);
+
+	builtin_register(reg);
+	exec_register(reg, NULL);
+	jobsd_load(&js, dir, reg, &nbad);
+	ntypes = jobsd_count(js);
+	log_flush();
+	printf("%s: %zu job type%s, %zu bad file%s\n", dir, ntypes,
+	    ntypes == 1 ? "" : "s", nbad, nbad == 1 ? "" : "s");
+	registry_free(reg);
+	jobsd_free(js);
+	free(dir);
+	exit(nbad == 0 ? 0 : 1);
+}
+
 /* A new random id for this start of the daemon: 16 hex digits. */
 static void
 main_instance(char *buf, size_t len)
@@ -589,6 +669,69 @@ main_signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
 	daemon_shutdown(d);
 }
 
+/* The log thread's reports (outlog.c), on the loop. */
+static void
+main_outlog_commit(void *arg, uint64_t id, const uint64_t size[2],
+    const bool cut[2])
+{
+	struct daemon	*d = arg;
+
+	exec_output_commit(&d->sched, id, size, cut);
+}
+
+static void
+main_outlog_drain(void *arg)
+{
+	struct daemon	*d = arg;
+
+	exec_drained(&d->exec);
+}
+
+/* Starts what commands need: spawn threads, the log thread, exec. */
+static int
+main_exec_start(struct daemon *d, const struct main_options *o,
+    const char *state_dir, char **cause)
+{
+	char	*logs, *dir;
+	size_t	 nbad;
+	int	 rv;
+
+	if ((rv = acl_create(&d->exec_allow, o->exec_allow, o->nexec_allow,
+	    cause)) != 0) {
+		char	*why = *cause;
+
+		xasprintf(cause, "--exec-allow: %s", why);
+		free(why);
+		return (rv);
+	}
+	if ((rv = proc_start(&d->procs, d->loop, &d->inbox)) != 0) {
+		xasprintf(cause, "cannot start the spawn threads: %s",
+		    strerror(rv));
+		return (rv);
+	}
+	xasprintf(&logs, "%s/logs", state_dir);
+	rv = outlog_start(&d->outlog, logs, o->log_max, &d->inbox,
+	    main_outlog_commit, main_outlog_drain, d, cause);
+	free(logs);
+	if (rv != 0)
+		return (rv);
+	d->exec.loop = d->loop;
+	d->exec.procs = d->procs;
+	d->exec.outlog = d->outlog;
+	d->exec.socket_url = o->url;
+	d->exec.home = getenv("HOME");
+	d->exec.lang = getenv("LANG");
+	d->exec.lc_all = getenv("LC_ALL");
+	LIST_INIT(&d->exec.paused);
+	d->exec.on_output = events_output;
+	d->sched.exec = &d->exec;
+	exec_register(d->reg, d->exec_allow);
+	dir = main_jobs_dir(o->jobs_dir);
+	jobsd_load(&d->jobsd, dir, d->reg, &nbad);
+	free(dir);
+	return (0);
+}
+
 static void
 main_log_cb(struct ev_loop *loop, ev_prepare *w, int revents)
 {
@@ -649,6 +792,7 @@ main_drain_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		/* From now on nothing is held: replies must leave now. */
 		d->sched.no_holds = true;
 		waiter_flush(&d->sched);
+		cmd_output_flush();
 		d->flushing = true;
 		d->drain_deadline = now + MAIN_FLUSH_SECONDS;
 		return;
@@ -698,6 +842,8 @@ main(int argc, char **argv)
 
 	main_parse(&o, argc, argv);
 	log_init(o.log_level);
+	if (o.check_jobs)
+		main_check_jobs(&o);
 	signal(SIGPIPE, SIG_IGN);
 	memset(&d, 0, sizeof d);
 	d.uid = geteuid();
@@ -736,12 +882,18 @@ main(int argc, char **argv)
 		return (1);
 	}
 	d.sched.ids = ids;
+	if (main_exec_start(&d, &o, state_dir, &cause) != 0) {
+		log_flush();
+		fprintf(stderr, "asyncd: %s\n", cause);
+		return (1);
+	}
 	if ((rv = events_start(&d.events, d.loop, o.no_events ? NULL :
 	    o.events, o.events_mode, o.server.check)) != 0) {
 		fprintf(stderr, "asyncd: cannot listen on %s: %s\n",
 		    o.events, nng_strerror(rv));
 		return (1);
 	}
+	d.exec.on_arg = d.events;
 	d.sched.on_state = events_state;
 	d.sched.on_progress = events_progress;
 	d.sched.on_arg = d.events;
@@ -792,8 +944,13 @@ main(int argc, char **argv)
 	}
 	/* Every held request is answered while its work still exists. */
 	waiter_flush(&d.sched);
+	cmd_output_flush();
+	/* Its last reads answer their requests: the server is still up. */
+	outlog_stop(d.outlog);
+	inbox_drain(&d.inbox);
 	server_stop(d.server);
 	events_stop(d.events);
+	d.exec.on_arg = NULL;
 	/*
 	 * A job's thread-pool work may ignore cancellation; if it is still
 	 * running, its thread may use anything, so free nothing and go.
@@ -803,13 +960,17 @@ main(int argc, char **argv)
 		    "exiting without cleaning up");
 		_exit(1);
 	}
+	proc_stop(d.procs);
 	sched_fini(&d.sched);
 	inbox_drain(&d.inbox);
 	ids_close(ids);
+	acl_free(d.exec_allow);
+	free(o.exec_allow);
 	ev_ref(d.loop);
 	inbox_stop(&d.inbox);
 	inbox_fini(&d.inbox);
 	registry_free(d.reg);
+	jobsd_free(d.jobsd);
 	ev_ref(d.loop);
 	ev_prepare_stop(d.loop, &d.log_prepare);
 	log_batch(false);

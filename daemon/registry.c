@@ -1,9 +1,11 @@
 /*
  * registry.c: the job types the daemon can run, by name.
  *
- * Built-ins register at startup; configured commands and plugins will
- * register here too. A sorted array: lookups are a binary search, and
- * "types" lists it as it is.
+ * Built-ins register at startup, and so do configured commands; plugins
+ * will register here too. A sorted array: lookups are a binary search, and
+ * "types" lists it as it is. Each type has a record of its own beside it
+ * (who may run it, how many may run at once), allocated once so that the
+ * scheduler may keep pointers to it.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +14,7 @@
 
 struct registry {
 	const struct ad_type	**types;
+	struct type_info	**infos;	/* beside types */
 	size_t			  n;
 	size_t			  cap;
 };
@@ -25,8 +28,13 @@ registry_create(void)
 void
 registry_free(struct registry *reg)
 {
+	size_t	i;
+
 	if (reg == NULL)
 		return;
+	for (i = 0; i < reg->n; i++)
+		free(reg->infos[i]);
+	free(reg->infos);
 	free(reg->types);
 	free(reg);
 }
@@ -82,12 +90,40 @@ registry_add(struct registry *reg, const struct ad_type *type)
 		reg->cap = reg->cap == 0 ? 16 : reg->cap * 2;
 		reg->types = xreallocarray(reg->types, reg->cap,
 		    sizeof *reg->types);
+		reg->infos = xreallocarray(reg->infos, reg->cap,
+		    sizeof *reg->infos);
 	}
 	memmove(&reg->types[i + 1], &reg->types[i],
 	    (reg->n - i) * sizeof *reg->types);
+	memmove(&reg->infos[i + 1], &reg->infos[i],
+	    (reg->n - i) * sizeof *reg->infos);
 	reg->types[i] = type;
+	reg->infos[i] = xcalloc(1, sizeof *reg->infos[i]);
+	TAILQ_INIT(&reg->infos[i]->waiting);
 	reg->n++;
 	return (0);
+}
+
+struct type_info *
+registry_info(struct registry *reg, const char *name)
+{
+	size_t	i;
+	bool	found;
+
+	i = registry_search(reg, name, &found);
+	if (!found)
+		fatalx("%s: no type %s", __func__, name);
+	return (reg->infos[i]);
+}
+
+void
+registry_set_acl(struct registry *reg, const char *name,
+    const struct acl *acl)
+{
+	struct type_info	*ti = registry_info(reg, name);
+
+	ti->acl = acl;
+	ti->restricted = true;
 }
 
 const struct ad_type *

@@ -56,9 +56,34 @@
 
 /* What a job type's check function gets: ad_check_job needs the types. */
 struct ad_check {
-	struct sched	*sched;
-	int		 depth;
+	struct sched		*sched;
+	const struct ad_type	*type;		/* the one checking */
+	uint64_t		 uid;		/* who submits */
+	uint64_t		 gid;
+	int			 depth;
 };
+
+/* Refuses a type the submitter may not run; *cause says so. */
+static int
+sched_may_run(struct sched *s, const struct ad_type *type, uint64_t uid,
+    uint64_t gid, char **cause)
+{
+	struct type_info	*ti = registry_info(s->reg, type->name);
+
+	if (!ti->restricted || acl_allows(ti->acl, uid, gid,
+	    s->cfg.self_uid))
+		return (0);
+	xasprintf(cause, "uid %" PRIu64 " may not run '%s' jobs (allowed: "
+	    "root, the daemon's user, %s)", uid, type->name,
+	    acl_text(ti->acl));
+	return (ASYNCD_EPERM);
+}
+
+const struct ad_type *
+ad_check_type(struct ad_check *chk)
+{
+	return (chk->type);
+}
 
 static void	sched_prepare_cb(struct ev_loop *, ev_prepare *, int);
 static void	sched_retention_cb(struct ev_loop *, ev_timer *, int);
@@ -84,6 +109,7 @@ sched_config_default(struct sched_config *cfg)
 	cfg->live_bytes = (size_t)512 << 20;
 	cfg->wait_cap = 5;
 	cfg->threads = ncpu > 0 ? (size_t)ncpu : 1;
+	cfg->self_uid = (uint64_t)geteuid();
 }
 
 int
@@ -189,7 +215,11 @@ sched_queue(struct sched *s, struct job *job)
 static void
 sched_dequeue(struct sched *s, struct job *job)
 {
-	TAILQ_REMOVE(sched_queue(s, job), job, qentry);
+	if (job->type_waiting) {
+		TAILQ_REMOVE(&job->tinfo->waiting, job, qentry);
+		job->type_waiting = false;
+	} else
+		TAILQ_REMOVE(sched_queue(s, job), job, qentry);
 	s->nqueued--;
 	if (!job->toplevel)
 		s->nchildren_queued--;
@@ -207,6 +237,7 @@ sched_submit(struct sched *s, struct sched_submit *sub, struct job **out,
     bool *created, char **cause)
 {
 	const struct ad_type	*type;
+	struct type_info	*tinfo;
 	struct ad_check		 chk;
 	struct job		*job;
 	cJSON			*args = sub->args;
@@ -227,6 +258,9 @@ sched_submit(struct sched *s, struct sched_submit *sub, struct job **out,
 		xasprintf(cause, "no job type named '%s'", sub->type);
 		return (ASYNCD_EUNKNOWNTYPE);
 	}
+	tinfo = registry_info(s->reg, type->name);
+	if ((rv = sched_may_run(s, type, sub->uid, sub->gid, cause)) != 0)
+		return (rv);
 	/*
 	 * Children wait for the headroom (their number is bounded by their
 	 * parents', which --max-queued and the arguments budget bound),
@@ -256,12 +290,15 @@ sched_submit(struct sched *s, struct sched_submit *sub, struct job **out,
 		goto refuse;
 	}
 	chk.sched = s;
+	chk.type = type;
+	chk.uid = sub->uid;
+	chk.gid = sub->gid;
 	chk.depth = 0;
 	if (type->check != NULL && (rv = type->check(&chk, args, cause)) != 0) {
 		if (*cause == NULL)
 			xasprintf(cause, "invalid arguments for '%s'",
 			    type->name);
-		if (rv != ASYNCD_ENOMEM)
+		if (rv != ASYNCD_ENOMEM && rv != ASYNCD_EPERM)
 			rv = ASYNCD_EBADARGS;
 		goto refuse;
 	}
@@ -276,8 +313,11 @@ sched_submit(struct sched *s, struct sched_submit *sub, struct job **out,
 	sub->args = NULL;
 	job->sched = s;
 	job->type = type;
+	job->tinfo = tinfo;
 	job->key = sub->key != NULL ? xstrdup(sub->key) : NULL;
-	job->timeout = sub->timeout;
+	/* A configured command may say how long its jobs may run. */
+	job->timeout = sub->timeout > 0 ? sub->timeout :
+	    tinfo->default_timeout;
 	job->uid = sub->uid;
 	job->gid = sub->gid;
 	job->created = ev_now(s->loop);
@@ -311,7 +351,7 @@ int
 ad_check_job(struct ad_check *chk, const char *name, const cJSON *args,
     char **cause)
 {
-	const struct ad_type	*type;
+	const struct ad_type	*type, *saved;
 	int			 rv;
 
 	*cause = NULL;
@@ -319,6 +359,10 @@ ad_check_job(struct ad_check *chk, const char *name, const cJSON *args,
 		xasprintf(cause, "no job type named '%s'", name);
 		return (ASYNCD_EUNKNOWNTYPE);
 	}
+	/* A child runs as its parent's submitter: the same rules. */
+	if ((rv = sched_may_run(chk->sched, type, chk->uid, chk->gid,
+	    cause)) != 0)
+		return (rv);
 	if (type->check == NULL)
 		return (0);
 	if (chk->depth >= AD_CHECK_DEPTH) {
@@ -327,7 +371,10 @@ ad_check_job(struct ad_check *chk, const char *name, const cJSON *args,
 		return (ASYNCD_EBADARGS);
 	}
 	chk->depth++;
+	saved = chk->type;
+	chk->type = type;
 	rv = type->check(chk, args, cause);
+	chk->type = saved;
 	chk->depth--;
 	return (rv);
 }
@@ -368,6 +415,7 @@ sched_start(struct sched *s, struct job *job)
 	s->ncoros++;
 	if (job->toplevel)
 		s->nrunning++;
+	job->tinfo->running++;
 	jobtab_set_state(&s->tab, job, PROTO_RUNNING);
 	job->started = ev_now(s->loop);
 	if (job->timeout > 0) {
@@ -378,17 +426,54 @@ sched_start(struct sched *s, struct job *job)
 	sched_ready(s, job);
 }
 
+/*
+ * The first job of q that its type lets run now. Jobs whose type is at its
+ * concurrency limit (asyncio.Semaphore) step aside into the type's own
+ * queue, so that they hold up nobody else; sched_released brings them
+ * back one at a time.
+ */
+static struct job *
+sched_next(struct job_queue *q)
+{
+	struct type_info	*ti;
+	struct job		*job;
+
+	while ((job = TAILQ_FIRST(q)) != NULL) {
+		ti = job->tinfo;
+		if (ti->concurrency == 0 || ti->running < ti->concurrency)
+			return (job);
+		TAILQ_REMOVE(q, job, qentry);
+		TAILQ_INSERT_TAIL(&ti->waiting, job, qentry);
+		job->type_waiting = true;
+	}
+	return (NULL);
+}
+
+/* A job of the type stopped running: the next one held back goes first. */
+static void
+sched_released(struct sched *s, struct type_info *ti)
+{
+	struct job	*job;
+
+	ti->running--;
+	if ((job = TAILQ_FIRST(&ti->waiting)) != NULL) {
+		TAILQ_REMOVE(&ti->waiting, job, qentry);
+		job->type_waiting = false;
+		TAILQ_INSERT_HEAD(sched_queue(s, job), job, qentry);
+	}
+}
+
 static void
 sched_admit(struct sched *s)
 {
 	struct job	*job;
 
 	while (s->ncoros < s->cfg.max_coroutines &&
-	    (job = TAILQ_FIRST(&s->child_queued)) != NULL)
+	    (job = sched_next(&s->child_queued)) != NULL)
 		sched_start(s, job);
 	while (s->ncoros < s->cfg.max_coroutines &&
 	    s->nrunning < s->max_toplevel &&
-	    (job = TAILQ_FIRST(&s->queued)) != NULL)
+	    (job = sched_next(&s->queued)) != NULL)
 		sched_start(s, job);
 }
 
@@ -403,14 +488,18 @@ sched_returned(struct sched *s, struct job *job)
 	s->ncoros--;
 	if (job->toplevel)
 		s->nrunning--;
+	sched_released(s, job->tinfo);
 
 	if (job->cancel_reason != 0) {
+		/* A result set on the way out stays (exec's output so far). */
 		state = job->cancel_reason == ASYNCD_EJOBTIMEDOUT ?
 		    PROTO_TIMED_OUT : PROTO_CANCELLED;
 		job_set_error(job, asyncd_errcode(job->cancel_reason),
 		    job->cancel_msg);
-		cJSON_Delete(job->result);
-		job->result = NULL;
+		if (proto_json_depth(job->result) > PROTO_MAX_RESULT_DEPTH) {
+			cJSON_Delete(job->result);
+			job->result = NULL;
+		}
 	} else if (job->run_rc == 0 &&
 	    proto_json_depth(job->result) > PROTO_MAX_RESULT_DEPTH) {
 		/* No client could read the reply that carried it. */
@@ -428,12 +517,15 @@ sched_returned(struct sched *s, struct job *job)
 		free(job->err_message);
 		job->err_code = job->err_message = NULL;
 	} else {
+		/* A result set before failing stays (exec's exit status). */
 		state = PROTO_FAILED;
 		if (job->err_code == NULL)
 			job_set_error(job, asyncd_errcode(job->run_rc),
 			    asyncd_strerror(job->run_rc));
-		cJSON_Delete(job->result);
-		job->result = NULL;
+		if (proto_json_depth(job->result) > PROTO_MAX_RESULT_DEPTH) {
+			cJSON_Delete(job->result);
+			job->result = NULL;
+		}
 	}
 	sched_finish(s, job, state);
 }
@@ -494,6 +586,8 @@ sched_notify(struct sched *s, struct job *job)
 {
 	sched_publish(s, job);
 	job_notify(job);
+	if (job->output != NULL)
+		exec_output_wake(job);
 }
 
 /* Runs the notifications deferred by sched_finish. Loop's stack. */
@@ -620,6 +714,9 @@ sched_forget(struct sched *s, struct job *job)
 {
 	if (job->pins > 0)
 		return (false);
+	/* Its command's log goes with it. */
+	if (job->output != NULL && s->exec != NULL)
+		outlog_remove(s->exec->outlog, job->id);
 	jobtab_remove(&s->tab, job);
 	job_free(job);
 	return (true);

@@ -60,6 +60,27 @@ proto_event_progress(uint64_t id, double fraction, const char *message,
 	return (event_wrap(id, "progress", body, len));
 }
 
+char *
+proto_event_output(uint64_t id, int stream, uint64_t offset, const void *data,
+    size_t len, size_t *olen)
+{
+	cJSON	*obj;
+	char	*body = NULL, *b64;
+
+	if ((b64 = proto_b64_encode(data, len)) == NULL)
+		return (NULL);
+	if ((obj = cJSON_CreateObject()) != NULL &&
+	    cJSON_AddNumberToObject(obj, "id", (double)id) != NULL &&
+	    cJSON_AddStringToObject(obj, "stream",
+	    proto_stream_name(stream)) != NULL &&
+	    cJSON_AddNumberToObject(obj, "offset", (double)offset) != NULL &&
+	    cJSON_AddStringToObject(obj, "data", b64) != NULL)
+		body = proto_print(obj);
+	cJSON_Delete(obj);
+	free(b64);
+	return (event_wrap(id, "output", body, olen));
+}
+
 int
 proto_event_decode(const void *buf, size_t len, uint64_t *id, char *kind,
     size_t kindsz, cJSON **body)

@@ -19,7 +19,33 @@ static const char *const proto_ops[PROTO_OP_COUNT] = {
 	[PROTO_TYPES] = "types",
 	[PROTO_STATS] = "stats",
 	[PROTO_SHUTDOWN] = "shutdown",
+	[PROTO_OUTPUT] = "output",
 };
+
+static const char *const proto_streams[2] = {
+	[PROTO_STDOUT] = "stdout",
+	[PROTO_STDERR] = "stderr",
+};
+
+const char *
+proto_stream_name(int stream)
+{
+	if (stream != PROTO_STDOUT && stream != PROTO_STDERR)
+		return (NULL);
+	return (proto_streams[stream]);
+}
+
+int
+proto_stream_parse(const char *name)
+{
+	int	i;
+
+	for (i = 0; i < 2; i++) {
+		if (strcmp(proto_streams[i], name) == 0)
+			return (i);
+	}
+	return (-1);
+}
 
 static const char *const proto_states[PROTO_STATE_COUNT] = {
 	[PROTO_QUEUED] = "queued",

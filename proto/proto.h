@@ -73,6 +73,7 @@ enum proto_op {
 	PROTO_TYPES,
 	PROTO_STATS,
 	PROTO_SHUTDOWN,
+	PROTO_OUTPUT,
 	PROTO_OP_COUNT
 };
 
@@ -131,6 +132,22 @@ struct proto_cancel {
 					   the job to finish cancelling */
 };
 
+/* The output streams of a job, as bits and as indexes. */
+#define PROTO_STDOUT		0
+#define PROTO_STDERR		1
+#define PROTO_STREAMS_BOTH	0x3
+/* Bytes one "output" reply carries, by default and at most. */
+#define PROTO_OUTPUT_DEFAULT	(1024 * 1024)
+#define PROTO_OUTPUT_MAX	(4 * 1024 * 1024)
+
+struct proto_output {
+	uint64_t	 id;
+	uint64_t	 offset[2];	/* where to read from, per stream */
+	int		 streams;	/* bits 1 << PROTO_STDOUT ... */
+	size_t		 max;		/* bytes, both streams together */
+	double		 wait;		/* hold until there is some */
+};
+
 struct proto_req {
 	enum proto_op	 op;
 	union {
@@ -139,6 +156,7 @@ struct proto_req {
 		uint64_t		status;	/* the job id */
 		struct proto_list	list;
 		struct proto_cancel	cancel;
+		struct proto_output	output;
 	} u;
 };
 
@@ -206,6 +224,16 @@ struct proto_stats {
 	uint64_t	 max_queued;
 };
 
+/* A piece of one output stream: len bytes from offset. */
+struct proto_chunk {
+	bool		 present;	/* the stream was asked for */
+	uint64_t	 offset;
+	char		*data;		/* raw bytes; owned when decoded */
+	size_t		 len;
+	uint64_t	 size;		/* bytes of the stream kept so far */
+	bool		 cut;		/* the log stops at size */
+};
+
 struct proto_ping {
 	char		*version;	/* the daemon's version string */
 	int		 protocol;	/* PROTO_VERSION of the daemon */
@@ -244,6 +272,11 @@ struct proto_reply {
 			size_t		 ntypes;
 		} types;
 		struct proto_stats	stats;
+		struct {
+			struct proto_job   job;
+			struct proto_chunk chunk[2];
+			bool		   done;   /* finished, all read */
+		} output;
 	} u;
 };
 
@@ -276,6 +309,8 @@ int	 proto_stats_decode(const cJSON *obj, struct proto_stats *stats);
 char	*proto_event_state(const struct proto_job *job, size_t *len);
 char	*proto_event_progress(uint64_t id, double fraction,
 	    const char *message, size_t *len);
+char	*proto_event_output(uint64_t id, int stream, uint64_t offset,
+	    const void *data, size_t len, size_t *olen);
 /* Splits an event into its id, kind ("state", "progress") and JSON body. */
 int	 proto_event_decode(const void *buf, size_t len, uint64_t *id,
 	    char *kind, size_t kindsz, cJSON **body);
@@ -303,6 +338,17 @@ int	 proto_events_url(const char *url, char *buf, size_t len);
 #define PROTO_URL_MAX		512
 /* The system daemon's request socket (systemd/asyncd.service). */
 #define PROTO_SYSTEM_URL	"ipc:///run/asyncd/asyncd.sock"
+
+/*
+ * base64.c. proto_b64_encode returns an allocated string (NULL: out of
+ * memory); proto_b64_decode, with out NULL, only checks the text, and
+ * returns 0, -1 (not base64) or ASYNCD_ENOMEM.
+ */
+char	*proto_b64_encode(const void *, size_t);
+int	 proto_b64_decode(const char *, char **out, size_t *len);
+/* "stdout", "stderr"; -1 for another name. */
+const char *proto_stream_name(int);
+int	 proto_stream_parse(const char *);
 
 /* Helpers shared by both sides, also used by the daemon's schema checks. */
 int	 proto_get_id(const cJSON *item, uint64_t *id);

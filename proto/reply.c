@@ -334,6 +334,50 @@ reply_add_job(cJSON *obj, const struct proto_job *job, int flags)
 	return (cJSON_AddItemToObject(obj, "job", item));
 }
 
+/* Adds one output stream's piece; false on ENOMEM. */
+static bool
+reply_add_chunk(cJSON *obj, int stream, const struct proto_chunk *c)
+{
+	cJSON	*sub;
+	char	*b64;
+	bool	 ok;
+
+	if (!c->present)
+		return (true);
+	if ((b64 = proto_b64_encode(c->data, c->len)) == NULL)
+		return (false);
+	ok = (sub = cJSON_AddObjectToObject(obj,
+	    proto_stream_name(stream))) != NULL &&
+	    reply_add_num(sub, "offset", (double)c->offset) &&
+	    reply_add_str(sub, "data", b64) &&
+	    reply_add_num(sub, "size", (double)c->size) &&
+	    cJSON_AddBoolToObject(sub, "cut", c->cut) != NULL;
+	free(b64);
+	return (ok);
+}
+
+static int
+reply_decode_chunk(const cJSON *obj, int stream, struct proto_chunk *c)
+{
+	const cJSON	*sub;
+	char		*b64;
+	int		 rv;
+
+	memset(c, 0, sizeof *c);
+	sub = cJSON_GetObjectItemCaseSensitive(obj, proto_stream_name(stream));
+	if (sub == NULL)
+		return (0);
+	c->present = true;
+	if (!reply_u64(sub, "offset", &c->offset) ||
+	    !reply_u64(sub, "size", &c->size) ||
+	    !reply_bool(sub, "cut", &c->cut) ||
+	    !reply_str(sub, "data", &b64) || b64 == NULL)
+		return (ASYNCD_EPROTO);
+	rv = proto_b64_decode(b64, &c->data, &c->len);
+	free(b64);
+	return (rv == -1 ? ASYNCD_EPROTO : rv);
+}
+
 /* Fills obj with the body of a successful reply; false on ENOMEM. */
 static bool
 reply_encode_body(const struct proto_reply *rep, cJSON *obj)
@@ -385,6 +429,14 @@ reply_encode_body(const struct proto_reply *rep, cJSON *obj)
 		if ((st = proto_stats_encode(&rep->u.stats)) == NULL)
 			return (false);
 		return (cJSON_AddItemToObject(obj, "stats", st));
+	case PROTO_OUTPUT:
+		return (reply_add_job(obj, &rep->u.output.job, 0) &&
+		    reply_add_chunk(obj, PROTO_STDOUT,
+		    &rep->u.output.chunk[PROTO_STDOUT]) &&
+		    reply_add_chunk(obj, PROTO_STDERR,
+		    &rep->u.output.chunk[PROTO_STDERR]) &&
+		    cJSON_AddBoolToObject(obj, "done", rep->u.output.done) !=
+		    NULL);
 	case PROTO_SHUTDOWN:
 	default:
 		return (true);
@@ -497,6 +549,7 @@ reply_decode_body(cJSON *obj, struct proto_reply *rep)
 	struct proto_ping	*p = &rep->u.ping;
 	cJSON			*item;
 	double			 d;
+	int			 rv;
 
 	switch (rep->op) {
 	case PROTO_PING:
@@ -533,6 +586,18 @@ reply_decode_body(cJSON *obj, struct proto_reply *rep)
 	case PROTO_STATS:
 		return (proto_stats_decode(cJSON_GetObjectItemCaseSensitive(obj,
 		    "stats"), &rep->u.stats));
+	case PROTO_OUTPUT:
+		item = cJSON_GetObjectItemCaseSensitive(obj, "job");
+		if (!reply_bool(obj, "done", &rep->u.output.done))
+			return (ASYNCD_EPROTO);
+		if ((rv = reply_job_decode(item, &rep->u.output.job,
+		    true)) != 0 ||
+		    (rv = reply_decode_chunk(obj, PROTO_STDOUT,
+		    &rep->u.output.chunk[PROTO_STDOUT])) != 0 ||
+		    (rv = reply_decode_chunk(obj, PROTO_STDERR,
+		    &rep->u.output.chunk[PROTO_STDERR])) != 0)
+			return (rv);
+		return (0);
 	case PROTO_SHUTDOWN:
 	default:
 		return (0);
@@ -608,6 +673,11 @@ proto_reply_fini(struct proto_reply *rep)
 		case PROTO_STATUS:
 		case PROTO_CANCEL:
 			proto_job_fini(&rep->u.job);
+			break;
+		case PROTO_OUTPUT:
+			proto_job_fini(&rep->u.output.job);
+			free(rep->u.output.chunk[0].data);
+			free(rep->u.output.chunk[1].data);
 			break;
 		case PROTO_TYPES:
 			for (i = 0; i < rep->u.types.ntypes; i++) {

@@ -375,6 +375,88 @@ req_encode_cancel(const struct proto_req *req, cJSON *obj)
 	return (0);
 }
 
+/* A byte offset: an integer from 0 to 2^53-1. */
+static int
+req_offset(const cJSON *obj, const char *name, uint64_t *out, char **cause)
+{
+	const cJSON	*item;
+
+	*out = 0;
+	if ((item = req_field(obj, name)) == NULL)
+		return (0);
+	if (!cJSON_IsNumber(item) || item->valuedouble < 0 ||
+	    item->valuedouble > (double)PROTO_ID_MAX ||
+	    item->valuedouble != (double)(uint64_t)item->valuedouble)
+		return (req_fail(cause, ASYNCD_EBADREQUEST,
+		    "field '%s' must be a byte offset (an integer from 0)",
+		    name));
+	*out = (uint64_t)item->valuedouble;
+	return (0);
+}
+
+static int
+req_decode_output(cJSON *obj, struct proto_req *req, char **cause)
+{
+	struct proto_output	*o = &req->u.output;
+	const cJSON		*item;
+	char			*streams;
+	int			 rv, n;
+
+	o->streams = PROTO_STREAMS_BOTH;
+	o->max = PROTO_OUTPUT_DEFAULT;
+	if ((rv = req_id(obj, "id", true, &o->id, cause)) != 0 ||
+	    (rv = req_offset(obj, "stdout_offset", &o->offset[PROTO_STDOUT],
+	    cause)) != 0 ||
+	    (rv = req_offset(obj, "stderr_offset", &o->offset[PROTO_STDERR],
+	    cause)) != 0 ||
+	    (rv = req_seconds(obj, "wait", &o->wait, cause)) != 0)
+		return (rv);
+	if ((rv = req_string(obj, "streams", false, 16, &streams,
+	    cause)) != 0)
+		return (rv);
+	if (streams != NULL) {
+		n = strcmp(streams, "both") == 0 ? 2 :
+		    proto_stream_parse(streams);
+		free(streams);
+		if (n == -1)
+			return (req_fail(cause, ASYNCD_EBADREQUEST,
+			    "field 'streams' must be stdout, stderr or both"));
+		o->streams = n == 2 ? PROTO_STREAMS_BOTH : 1 << n;
+	}
+	if ((item = req_field(obj, "max")) != NULL) {
+		if (!cJSON_IsNumber(item) || item->valuedouble < 1 ||
+		    item->valuedouble > PROTO_OUTPUT_MAX ||
+		    item->valuedouble != (double)(size_t)item->valuedouble)
+			return (req_fail(cause, ASYNCD_EBADREQUEST,
+			    "field 'max' must be an integer from 1 to %d",
+			    PROTO_OUTPUT_MAX));
+		o->max = (size_t)item->valuedouble;
+	}
+	return (0);
+}
+
+static int
+req_encode_output(const struct proto_req *req, cJSON *obj)
+{
+	const struct proto_output	*o = &req->u.output;
+	const char			*streams;
+
+	if (o->id == 0 || o->streams < 1 || o->streams > PROTO_STREAMS_BOTH)
+		return (ASYNCD_EINVAL);
+	streams = o->streams == PROTO_STREAMS_BOTH ? "both" :
+	    proto_stream_name(o->streams == 1 ? PROTO_STDOUT : PROTO_STDERR);
+	if (!req_add_number(obj, "id", (double)o->id) ||
+	    (o->offset[PROTO_STDOUT] > 0 && !req_add_number(obj,
+	    "stdout_offset", (double)o->offset[PROTO_STDOUT])) ||
+	    (o->offset[PROTO_STDERR] > 0 && !req_add_number(obj,
+	    "stderr_offset", (double)o->offset[PROTO_STDERR])) ||
+	    cJSON_AddStringToObject(obj, "streams", streams) == NULL ||
+	    (o->max > 0 && !req_add_number(obj, "max", (double)o->max)) ||
+	    (o->wait > 0 && !req_add_number(obj, "wait", o->wait)))
+		return (ASYNCD_ENOMEM);
+	return (0);
+}
+
 /* For operations without fields. */
 static int
 req_decode_none(cJSON *obj, struct proto_req *req, char **cause)
@@ -403,6 +485,7 @@ static const struct req_op req_ops[PROTO_OP_COUNT] = {
 	[PROTO_TYPES] = { req_decode_none, req_encode_none },
 	[PROTO_STATS] = { req_decode_none, req_encode_none },
 	[PROTO_SHUTDOWN] = { req_decode_none, req_encode_none },
+	[PROTO_OUTPUT] = { req_decode_output, req_encode_output },
 };
 
 /* True if only whitespace (or one C string terminator) follows the value. */

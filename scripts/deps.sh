@@ -3,7 +3,7 @@
 # any is missing. As root it runs apt-get; otherwise it prints the command.
 set -eu
 
-PKGS="build-essential libev-dev libnng-dev nng-utils libcjson-dev \
+PKGS="build-essential libev-dev libnng-dev nng-utils libcjson-dev rsync imagemagick \
 libcmocka-dev libsystemd-dev pkg-config"
 
 missing=

@@ -1778,6 +1778,144 @@ test_proto_json_depth(void **state)
 	}
 }
 
+/* Base64 both ways, RFC 4648's vectors, and text that is not base64. */
+static void
+test_proto_base64(void **state)
+{
+	static const struct {
+		const char	*plain;
+		const char	*b64;
+	} v[] = {
+		{ "", "" }, { "f", "Zg==" }, { "fo", "Zm8=" }, { "foo", "Zm9v" },
+		{ "foob", "Zm9vYg==" }, { "fooba", "Zm9vYmE=" },
+		{ "foobar", "Zm9vYmFy" },
+	};
+	static const unsigned char bin[] = { 0, 0xff, 0x10, 0x80, 0 };
+	char	*s, *out;
+	size_t	 i, len;
+
+	(void)state;
+	for (i = 0; i < sizeof v / sizeof v[0]; i++) {
+		s = proto_b64_encode(v[i].plain, strlen(v[i].plain));
+		assert_string_equal(s, v[i].b64);
+		assert_int_equal(proto_b64_decode(s, &out, &len), 0);
+		assert_int_equal(len, strlen(v[i].plain));
+		assert_memory_equal(out, v[i].plain, len);
+		free(out);
+		free(s);
+	}
+	s = proto_b64_encode(bin, sizeof bin);
+	assert_int_equal(proto_b64_decode(s, &out, &len), 0);
+	assert_int_equal(len, sizeof bin);
+	assert_memory_equal(out, bin, len);
+	free(out);
+	free(s);
+	/* Without padding too; anything else is refused. */
+	assert_int_equal(proto_b64_decode("Zm8", &out, &len), 0);
+	assert_int_equal(len, 2);
+	free(out);
+	assert_int_equal(proto_b64_decode("Zm9v!", NULL, NULL), -1);
+	assert_int_equal(proto_b64_decode("Z", NULL, NULL), -1);
+	assert_int_equal(proto_b64_decode("Zm===", NULL, NULL), -1);
+	assert_int_equal(proto_b64_decode("Zm=v", NULL, NULL), -1);
+}
+
+/* "output": the request both ways, and a reply carrying raw bytes. */
+static void
+test_proto_output(void **state)
+{
+	struct proto_req	 req, out;
+	struct proto_reply	 rep, back;
+	char			*s, *cause = NULL;
+	size_t			 len;
+	static const char	 bytes[] = { 'a', 0, (char)0xff, '\n' };
+
+	(void)state;
+	memset(&req, 0, sizeof req);
+	req.op = PROTO_OUTPUT;
+	req.u.output.id = 12;
+	req.u.output.offset[PROTO_STDOUT] = 100;
+	req.u.output.streams = 1 << PROTO_STDOUT;
+	req.u.output.max = 4096;
+	req.u.output.wait = 5;
+	assert_int_equal(proto_req_encode(&req, &s), 0);
+	test_proto_text_equal(s, J({"v":1,"op":"output","id":12,
+	    "stdout_offset":100,"streams":"stdout","max":4096,"wait":5}));
+	assert_int_equal(proto_req_decode(s, strlen(s), &out, &cause), 0);
+	assert_int_equal(out.u.output.id, 12);
+	assert_int_equal(out.u.output.offset[PROTO_STDOUT], 100);
+	assert_int_equal(out.u.output.offset[PROTO_STDERR], 0);
+	assert_int_equal(out.u.output.streams, 1 << PROTO_STDOUT);
+	assert_int_equal(out.u.output.max, 4096);
+	proto_req_fini(&out);
+	free(s);
+
+	s = J({"v":1,"op":"output","id":3});
+	assert_int_equal(proto_req_decode(s, strlen(s), &out, &cause), 0);
+	assert_int_equal(out.u.output.streams, PROTO_STREAMS_BOTH);
+	assert_int_equal(out.u.output.max, PROTO_OUTPUT_DEFAULT);
+	proto_req_fini(&out);
+	s = J({"v":1,"op":"output","id":3,"streams":"both2"});
+	assert_int_equal(proto_req_decode(s, strlen(s), &out, &cause),
+	    ASYNCD_EBADREQUEST);
+	assert_non_null(strstr(cause, "'streams'"));
+	free(cause);
+	s = J({"v":1,"op":"output","id":3,"stderr_offset":-1});
+	assert_int_equal(proto_req_decode(s, strlen(s), &out, &cause),
+	    ASYNCD_EBADREQUEST);
+	free(cause);
+	s = J({"v":1,"op":"output","id":3,"max":0});
+	assert_int_equal(proto_req_decode(s, strlen(s), &out, &cause),
+	    ASYNCD_EBADREQUEST);
+	free(cause);
+
+	memset(&rep, 0, sizeof rep);
+	rep.op = PROTO_OUTPUT;
+	rep.u.output.job.id = 12;
+	rep.u.output.job.type = "exec";
+	rep.u.output.job.state = PROTO_RUNNING;
+	rep.u.output.job.progress = -1;
+	rep.u.output.chunk[PROTO_STDOUT].present = true;
+	rep.u.output.chunk[PROTO_STDOUT].offset = 100;
+	rep.u.output.chunk[PROTO_STDOUT].data = (char *)bytes;
+	rep.u.output.chunk[PROTO_STDOUT].len = sizeof bytes;
+	rep.u.output.chunk[PROTO_STDOUT].size = 104;
+	assert_int_equal(proto_reply_encode(&rep, &s, &len), 0);
+	assert_non_null(strstr(s, "\"stdout\":{\"offset\":100,"
+	    "\"data\":\"YQD/Cg==\",\"size\":104,\"cut\":false}"));
+	assert_null(strstr(s, "\"stderr\""));
+	assert_int_equal(proto_reply_decode(PROTO_OUTPUT, s, len, &back), 0);
+	assert_true(back.u.output.chunk[PROTO_STDOUT].present);
+	assert_false(back.u.output.chunk[PROTO_STDERR].present);
+	assert_int_equal(back.u.output.chunk[PROTO_STDOUT].len, sizeof bytes);
+	assert_memory_equal(back.u.output.chunk[PROTO_STDOUT].data, bytes,
+	    sizeof bytes);
+	assert_int_equal(back.u.output.job.state, PROTO_RUNNING);
+	assert_false(back.u.output.done);
+	proto_reply_fini(&back);
+	free(s);
+}
+
+static void
+test_proto_event_output(void **state)
+{
+	cJSON	*body;
+	char	*s, kind[16];
+	size_t	 len;
+	uint64_t id;
+
+	(void)state;
+	s = proto_event_output(7, PROTO_STDERR, 5, "hi", 2, &len);
+	assert_string_equal(s, "job.7.output {\"id\":7,\"stream\":\"stderr\","
+	    "\"offset\":5,\"data\":\"aGk=\"}");
+	assert_int_equal(proto_event_decode(s, len, &id, kind, sizeof kind,
+	    &body), 0);
+	assert_int_equal(id, 7);
+	assert_string_equal(kind, "output");
+	cJSON_Delete(body);
+	free(s);
+}
+
 static void
 test_proto_reply_error_code_ok(void **state)
 {
@@ -2376,6 +2514,9 @@ main(void)
 		cmocka_unit_test(test_proto_reply_wait_missing),
 		cmocka_unit_test(test_proto_args_depth),
 		cmocka_unit_test(test_proto_json_depth),
+		cmocka_unit_test(test_proto_base64),
+		cmocka_unit_test(test_proto_output),
+		cmocka_unit_test(test_proto_event_output),
 		cmocka_unit_test(test_proto_reply_error_unknown_code),
 		cmocka_unit_test(test_proto_reply_decode_malformed),
 		cmocka_unit_test(test_proto_reply_id_max_exact),

@@ -962,7 +962,8 @@ test_sched_cancelled_return_zero_stays_cancelled(void **state)
 	assert_true(t->rec[job->id].returned);
 	assert_int_equal(job->run_rc, 0);
 	assert_int_equal(job->state, PROTO_CANCELLED);
-	assert_null(job->result);
+	/* Its result stays, as an exec job's output so far does. */
+	assert_non_null(job->result);
 	assert_string_equal(job->err_code, "cancelled");
 	assert_int_equal(t->s.tab.counts[PROTO_SUCCEEDED], 0);
 	assert_int_equal(t->s.tab.counts[PROTO_CANCELLED], 1);
@@ -994,7 +995,7 @@ test_sched_timeout(void **state)
 	assert_int_equal(job->state, PROTO_TIMED_OUT);
 	assert_string_equal(job->err_code, "timed_out");
 	assert_string_equal(job->err_message, "timed out after 0.1 s");
-	assert_null(job->result);
+	assert_non_null(job->result);	/* what it set on the way out */
 	assert_int_equal(sleep->state, PROTO_TIMED_OUT);
 	assert_string_equal(sleep->err_code, "timed_out");
 	assert_int_equal(t->s.tab.counts[PROTO_TIMED_OUT], 2);
@@ -1028,7 +1029,8 @@ test_sched_failure_codes(void **state)
 	assert_string_equal(b->err_code, "failed");
 	assert_int_equal(c->state, PROTO_FAILED);
 	assert_string_equal(c->err_code, "internal");
-	assert_null(c->result);		/* the result it set is dropped */
+	/* A result set before failing stays (an exec job's exit status). */
+	assert_non_null(c->result);
 	assert_int_equal(d->state, PROTO_FAILED);
 	assert_string_equal(d->err_code, "nope");
 	assert_string_equal(d->err_message, "no");
