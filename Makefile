@@ -125,10 +125,10 @@ $(LIB_A): $(LIB_OBJS) $(PROTO_OBJS)
 	@rm -f $@
 	$(call say,AR,$@)$(AR) rcs $@ $^
 
-$(LIB_SO): $(LIB_OBJS) $(PROTO_OBJS)
+$(LIB_SO): $(LIB_OBJS) $(PROTO_OBJS) lib/asyncd.map
 	$(call say,LD,$@)$(CC) -shared -Wl,-soname,$(LIB_SONAME) \
 	    -Wl,--version-script=lib/asyncd.map $(ALL_LDFLAGS) \
-	    -o $@ $^ $(LIBS_CLIENT)
+	    -o $@ $(filter %.o,$^) $(LIBS_CLIENT)
 	$(Q)ln -sf $(notdir $@) $(BUILD)/$(LIB_SONAME)
 	$(Q)ln -sf $(notdir $@) $(BUILD)/libasyncd.so
 
