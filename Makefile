@@ -61,7 +61,7 @@ endif
 
 PROTO_SRCS	= proto/err.c proto/proto.c proto/req.c proto/reply.c proto/base64.c \
 		  proto/event.c proto/addr.c
-LIB_SRCS	= lib/client.c lib/job.c lib/future.c
+LIB_SRCS	= lib/client.c lib/job.c lib/future.c lib/output.c
 DAEMON_CORE_SRCS = daemon/log.c daemon/xmalloc.c daemon/inbox.c \
 		  daemon/coro.c daemon/jobtab.c daemon/job.c daemon/sched.c \
 		  daemon/ad.c daemon/registry.c daemon/builtin.c \

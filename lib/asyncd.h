@@ -323,6 +323,118 @@ int		 asyncd_job_outcome(const struct asyncd_job *job);
 char		*asyncd_job_json(const struct asyncd_job *job);
 void		 asyncd_job_free(struct asyncd_job *job);
 
+/* ---- Output: what a job's command wrote -------------------------------- */
+
+/*
+ * An exec job (or a configured command) writes to two streams, and the
+ * daemon logs both whole, apart from the job's result (PROTOCOL.md,
+ * "output"). Streams are indexes, and bits where several are meant.
+ * Offsets count bytes from the start of a stream.
+ */
+#define ASYNCD_STDOUT		0
+#define ASYNCD_STDERR		1
+#define ASYNCD_STREAM_STDOUT	(1 << ASYNCD_STDOUT)
+#define ASYNCD_STREAM_STDERR	(1 << ASYNCD_STDERR)
+#define ASYNCD_STREAM_BOTH	(ASYNCD_STREAM_STDOUT | ASYNCD_STREAM_STDERR)
+
+struct asyncd_output_opts {
+	int		 streams;	/* ASYNCD_STREAM_* bits; 0: both */
+	uint64_t	 offset[2];	/* first byte wanted, per stream */
+	/* Bytes per reply, both streams (stdout first), to 4 MiB; 0: 1 MiB */
+	size_t		 max;
+	double		 timeout;	/* seconds; see each call */
+};
+
+/* One stream's piece of a reply. */
+struct asyncd_output_stream {
+	bool		 present;	/* the stream was asked for */
+	uint64_t	 offset;	/* where data starts: as asked */
+	/* len raw bytes (not NUL-terminated), owned by the asyncd_output */
+	char		*data;
+	size_t		 len;
+	uint64_t	 size;		/* bytes of the stream logged so far */
+	/*
+	 * The log stops at size: the daemon's --log-max-mib was reached,
+	 * and later bytes are in no log.
+	 */
+	bool		 cut;
+};
+
+/*
+ * One read of a job's output. The library allocates it; later versions may
+ * add fields at its end (struct asyncd_output_stream stays as it is).
+ */
+struct asyncd_output {
+	/* The job as it stands, without args or result; owned. */
+	struct asyncd_job		*job;
+	/*
+	 * The job has finished and this reply reaches the end of its log:
+	 * nothing more will come.
+	 */
+	bool				 done;
+	struct asyncd_output_stream	 stream[2]; /* [ASYNCD_STDOUT], ... */
+	/*
+	 * The daemon instance that answered (as in struct asyncd_info;
+	 * NULL if it names none): a program reading on with calls of its
+	 * own compares it, since a restarted daemon's job ids are not the
+	 * old one's. asyncd_follow does this itself.
+	 */
+	char				*instance;
+};
+
+/*
+ * Reads job id's output from opts->offset (opts NULL: both streams from
+ * the start, not waiting) and sets *out (free with asyncd_output_free).
+ * It returns when there is something to return: bytes past the offsets,
+ * or the job's end; or when opts->timeout seconds (0: do not wait;
+ * negative: no limit) have passed, with no bytes. So 0 with no bytes and
+ * done false means "nothing new yet". To follow on, ask again from offset
+ * + len of each stream. A job that runs no command has empty streams.
+ * The polls of one call follow the rule under "Long polls" above; across
+ * calls, compare out->instance. Errors: ASYNCD_EUNKNOWNJOB, EPERM
+ * (another user's job), EINVAL (id 0, bad streams, max above 4 MiB, an
+ * offset past 2^53), EUNREACHABLE, EPROTO, ENOMEM.
+ */
+int	asyncd_output(struct asyncd *c, uint64_t id,
+	    const struct asyncd_output_opts *opts, struct asyncd_output **out);
+void	asyncd_output_free(struct asyncd_output *out);
+
+/*
+ * The callback of asyncd_follow: len bytes of stream (ASYNCD_STDOUT or
+ * ASYNCD_STDERR) at the offset that follows the previous call's, or, with
+ * data NULL and len 0, once, word that the stream's log was cut there
+ * (see "cut" above): what the command wrote past it is lost. Returns 0 to
+ * go on; any other value stops the follow, which returns that value (make
+ * it negative to tell it from the ASYNCD_E* codes).
+ */
+typedef int (*asyncd_output_fn)(int stream, const char *data, size_t len,
+    void *arg);
+
+/*
+ * Follows job id's output, from opts->offset (opts NULL: both streams from
+ * the start) to the end of the job, handing every byte to fn(stream,
+ * data, len, arg), in the calling thread, exactly once and in order within
+ * each stream (within one reply, stdout's bytes come before stderr's). A
+ * follower that joins late gets everything from its offsets first; one
+ * that starts with the job sees its output as it is written. opts->timeout
+ * is the whole follow's limit (negative: none; the job goes on past it).
+ * opts->max caps each reply. The polls follow the rule under "Long polls"
+ * above, from the first to the last: a daemon restart fails the follow
+ * with ASYNCD_EUNKNOWNJOB (asyncd_errmsg() says so), and one unreachable
+ * past the connect timeout with ASYNCD_EUNREACHABLE.
+ *
+ * When the output is done, it waits for the job's record and, if job is
+ * not NULL, sets *job to the finished job with its result (an exec job's
+ * exit_code and signal; free with asyncd_job_free). Returns 0 (whatever
+ * the job's outcome: see asyncd_job_outcome), ASYNCD_ETIMEDOUT if the
+ * timeout ran out first, fn's own value if fn stopped it, or the errors of
+ * asyncd_output. fn may have run whatever it returns, except ASYNCD_EINVAL
+ * for bad arguments (fn NULL too), where it never ran.
+ */
+int	asyncd_follow(struct asyncd *c, uint64_t id,
+	    const struct asyncd_output_opts *opts, asyncd_output_fn fn,
+	    void *arg, struct asyncd_job **job);
+
 /* ---- Futures: concurrent.futures.Future -------------------------------- */
 
 /*

@@ -59,6 +59,13 @@
  * - unknown_job, permission_denied, any other error reply, a malformed
  *   reply, the client closed: FAIL with it.
  *
+ * Output polls (lib/output.c) take the same road with one id and their own
+ * condition: an "output" reply that carries bytes, or says the job is
+ * done and its log read to the end, is DONE; an empty one is NOW, or at
+ * the deadline FAIL with ASYNCD_ETIMEDOUT, the reply in hand. A follower
+ * keeps one struct client_poll from its first read to the wait that ends
+ * it, so a restart anywhere in between is seen.
+ *
  * Instances. Every reply names the daemon's instance, new at each start.
  * The engine keeps the first one it sees for a wait (or the one of the
  * submit or cancel reply that led to the wait); a later reply from
@@ -436,6 +443,7 @@ client_repeatable(const struct proto_req *req)
 	case PROTO_LIST:
 	case PROTO_TYPES:
 	case PROTO_STATS:
+	case PROTO_OUTPUT:
 		return (true);
 	case PROTO_SUBMIT:
 		return (req->u.submit.key != NULL);
@@ -579,6 +587,27 @@ client_poll_restarted(struct client_poll *p)
 	return (CLIENT_POLL_FAIL);
 }
 
+/*
+ * An output reply (one id): it meets the condition when it carries bytes
+ * or says the job's output is complete; an empty one means the daemon held
+ * the poll and nothing came.
+ */
+static enum client_poll_next
+client_poll_output(struct client_poll *p, const struct proto_reply *rep,
+    double now)
+{
+	const struct proto_chunk	*ch = rep->u.output.chunk;
+
+	if (p->nids != 1 || rep->u.output.job.id != p->ids[0])
+		return (client_poll_fail(p, ASYNCD_EPROTO, NULL));
+	if (rep->u.output.done || ch[PROTO_STDOUT].len > 0 ||
+	    ch[PROTO_STDERR].len > 0)
+		return (CLIENT_POLL_DONE);
+	if (now >= p->deadline)
+		return (client_poll_fail(p, ASYNCD_ETIMEDOUT, NULL));
+	return (CLIENT_POLL_NOW);
+}
+
 enum client_poll_next
 client_poll_next(struct client_poll *p, const struct client_poll_outcome *o)
 {
@@ -612,6 +641,8 @@ client_poll_next(struct client_poll *p, const struct client_poll_outcome *o)
 		return (client_poll_fail(p, rep->err, rep->message));
 	}
 	p->backoff = CLIENT_BACKOFF_MIN;
+	if (rep->op == PROTO_OUTPUT)
+		return (client_poll_output(p, rep, now));
 
 	pjs = rep->u.jobs.jobs;
 	if (rep->u.jobs.njobs != p->nids)
@@ -632,7 +663,7 @@ client_poll_next(struct client_poll *p, const struct client_poll_outcome *o)
 }
 
 /* Sleeps for a pause the engine asked for. */
-static void
+void
 client_pause(double seconds)
 {
 	struct timespec	ts;
@@ -645,13 +676,8 @@ client_pause(double seconds)
 		continue;
 }
 
-/*
- * One poll: sends req, holding hold seconds, and fills *o with what came
- * back; when a reply was decoded, it is in *rep (release it) and o->rep
- * points at it. Returns 0, or ASYNCD_ECLOSED or ASYNCD_ENOMEM when no
- * attempt could be made or the client is closing.
- */
-static int
+/* One poll (client.h). */
+int
 client_attempt(struct asyncd *c, const struct proto_req *req, double hold,
     struct client_poll_outcome *o, struct proto_reply *rep)
 {
@@ -752,7 +778,7 @@ asyncd_errmsg(void)
 }
 
 /* The deadline of a wait of timeout seconds; infinite if negative. */
-static double
+double
 client_deadline(double timeout)
 {
 	if (timeout < 0 || isnan(timeout))
@@ -773,7 +799,7 @@ client_ask(double deadline)
 	return (left < CLIENT_HOLD_MAX ? left : CLIENT_HOLD_MAX);
 }
 
-static bool
+bool
 client_valid_id(uint64_t id)
 {
 	return (id >= 1 && id <= PROTO_ID_MAX);
@@ -860,7 +886,7 @@ client_wait_loop(struct asyncd *c, struct client_poll *p,
  * Waits for one job with p's deadline. A job the daemon could not answer
  * for fails the wait with its error (asyncd_errmsg: the daemon's message).
  */
-static int
+int
 client_wait_one(struct asyncd *c, struct client_poll *p, uint64_t *id,
     struct asyncd_job **job)
 {

@@ -92,10 +92,37 @@ double	client_poll_begin(struct client_poll *p);
 /*
  * Decides what follows a poll. On CLIENT_POLL_DONE, and on
  * CLIENT_POLL_FAIL with p->err ASYNCD_ETIMEDOUT (the deadline passed),
- * o->rep is a wait reply whose jobs match p->ids one for one.
+ * o->rep is a wait reply whose jobs match p->ids one for one, or an output
+ * reply for the job p->ids[0] (its one id): for output, the condition is
+ * a reply that carries bytes or says "done".
  */
 enum client_poll_next client_poll_next(struct client_poll *p,
 	    const struct client_poll_outcome *o);
+
+/*
+ * One poll: sends req, asking the daemon to hold it hold seconds, and
+ * fills *o with what came back; when a reply was decoded it is in *rep
+ * (release it with proto_reply_fini) and o->rep points at it. Returns 0,
+ * or ASYNCD_ECLOSED or ASYNCD_ENOMEM when no attempt could be made. Feed
+ * *o to client_poll_next. Blocks; any thread.
+ */
+int	client_attempt(struct asyncd *c, const struct proto_req *req,
+	    double hold, struct client_poll_outcome *o,
+	    struct proto_reply *rep);
+/* Sleeps for the pause the engine asked for (CLIENT_POLL_BACKOFF). */
+void	client_pause(double seconds);
+/*
+ * Waits for one job (*id, which p->ids is pointed at) under p's deadline
+ * and instance, and sets *job. Returns 0; ASYNCD_ETIMEDOUT with *job set
+ * to the job as it stands; or an error (a job the daemon could not answer
+ * for fails with its error), asyncd_errmsg() saying why.
+ */
+int	client_wait_one(struct asyncd *c, struct client_poll *p, uint64_t *id,
+	    struct asyncd_job **job);
+/* The CLOCK_MONOTONIC deadline of timeout seconds; negative: INFINITY. */
+double	client_deadline(double timeout);
+/* True for an id the protocol can carry (1 to 2^53-1). */
+bool	client_valid_id(uint64_t id);
 
 /*
  * Sends one request and waits for its reply: the single path every call of

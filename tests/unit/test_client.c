@@ -81,6 +81,10 @@ struct fake_job {
 	cJSON			*final_result;
 	const char		*final_code;
 	const char		*final_message;
+	/* What its command wrote so far, per stream, as the log holds it. */
+	char			*out[2];
+	size_t			 outlen[2];
+	bool			 cut[2];
 };
 
 struct fake;
@@ -116,6 +120,7 @@ struct fake {
 	bool			 per_id;
 	int			 busy_waits;	/* waits to answer "busy" */
 	int			 busy_err;	/* with this error */
+	int			 busy_outputs;	/* outputs to answer "busy" */
 };
 
 /* What each test gets: a fake daemon and a client of it. */
@@ -442,6 +447,71 @@ fake_cancel(struct fake *fk, struct proto_cancel *cn)
 	return (fake_encode(fk, &rep));
 }
 
+/* Bytes of stream i past the offset asked. */
+static size_t
+fake_output_avail(const struct fake_job *fj, const struct proto_output *o,
+    int i)
+{
+	if (!(o->streams & (1 << i)) || o->offset[i] >= fj->outlen[i])
+		return (0);
+	return (fj->outlen[i] - (size_t)o->offset[i]);
+}
+
+/*
+ * "output", as the daemon answers it: the bytes past each offset (stdout
+ * first, max in all), held while there are none and the job runs.
+ */
+static char *
+fake_output(struct fake *fk, struct proto_output *o)
+{
+	struct proto_reply	 rep;
+	struct proto_chunk	*ch;
+	struct fake_job		*fj;
+	double			 deadline;
+	size_t			 left, n;
+	int			 i;
+
+	if (fk->busy_outputs > 0) {
+		fk->busy_outputs--;
+		return (fake_error(fk, ASYNCD_EBUSY, "try again"));
+	}
+	if (o->id == FAKE_FORBIDDEN)
+		return (fake_error(fk, ASYNCD_EPERM, "another user's job"));
+	if ((fj = fake_find(fk, o->id)) == NULL)
+		return (fake_error(fk, ASYNCD_EUNKNOWNJOB, "no such job"));
+	deadline = test_client_now() + (o->wait < fk->cap ? o->wait :
+	    fk->cap);
+	while (fake_output_avail(fj, o, PROTO_STDOUT) == 0 &&
+	    fake_output_avail(fj, o, PROTO_STDERR) == 0 &&
+	    !proto_state_terminal(fj->pj.state) && !fk->stopping &&
+	    test_client_now() < deadline)
+		fake_hold(fk, deadline - test_client_now());
+	memset(&rep, 0, sizeof rep);
+	rep.op = PROTO_OUTPUT;
+	rep.u.output.job = fj->pj;
+	rep.u.output.job.args = rep.u.output.job.result = NULL;
+	rep.u.output.done = proto_state_terminal(fj->pj.state);
+	left = o->max;
+	for (i = 0; i < 2; i++) {
+		if (!(o->streams & (1 << i)))
+			continue;
+		ch = &rep.u.output.chunk[i];
+		n = fake_output_avail(fj, o, i);
+		if (n > left)
+			n = left;
+		left -= n;
+		ch->present = true;
+		ch->offset = o->offset[i];
+		ch->data = n > 0 ? fj->out[i] + o->offset[i] : NULL;
+		ch->len = n;
+		ch->size = fj->outlen[i];
+		ch->cut = fj->cut[i];
+		if (o->offset[i] + n < fj->outlen[i])
+			rep.u.output.done = false;
+	}
+	return (fake_encode(fk, &rep));
+}
+
 /*
  * Answers one request; returns the reply text (allocated), or NULL for no
  * reply at all (the fake is stopping).
@@ -508,6 +578,9 @@ fake_handle(struct fake *fk, const void *buf, size_t len)
 		rep.u.types.types = types;
 		rep.u.types.ntypes = NITEMS(types);
 		out = fake_encode(fk, &rep);
+		break;
+	case PROTO_OUTPUT:
+		out = fake_output(fk, &req.u.output);
 		break;
 	case PROTO_STATS:
 		rep.u.stats.counts[PROTO_QUEUED] = 1;
@@ -704,6 +777,8 @@ fake_stop(struct fake *fk)
 	for (i = 0; i < fk->njobs; i++) {
 		proto_job_fini(&fk->jobs[i].pj);
 		cJSON_Delete(fk->jobs[i].final_result);
+		free(fk->jobs[i].out[0]);
+		free(fk->jobs[i].out[1]);
 	}
 	pthread_cond_destroy(&fk->cond);
 	pthread_mutex_destroy(&fk->lock);
@@ -776,6 +851,52 @@ fake_set_per_id(struct fake *fk, bool per_id)
 {
 	pthread_mutex_lock(&fk->lock);
 	fk->per_id = per_id;
+	pthread_mutex_unlock(&fk->lock);
+}
+
+/* Adds a running exec job whose output tests write. */
+static void
+fake_add_exec(struct fake *fk, uint64_t id)
+{
+	struct fake_job	*fj;
+
+	pthread_mutex_lock(&fk->lock);
+	fj = fake_add(fk, id, "exec", PROTO_RUNNING);
+	fj->polls = -1;
+	pthread_mutex_unlock(&fk->lock);
+}
+
+/* The job's command writes len bytes to stream; followers wake. */
+static void
+fake_write(struct fake *fk, uint64_t id, int stream, const void *data,
+    size_t len)
+{
+	struct fake_job	*fj;
+	char		*grown;
+
+	pthread_mutex_lock(&fk->lock);
+	fj = fake_find(fk, id);
+	assert_non_null(fj);
+	grown = realloc(fj->out[stream], fj->outlen[stream] + len + 1);
+	assert_non_null(grown);
+	memcpy(grown + fj->outlen[stream], data, len);
+	fj->out[stream] = grown;
+	fj->outlen[stream] += len;
+	pthread_cond_broadcast(&fk->cond);
+	pthread_mutex_unlock(&fk->lock);
+}
+
+/* The log of the job's stream stops here (--log-max-mib). */
+static void
+fake_cut(struct fake *fk, uint64_t id, int stream)
+{
+	struct fake_job	*fj;
+
+	pthread_mutex_lock(&fk->lock);
+	fj = fake_find(fk, id);
+	assert_non_null(fj);
+	fj->cut[stream] = true;
+	pthread_cond_broadcast(&fk->cond);
 	pthread_mutex_unlock(&fk->lock);
 }
 
@@ -1303,6 +1424,24 @@ test_client_reply(struct proto_reply *rep, struct proto_job *pjs,
 	rep->u.jobs.njobs = n;
 }
 
+/* An output reply for job id: len bytes of stdout, done or not. */
+static void
+test_client_reply_output(struct proto_reply *rep, uint64_t id, size_t len,
+    bool done, const char *instance)
+{
+	memset(rep, 0, sizeof *rep);
+	rep->op = PROTO_OUTPUT;
+	rep->instance = (char *)instance;
+	rep->u.output.job.id = id;
+	rep->u.output.job.type = "exec";
+	rep->u.output.job.state = done ? PROTO_SUCCEEDED : PROTO_RUNNING;
+	rep->u.output.chunk[PROTO_STDOUT].present = true;
+	rep->u.output.chunk[PROTO_STDOUT].data = "abc";
+	rep->u.output.chunk[PROTO_STDOUT].len = len;
+	rep->u.output.chunk[PROTO_STDOUT].size = len;
+	rep->u.output.done = done;
+}
+
 /* An error reply. */
 static void
 test_client_reply_err(struct proto_reply *rep, int err, const char *instance)
@@ -1534,6 +1673,36 @@ test_client_poll_engine(void **state)
 	assert_int_equal(test_client_next_nng(&p, NNG_ECONNRESET, true),
 	    CLIENT_POLL_FAIL);
 	assert_int_equal(p.err, ASYNCD_EUNREACHABLE);
+
+	/*
+	 * Output polls: bytes or the job's end meet the condition; an empty
+	 * reply asks again, or at the deadline fails with ETIMEDOUT; the
+	 * same instance rule as for waits.
+	 */
+	client_poll_init(&p, c, INFINITY);
+	p.ids = ids;
+	p.nids = 1;
+	test_client_reply_output(&rep, 7, 0, false, "aaaa");
+	assert_int_equal(test_client_next_rep(&p, &rep), CLIENT_POLL_NOW);
+	test_client_reply_output(&rep, 7, 3, false, "aaaa");
+	assert_int_equal(test_client_next_rep(&p, &rep), CLIENT_POLL_DONE);
+	test_client_reply_output(&rep, 7, 0, true, "aaaa");
+	assert_int_equal(test_client_next_rep(&p, &rep), CLIENT_POLL_DONE);
+	test_client_reply_output(&rep, 8, 3, false, "aaaa");
+	assert_int_equal(test_client_next_rep(&p, &rep), CLIENT_POLL_FAIL);
+	assert_int_equal(p.err, ASYNCD_EPROTO);
+	test_client_reply_output(&rep, 7, 3, false, "bbbb");
+	assert_int_equal(test_client_next_rep(&p, &rep), CLIENT_POLL_FAIL);
+	assert_int_equal(p.err, ASYNCD_EUNKNOWNJOB);
+	test_client_reply_err(&rep, ASYNCD_EBUSY, "aaaa");
+	rep.op = PROTO_OUTPUT;
+	assert_int_equal(test_client_next_rep(&p, &rep), CLIENT_POLL_BACKOFF);
+	client_poll_init(&p, c, client_now() - 1);
+	p.ids = ids;
+	p.nids = 1;
+	test_client_reply_output(&rep, 7, 0, false, "aaaa");
+	assert_int_equal(test_client_next_rep(&p, &rep), CLIENT_POLL_FAIL);
+	assert_int_equal(p.err, ASYNCD_ETIMEDOUT);
 	asyncd_close(c);
 }
 
@@ -2637,6 +2806,510 @@ test_client_future_callbacks_threads(void **state)
 	}
 }
 
+/* ---- output */
+
+#define JOB_OUT		200	/* exec jobs the output tests make */
+
+/* One read, checked field by field; raw bytes come through raw. */
+static void
+test_client_output_read(void **state)
+{
+	struct asyncd_output_opts	 opts;
+	struct asyncd_output		*out = NULL;
+	static const char		 bin[] = "hello\0world\377\n";
+
+	fake_add_exec(ENV->fake, JOB_OUT);
+	fake_write(ENV->fake, JOB_OUT, PROTO_STDOUT, bin, sizeof bin - 1);
+	fake_write(ENV->fake, JOB_OUT, PROTO_STDERR, "err", 3);
+
+	/* No options: both streams from the start, no waiting. */
+	assert_int_equal(asyncd_output(ENV->c, JOB_OUT, NULL, &out), 0);
+	assert_int_equal(asyncd_job_id(out->job), JOB_OUT);
+	assert_int_equal(asyncd_job_state(out->job), ASYNCD_RUNNING);
+	assert_null(asyncd_job_args(out->job));
+	assert_false(out->done);
+	assert_true(out->stream[ASYNCD_STDOUT].present);
+	assert_int_equal(out->stream[ASYNCD_STDOUT].offset, 0);
+	assert_int_equal(out->stream[ASYNCD_STDOUT].len, sizeof bin - 1);
+	assert_memory_equal(out->stream[ASYNCD_STDOUT].data, bin,
+	    sizeof bin - 1);
+	assert_int_equal(out->stream[ASYNCD_STDOUT].size, sizeof bin - 1);
+	assert_false(out->stream[ASYNCD_STDOUT].cut);
+	assert_int_equal(out->stream[ASYNCD_STDERR].len, 3);
+	assert_memory_equal(out->stream[ASYNCD_STDERR].data, "err", 3);
+	assert_string_equal(out->instance, ENV->fake->instance);
+	asyncd_output_free(out);
+
+	/* From offsets, one stream. */
+	memset(&opts, 0, sizeof opts);
+	opts.streams = ASYNCD_STREAM_STDOUT;
+	opts.offset[ASYNCD_STDOUT] = 6;
+	assert_int_equal(asyncd_output(ENV->c, JOB_OUT, &opts, &out), 0);
+	assert_false(out->stream[ASYNCD_STDERR].present);
+	assert_int_equal(out->stream[ASYNCD_STDOUT].offset, 6);
+	assert_int_equal(out->stream[ASYNCD_STDOUT].len, sizeof bin - 7);
+	assert_memory_equal(out->stream[ASYNCD_STDOUT].data, bin + 6,
+	    sizeof bin - 7);
+	asyncd_output_free(out);
+
+	/* max bytes in all, stdout first. */
+	memset(&opts, 0, sizeof opts);
+	opts.max = 4;
+	assert_int_equal(asyncd_output(ENV->c, JOB_OUT, &opts, &out), 0);
+	assert_int_equal(out->stream[ASYNCD_STDOUT].len, 4);
+	assert_memory_equal(out->stream[ASYNCD_STDOUT].data, "hell", 4);
+	assert_true(out->stream[ASYNCD_STDERR].present);
+	assert_int_equal(out->stream[ASYNCD_STDERR].len, 0);
+	asyncd_output_free(out);
+
+	/* Nothing new and no time to wait: an empty answer, not an error. */
+	opts.max = 0;
+	opts.offset[ASYNCD_STDOUT] = sizeof bin - 1;
+	opts.offset[ASYNCD_STDERR] = 3;
+	assert_int_equal(asyncd_output(ENV->c, JOB_OUT, &opts, &out), 0);
+	assert_int_equal(out->stream[ASYNCD_STDOUT].len, 0);
+	assert_int_equal(out->stream[ASYNCD_STDERR].len, 0);
+	assert_false(out->done);
+	asyncd_output_free(out);
+
+	/* Finished and read to the end: done. */
+	fake_succeed(ENV->fake, JOB_OUT, "{\"exit_code\":0}");
+	assert_int_equal(asyncd_output(ENV->c, JOB_OUT, &opts, &out), 0);
+	assert_true(out->done);
+	assert_int_equal(asyncd_job_state(out->job), ASYNCD_SUCCEEDED);
+	asyncd_output_free(out);
+	/* A reply that carries the rest is done too... */
+	opts.offset[ASYNCD_STDERR] = 1;
+	assert_int_equal(asyncd_output(ENV->c, JOB_OUT, &opts, &out), 0);
+	assert_true(out->done);
+	assert_int_equal(out->stream[ASYNCD_STDERR].len, 2);
+	assert_memory_equal(out->stream[ASYNCD_STDERR].data, "rr", 2);
+	asyncd_output_free(out);
+	/* ...but not one that leaves bytes behind. */
+	opts.max = 1;
+	assert_int_equal(asyncd_output(ENV->c, JOB_OUT, &opts, &out), 0);
+	assert_false(out->done);
+	assert_int_equal(out->stream[ASYNCD_STDERR].len, 1);
+	asyncd_output_free(out);
+	asyncd_output_free(NULL);
+}
+
+static void
+test_client_output_errors(void **state)
+{
+	struct asyncd_output_opts	 opts;
+	struct asyncd_output		*out = NULL;
+
+	fake_add_exec(ENV->fake, JOB_OUT);
+	memset(&opts, 0, sizeof opts);
+	assert_int_equal(asyncd_output(ENV->c, 0, NULL, &out), ASYNCD_EINVAL);
+	assert_int_equal(asyncd_output(ENV->c, JOB_OUT, NULL, NULL),
+	    ASYNCD_EINVAL);
+	opts.streams = 4;
+	assert_int_equal(asyncd_output(ENV->c, JOB_OUT, &opts, &out),
+	    ASYNCD_EINVAL);
+	opts.streams = -1;
+	assert_int_equal(asyncd_output(ENV->c, JOB_OUT, &opts, &out),
+	    ASYNCD_EINVAL);
+	opts.streams = 0;
+	opts.max = 4 * 1024 * 1024 + 1;
+	assert_int_equal(asyncd_output(ENV->c, JOB_OUT, &opts, &out),
+	    ASYNCD_EINVAL);
+	opts.max = 0;
+	opts.offset[ASYNCD_STDERR] = UINT64_C(1) << 53;
+	assert_int_equal(asyncd_output(ENV->c, JOB_OUT, &opts, &out),
+	    ASYNCD_EINVAL);
+	assert_int_equal(fake_count(ENV->fake, PROTO_OUTPUT), 0);
+	assert_null(out);
+
+	/* The daemon's refusals, with its words. */
+	assert_int_equal(asyncd_output(ENV->c, FAKE_UNKNOWN, NULL, &out),
+	    ASYNCD_EUNKNOWNJOB);
+	assert_string_equal(asyncd_errmsg(), "no such job");
+	assert_int_equal(asyncd_output(ENV->c, FAKE_FORBIDDEN, NULL, &out),
+	    ASYNCD_EPERM);
+	assert_null(out);
+
+	/* Replies that do not answer the request. */
+	fake_set_raw(ENV->fake, PROTO_OUTPUT, "{\"ok\":true,\"instance\":"
+	    "\"x\",\"job\":{\"id\":200,\"type\":\"exec\",\"state\":"
+	    "\"running\"},\"stdout\":{\"offset\":5,\"data\":\"\",\"size\":9,"
+	    "\"cut\":false},\"stderr\":{\"offset\":0,\"data\":\"\",\"size\":0,"
+	    "\"cut\":false},\"done\":false}");
+	assert_int_equal(asyncd_output(ENV->c, JOB_OUT, NULL, &out),
+	    ASYNCD_EPROTO);
+	fake_set_raw(ENV->fake, PROTO_OUTPUT, "{\"ok\":true,\"instance\":"
+	    "\"x\",\"job\":{\"id\":200,\"type\":\"exec\",\"state\":"
+	    "\"running\"},\"stdout\":{\"offset\":0,\"data\":\"YWJj\","
+	    "\"size\":2,\"cut\":false},\"stderr\":{\"offset\":0,\"data\":\"\","
+	    "\"size\":0,\"cut\":false},\"done\":false}");
+	assert_int_equal(asyncd_output(ENV->c, JOB_OUT, NULL, &out),
+	    ASYNCD_EPROTO);
+	/* stderr asked for and missing. */
+	fake_set_raw(ENV->fake, PROTO_OUTPUT, "{\"ok\":true,\"instance\":"
+	    "\"x\",\"job\":{\"id\":200,\"type\":\"exec\",\"state\":"
+	    "\"running\"},\"stdout\":{\"offset\":0,\"data\":\"YWJj\","
+	    "\"size\":3,\"cut\":false},\"done\":false}");
+	assert_int_equal(asyncd_output(ENV->c, JOB_OUT, NULL, &out),
+	    ASYNCD_EPROTO);
+	/* Another job's output. */
+	fake_set_raw(ENV->fake, PROTO_OUTPUT, "{\"ok\":true,\"instance\":"
+	    "\"x\",\"job\":{\"id\":201,\"type\":\"exec\",\"state\":"
+	    "\"running\"},\"done\":true}");
+	assert_int_equal(asyncd_output(ENV->c, JOB_OUT, NULL, &out),
+	    ASYNCD_EPROTO);
+	fake_set_raw(ENV->fake, PROTO_OUTPUT, "{\"ok\":true,\"stdout\":7}");
+	assert_int_equal(asyncd_output(ENV->c, JOB_OUT, NULL, &out),
+	    ASYNCD_EPROTO);
+	assert_null(out);
+}
+
+struct writer {
+	struct fake	*fk;
+	uint64_t	 id;
+	double		 delay;		/* before the first piece */
+	int		 pieces;	/* to each stream, then it finishes */
+};
+
+/* A command that writes pieces to both streams, pausing, then exits. */
+static void *
+test_client_writer(void *arg)
+{
+	struct writer	*w = arg;
+	char		 buf[64];
+	int		 i, n;
+
+	test_client_sleep(w->delay);
+	for (i = 0; i < w->pieces; i++) {
+		n = snprintf(buf, sizeof buf, "out %d\n", i);
+		fake_write(w->fk, w->id, PROTO_STDOUT, buf, (size_t)n);
+		n = snprintf(buf, sizeof buf, "err %d%c", i, '\0');
+		fake_write(w->fk, w->id, PROTO_STDERR, buf, (size_t)n);
+		test_client_sleep(0.002);
+	}
+	if (w->pieces > 0)
+		fake_succeed(w->fk, w->id, "{\"exit_code\":0}");
+	return (NULL);
+}
+
+static void
+test_client_output_long_poll(void **state)
+{
+	struct asyncd_output_opts	 opts;
+	struct asyncd_output		*out;
+	struct writer			 w = { ENV->fake, JOB_OUT, 0.5, 1 };
+	pthread_t			 t;
+	double				 t0, dt;
+
+	fake_add_exec(ENV->fake, JOB_OUT);
+	memset(&opts, 0, sizeof opts);
+	/* Nothing comes within the time: empty, after it. */
+	opts.timeout = 0.3;
+	t0 = test_client_now();
+	assert_int_equal(asyncd_output(ENV->c, JOB_OUT, &opts, &out), 0);
+	dt = test_client_now() - t0;
+	assert_true(dt >= 0.29 && dt < 3.0);
+	assert_int_equal(out->stream[ASYNCD_STDOUT].len, 0);
+	assert_false(out->done);
+	asyncd_output_free(out);
+
+	/* Bytes that come later end the poll when they come. */
+	assert_int_equal(pthread_create(&t, NULL, test_client_writer, &w), 0);
+	opts.timeout = 10;
+	t0 = test_client_now();
+	assert_int_equal(asyncd_output(ENV->c, JOB_OUT, &opts, &out), 0);
+	dt = test_client_now() - t0;
+	assert_true(dt >= 0.4 && dt < 5.0);
+	assert_true(out->stream[ASYNCD_STDOUT].len > 0);
+	assert_memory_equal(out->stream[ASYNCD_STDOUT].data, "out 0\n", 6);
+	asyncd_output_free(out);
+	pthread_join(t, NULL);
+	/* Held 0.2 s at a time by the fake: asked again meanwhile. */
+	assert_true(fake_count(ENV->fake, PROTO_OUTPUT) >= 4);
+}
+
+/* What a follow's callback saw, per stream. */
+struct seen {
+	char	*buf[2];
+	size_t	 len[2];
+	int	 calls;
+	int	 cuts[2];
+	int	 stop_after;	/* return -7 at this call; 0: never */
+};
+
+static int
+test_client_seen(int stream, const char *data, size_t len, void *arg)
+{
+	struct seen	*s = arg;
+	char		*grown;
+
+	assert_true(stream == ASYNCD_STDOUT || stream == ASYNCD_STDERR);
+	s->calls++;
+	if (data == NULL) {
+		assert_int_equal(len, 0);
+		s->cuts[stream]++;
+		return (0);
+	}
+	assert_true(len > 0);
+	grown = realloc(s->buf[stream], s->len[stream] + len);
+	assert_non_null(grown);
+	memcpy(grown + s->len[stream], data, len);
+	s->buf[stream] = grown;
+	s->len[stream] += len;
+	return (s->calls == s->stop_after ? -7 : 0);
+}
+
+static void
+test_client_seen_free(struct seen *s)
+{
+	free(s->buf[0]);
+	free(s->buf[1]);
+	memset(s, 0, sizeof *s);
+}
+
+/* Every byte the fake holds for the job's stream, exactly, once. */
+static void
+test_client_seen_all(struct fake *fk, uint64_t id, const struct seen *s,
+    int stream, size_t from)
+{
+	struct fake_job	*fj;
+
+	pthread_mutex_lock(&fk->lock);
+	fj = fake_find(fk, id);
+	assert_non_null(fj);
+	assert_int_equal(s->len[stream], fj->outlen[stream] - from);
+	if (s->len[stream] > 0)
+		assert_memory_equal(s->buf[stream], fj->out[stream] + from,
+		    s->len[stream]);
+	pthread_mutex_unlock(&fk->lock);
+}
+
+static void
+test_client_follow(void **state)
+{
+	struct asyncd_output_opts	 opts;
+	struct asyncd_job		*job = NULL;
+	struct seen			 s;
+	struct writer			 w = { ENV->fake, JOB_OUT, 0.1, 60 };
+	pthread_t			 t;
+
+	/* Live: started before the command writes, with small replies. */
+	fake_add_exec(ENV->fake, JOB_OUT);
+	memset(&s, 0, sizeof s);
+	memset(&opts, 0, sizeof opts);
+	opts.max = 7;
+	opts.timeout = 20;
+	assert_int_equal(pthread_create(&t, NULL, test_client_writer, &w), 0);
+	assert_int_equal(asyncd_follow(ENV->c, JOB_OUT, &opts,
+	    test_client_seen, &s, &job), 0);
+	pthread_join(t, NULL);
+	test_client_seen_all(ENV->fake, JOB_OUT, &s, PROTO_STDOUT, 0);
+	test_client_seen_all(ENV->fake, JOB_OUT, &s, PROTO_STDERR, 0);
+	assert_int_equal(s.len[ASYNCD_STDOUT], 60 * 6 + 50);
+	assert_true(s.calls > 2);
+	assert_int_equal(s.cuts[0] + s.cuts[1], 0);
+	/* The finished job, with its result. */
+	assert_non_null(job);
+	assert_int_equal(asyncd_job_state(job), ASYNCD_SUCCEEDED);
+	assert_string_equal(asyncd_job_result(job), "{\"exit_code\":0}");
+	asyncd_job_free(job);
+	test_client_seen_free(&s);
+
+	/* Late: everything from the start, once; no job wanted. */
+	assert_int_equal(asyncd_follow(ENV->c, JOB_OUT, NULL,
+	    test_client_seen, &s, NULL), 0);
+	test_client_seen_all(ENV->fake, JOB_OUT, &s, PROTO_STDOUT, 0);
+	test_client_seen_all(ENV->fake, JOB_OUT, &s, PROTO_STDERR, 0);
+	test_client_seen_free(&s);
+
+	/* From offsets, one stream: the rest of it. */
+	memset(&opts, 0, sizeof opts);
+	opts.streams = ASYNCD_STREAM_STDERR;
+	opts.offset[ASYNCD_STDERR] = 10;
+	opts.offset[ASYNCD_STDOUT] = 5;		/* not asked for: unused */
+	assert_int_equal(asyncd_follow(ENV->c, JOB_OUT, &opts,
+	    test_client_seen, &s, &job), 0);
+	assert_int_equal(s.len[ASYNCD_STDOUT], 0);
+	test_client_seen_all(ENV->fake, JOB_OUT, &s, PROTO_STDERR, 10);
+	asyncd_job_free(job);
+	test_client_seen_free(&s);
+
+	/* A job that runs no command: nothing, and done. */
+	assert_int_equal(asyncd_follow(ENV->c, JOB_ECHO, NULL,
+	    test_client_seen, &s, &job), 0);
+	assert_int_equal(s.calls, 0);
+	assert_string_equal(asyncd_job_result(job), "{\"x\":1}");
+	asyncd_job_free(job);
+}
+
+static void
+test_client_follow_stop(void **state)
+{
+	struct asyncd_output_opts	 opts;
+	struct asyncd_job		*job = NULL;
+	struct seen			 s;
+	double				 t0, dt;
+
+	fake_add_exec(ENV->fake, JOB_OUT);
+	fake_write(ENV->fake, JOB_OUT, PROTO_STDOUT, "abc", 3);
+	memset(&s, 0, sizeof s);
+	assert_int_equal(asyncd_follow(ENV->c, JOB_OUT, NULL, NULL, &s,
+	    &job), ASYNCD_EINVAL);
+	assert_int_equal(asyncd_follow(ENV->c, 0, NULL, test_client_seen,
+	    &s, &job), ASYNCD_EINVAL);
+	assert_int_equal(s.calls, 0);
+
+	/* The callback stops it: its own value comes back. */
+	s.stop_after = 1;
+	assert_int_equal(asyncd_follow(ENV->c, JOB_OUT, NULL,
+	    test_client_seen, &s, &job), -7);
+	assert_int_equal(s.calls, 1);
+	assert_null(job);
+	test_client_seen_free(&s);
+
+	/* Its own time runs out; the job goes on. */
+	memset(&opts, 0, sizeof opts);
+	opts.timeout = 0.4;
+	t0 = test_client_now();
+	assert_int_equal(asyncd_follow(ENV->c, JOB_OUT, &opts,
+	    test_client_seen, &s, &job), ASYNCD_ETIMEDOUT);
+	dt = test_client_now() - t0;
+	assert_true(dt >= 0.39 && dt < 3.0);
+	assert_int_equal(s.len[ASYNCD_STDOUT], 3);
+	assert_null(job);
+	test_client_seen_free(&s);
+
+	assert_int_equal(asyncd_follow(ENV->c, FAKE_UNKNOWN, NULL,
+	    test_client_seen, &s, &job), ASYNCD_EUNKNOWNJOB);
+	assert_int_equal(asyncd_follow(ENV->c, FAKE_FORBIDDEN, NULL,
+	    test_client_seen, &s, &job), ASYNCD_EPERM);
+	assert_int_equal(s.calls, 0);
+}
+
+/* A log cut short is said once, where it stops; busy replies pass. */
+static void
+test_client_follow_cut_busy(void **state)
+{
+	struct asyncd_job	*job = NULL;
+	struct seen		 s;
+
+	fake_add_exec(ENV->fake, JOB_OUT);
+	fake_write(ENV->fake, JOB_OUT, PROTO_STDOUT, "abcdef", 6);
+	fake_write(ENV->fake, JOB_OUT, PROTO_STDERR, "e", 1);
+	fake_cut(ENV->fake, JOB_OUT, PROTO_STDOUT);
+	fake_succeed(ENV->fake, JOB_OUT, "{\"exit_code\":0}");
+	pthread_mutex_lock(&ENV->fake->lock);
+	ENV->fake->busy_outputs = 3;
+	pthread_mutex_unlock(&ENV->fake->lock);
+	memset(&s, 0, sizeof s);
+	assert_int_equal(asyncd_follow(ENV->c, JOB_OUT, NULL,
+	    test_client_seen, &s, &job), 0);
+	assert_int_equal(s.len[ASYNCD_STDOUT], 6);
+	assert_int_equal(s.len[ASYNCD_STDERR], 1);
+	assert_int_equal(s.cuts[ASYNCD_STDOUT], 1);
+	assert_int_equal(s.cuts[ASYNCD_STDERR], 0);
+	/* Three busy replies, then the one with everything. */
+	assert_int_equal(fake_count(ENV->fake, PROTO_OUTPUT), 4);
+	asyncd_job_free(job);
+	test_client_seen_free(&s);
+}
+
+struct follower {
+	struct asyncd		*c;
+	struct seen		 s;
+	struct asyncd_job	*job;
+	int			 rv;
+	char			 msg[CLIENT_ERRMSG_MAX];
+};
+
+static void *
+test_client_follower(void *arg)
+{
+	struct follower	*f = arg;
+
+	f->rv = asyncd_follow(f->c, JOB_OUT, NULL, test_client_seen, &f->s,
+	    &f->job);
+	if (asyncd_errmsg() != NULL)
+		snprintf(f->msg, sizeof f->msg, "%s", asyncd_errmsg());
+	return (NULL);
+}
+
+/*
+ * A follow rides out a dropped connection to the same daemon, fails
+ * when another instance answers (its job 200 is a stranger), and fails
+ * when no daemon answers within the connect timeout.
+ */
+static void
+test_client_follow_restart(void **state)
+{
+	struct fake	*fk;
+	struct follower	 f;
+	pthread_t	 t;
+	char		 url[128], instance[PROTO_MAX_INSTANCE + 1];
+	unsigned	 n;
+
+	(void)state;
+	fk = fake_start();
+	snprintf(url, sizeof url, "%s", fk->url);
+	snprintf(instance, sizeof instance, "%s", fk->instance);
+	memset(&f, 0, sizeof f);
+	assert_int_equal(asyncd_open(&f.c, url), 0);
+	asyncd_set_request_timeout(f.c, 5.0);
+	asyncd_set_connect_timeout(f.c, 5.0);
+	fake_add_exec(fk, JOB_OUT);
+	fake_write(fk, JOB_OUT, PROTO_STDOUT, "one\n", 4);
+
+	/* The same instance back: the follow goes on to the end. */
+	assert_int_equal(pthread_create(&t, NULL, test_client_follower, &f),
+	    0);
+	fake_await(fk, PROTO_OUTPUT, 2);
+	fake_stop(fk);
+	fk = fake_start_as(url, instance);
+	fake_add_exec(fk, JOB_OUT);
+	fake_write(fk, JOB_OUT, PROTO_STDOUT, "one\ntwo\n", 8);
+	fake_succeed(fk, JOB_OUT, "{\"exit_code\":0}");
+	pthread_join(t, NULL);
+	assert_int_equal(f.rv, 0);
+	assert_int_equal(f.s.len[ASYNCD_STDOUT], 8);
+	assert_memory_equal(f.s.buf[ASYNCD_STDOUT], "one\ntwo\n", 8);
+	assert_int_equal(asyncd_job_state(f.job), ASYNCD_SUCCEEDED);
+	asyncd_job_free(f.job);
+	f.job = NULL;
+	test_client_seen_free(&f.s);
+	fake_stop(fk);
+
+	/* Another instance: the follow fails, saying why. */
+	fk = fake_start_at(url);
+	fake_add_exec(fk, JOB_OUT);
+	fake_write(fk, JOB_OUT, PROTO_STDOUT, "one\n", 4);
+	assert_int_equal(pthread_create(&t, NULL, test_client_follower, &f),
+	    0);
+	fake_await(fk, PROTO_OUTPUT, 2);
+	fake_stop(fk);
+	fk = fake_start_at(url);
+	fake_add_exec(fk, JOB_OUT);
+	fake_write(fk, JOB_OUT, PROTO_STDOUT, "a stranger's output\n", 20);
+	pthread_join(t, NULL);
+	assert_int_equal(f.rv, ASYNCD_EUNKNOWNJOB);
+	assert_non_null(strstr(f.msg, "restarted"));
+	assert_non_null(strstr(f.msg, "job 200 "));
+	assert_int_equal(f.s.len[ASYNCD_STDOUT], 4);
+	assert_null(f.job);
+	test_client_seen_free(&f.s);
+
+	/* No daemon at all past the connect timeout: unreachable. */
+	asyncd_set_connect_timeout(f.c, 0.3);
+	assert_int_equal(pthread_create(&t, NULL, test_client_follower, &f),
+	    0);
+	n = fake_count(fk, PROTO_OUTPUT);
+	fake_await(fk, PROTO_OUTPUT, n + 2);
+	fake_stop(fk);
+	pthread_join(t, NULL);
+	assert_int_equal(f.rv, ASYNCD_EUNREACHABLE);
+	test_client_seen_free(&f.s);
+	asyncd_close(f.c);
+}
+
 int
 main(void)
 {
@@ -2711,6 +3384,19 @@ main(void)
 		cmocka_unit_test_setup_teardown(
 		    test_client_future_callbacks_threads, test_client_setup,
 		    test_client_teardown),
+		cmocka_unit_test_setup_teardown(test_client_output_read,
+		    test_client_setup, test_client_teardown),
+		cmocka_unit_test_setup_teardown(test_client_output_errors,
+		    test_client_setup, test_client_teardown),
+		cmocka_unit_test_setup_teardown(test_client_output_long_poll,
+		    test_client_setup, test_client_teardown),
+		cmocka_unit_test_setup_teardown(test_client_follow,
+		    test_client_setup, test_client_teardown),
+		cmocka_unit_test_setup_teardown(test_client_follow_stop,
+		    test_client_setup, test_client_teardown),
+		cmocka_unit_test_setup_teardown(test_client_follow_cut_busy,
+		    test_client_setup, test_client_teardown),
+		cmocka_unit_test(test_client_follow_restart),
 	};
 
 	/* A hang is a failure, not a stuck CI job. */
