@@ -74,7 +74,7 @@ DAEMON_SRCS	= $(DAEMON_CORE_SRCS) daemon/main.c daemon/server.c \
 		  daemon/cmd_submit.c daemon/cmd_wait.c daemon/cmd_status.c \
 		  daemon/cmd_list.c daemon/cmd_cancel.c daemon/cmd_types.c \
 		  daemon/cmd_stats.c daemon/cmd_shutdown.c daemon/cmd_output.c
-CLIENT_SRCS	= client/asyncctl.c client/output.c
+CLIENT_SRCS	= client/asyncctl.c client/output.c client/follow.c
 
 obj		= $(patsubst %.c,$(BUILD)/%.o,$(patsubst %.S,$(BUILD)/%.o,$(1)))
 
@@ -96,7 +96,8 @@ UNIT_TESTS	= test_proto test_coro test_inbox test_jobtab test_sched \
 UNIT_BINS	= $(addprefix $(BUILD)/tests/,$(UNIT_TESTS))
 INTEG_BINS	= $(BUILD)/tests/test_lib $(BUILD)/tests/test_concurrency
 EXAMPLES	= $(BUILD)/examples/future_demo
-BENCH_BINS	= $(BUILD)/bench/bench_asyncd $(BUILD)/bench/bench_nng
+BENCH_BINS	= $(BUILD)/bench/bench_asyncd $(BUILD)/bench/bench_nng \
+		  $(BUILD)/bench/bench_spawn
 
 .PHONY: all check check-thread check-aarch64 demo bench install uninstall \
 	deps clean tests valgrind check-stress

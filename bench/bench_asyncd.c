@@ -9,6 +9,8 @@
  *   bench_asyncd throughput URL C SECONDS  C clients (threads, each with its
  *                                        own handle and connection) calling
  *                                        echo jobs back to back
+ *   bench_asyncd exec URL C SECONDS      the same with exec jobs running
+ *                                        /bin/true (C commands in flight)
  */
 #include "asyncd.h"
 #include "bench.h"
@@ -74,6 +76,27 @@ bench_asyncd_submitwait(void *c)
 	return (bench_asyncd_result(rv));
 }
 
+/* One exec job running /bin/true, submitted and waited for in one call. */
+static int
+bench_asyncd_exec(void *c)
+{
+	struct asyncd_job	*job;
+	int			 rv;
+
+	if ((rv = asyncd_call(c, "exec", "{\"argv\":[\"/bin/true\"]}", NULL,
+	    10.0, &job)) != 0)
+		return (bench_asyncd_result(rv));
+	rv = asyncd_job_outcome(job);
+	asyncd_job_free(job);
+	return (bench_asyncd_result(rv));
+}
+
+static const struct bench_client bench_asyncd_execs = {
+	.open = bench_asyncd_open,
+	.call = bench_asyncd_exec,
+	.close = bench_asyncd_close,
+};
+
 static const struct bench_client bench_asyncd_one_trip = {
 	.open = bench_asyncd_open,
 	.call = bench_asyncd_call,
@@ -95,6 +118,9 @@ main(int argc, char **argv)
 	if (argc == 4 && strcmp(argv[1], "submitwait") == 0)
 		return (bench_latency(&bench_asyncd_two_trips, argv[2],
 		    strtoul(argv[3], NULL, 10)));
+	if (argc == 5 && strcmp(argv[1], "exec") == 0)
+		return (bench_throughput(&bench_asyncd_execs, argv[2],
+		    strtoul(argv[3], NULL, 10), strtod(argv[4], NULL)));
 	if (argc == 5 && strcmp(argv[1], "throughput") == 0)
 		return (bench_throughput(&bench_asyncd_one_trip, argv[2],
 		    strtoul(argv[3], NULL, 10), strtod(argv[4], NULL)));

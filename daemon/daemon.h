@@ -58,6 +58,10 @@ int	log_level_parse(const char *name);
  */
 void	log_batch(bool);
 void	log_flush(void);
+/* True while batched lines wait for log_flush. */
+bool	log_pending(void);
+/* The longest a batched line waits: a tenth of a second. */
+#define LOG_DELAY	0.1
 void	log_warn(const char *, ...) __attribute__((format(printf, 1, 2)));
 void	log_warnx(const char *, ...) __attribute__((format(printf, 1, 2)));
 void	log_info(const char *, ...) __attribute__((format(printf, 1, 2)));
@@ -841,7 +845,8 @@ struct daemon {
 	ev_signal		 sighup;
 	ev_timer		 drain_timer;
 	ev_timer		 watchdog;
-	ev_prepare		 log_prepare;	/* flushes the log */
+	ev_prepare		 log_prepare;	/* arms log_timer */
+	ev_timer		 log_timer;	/* flushes the log */
 	char			 instance[17];	/* this start's id */
 	double			 drain_timeout;
 	double			 drain_deadline;

@@ -63,7 +63,8 @@ struct exec_stream {
 	ev_io			 io;
 	char			*buf;		/* kept for the result */
 	size_t			 len;
-	size_t			 cap;
+	size_t			 size;		/* of buf */
+	size_t			 cap;		/* most kept */
 	bool			 truncated;
 	bool			 eof;
 	bool			 paused;	/* the log is behind */
@@ -173,6 +174,15 @@ exec_chunk(struct exec_stream *s, const char *data, size_t n)
 	keep = s->len < s->cap ? s->cap - s->len : 0;
 	if (keep > n)
 		keep = n;
+	/* Grown as output comes: most commands print little or nothing. */
+	if (s->len + keep > s->size) {
+		s->size = s->size == 0 ? 4096 : s->size;
+		while (s->size < s->len + keep)
+			s->size *= 2;
+		if (s->size > s->cap)
+			s->size = s->cap;
+		s->buf = xreallocarray(s->buf, s->size, 1);
+	}
 	if (keep > 0) {
 		memcpy(s->buf + s->len, data, keep);
 		s->len += keep;
@@ -276,6 +286,7 @@ exec_kill(struct exec_state *st)
 	st->killing = true;
 	if (proc_signal(&st->proc, SIGTERM) != 0)
 		return;		/* nothing left to stop */
+	ev_timer_stop(st->ctx->loop, &st->grace);
 	ev_timer_set(&st->grace, st->spec->kill_grace, 0.);
 	ev_timer_start(st->ctx->loop, &st->grace);
 }
@@ -355,11 +366,12 @@ exec_exited(struct proc *p, int status)
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	st->finished = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 	exec_stdin_close(st);
-	/* What the command left running in its group goes with it. */
-	if (proc_group_alive(&st->proc)) {
-		st->killing = false;
+	/*
+	 * What the command left running in its group goes with it (unless
+	 * it is being stopped already: the grace timer is running).
+	 */
+	if (proc_group_alive(&st->proc))
 		exec_kill(st);
-	}
 	ev_timer_set(&st->linger, st->spec->kill_grace + EXEC_LINGER, 0.);
 	ev_timer_start(st->ctx->loop, &st->linger);
 	exec_check_done(st);
@@ -546,8 +558,6 @@ exec_run(struct job *job, const struct exec_spec *sp, struct exec_outcome *oc)
 		st.out[i].st = &st;
 		st.out[i].which = i;
 		st.out[i].cap = sp->output_cap;
-		st.out[i].buf = sp->output_cap > 0 ? xmalloc(sp->output_cap) :
-		    NULL;
 		ev_io_init(&st.out[i].io, exec_read_cb, -1, EV_READ);
 		st.out[i].io.data = &st.out[i];
 	}
@@ -591,7 +601,9 @@ exec_run(struct job *job, const struct exec_spec *sp, struct exec_outcome *oc)
 		if (!st.out[i].eof)
 			exec_stream_eof(&st.out[i]);
 	}
-	if (st.spawned)
+	/* The log thread has files open only for jobs that wrote. */
+	if (st.spawned && (job->output->total[0] > 0 ||
+	    job->output->total[1] > 0))
 		outlog_close(ctx->outlog, job->id);
 	exec_output_wake(job);
 

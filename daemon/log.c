@@ -8,9 +8,10 @@
  * A line is formatted whole and written with one write(2), so lines from
  * different threads never mix. The loop thread logs a line per finished
  * job, which at thousands of jobs a second would be thousands of system
- * calls: with batching on, its lines are collected and leave together once
- * per loop iteration (log_flush, from the loop's last prepare watcher), or
- * when the buffer fills. Other threads write at once.
+ * calls: with batching on, its lines are collected and leave together,
+ * at most LOG_DELAY seconds after the first of them (main.c's timer calls
+ * log_flush), or when the buffer fills, or at once for errors and at
+ * exit. Other threads write at once.
  */
 #include <sys/stat.h>
 
@@ -106,6 +107,12 @@ log_batch(bool on)
 	log_batcher = pthread_self();
 }
 
+bool
+log_pending(void)
+{
+	return (log_len > 0);
+}
+
 void
 log_flush(void)
 {
@@ -139,7 +146,7 @@ log_vlog(enum log_level level, int errnum, const char *fmt, va_list ap)
 	}
 	line[n++] = '\n';
 	if (!log_batching || !pthread_equal(pthread_self(), log_batcher) ||
-	    level <= LOG_ERROR) {
+	    level <= LOG_WARNING) {
 		log_flush();
 		log_write(line, (size_t)n);
 		return;

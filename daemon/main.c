@@ -658,6 +658,27 @@ main_deadline_stop(void)
 	main_deadline.started = false;
 }
 
+/*
+ * The signals the loop handles are blocked in every thread (this runs
+ * before any thread exists, and threads inherit the mask) and read from a
+ * signalfd by the loop: a child's exit or a SIGTERM then wakes the loop
+ * itself, not whichever of nng's threads the kernel picked to run a
+ * handler, which would have to wake the loop in turn. Commands get an
+ * empty mask (proc.c).
+ */
+static void
+main_block_signals(void)
+{
+	sigset_t	set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGCHLD);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+}
+
 static void
 main_signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
 {
@@ -732,12 +753,27 @@ main_exec_start(struct daemon *d, const struct main_options *o,
 	return (0);
 }
 
+/* Before the loop sleeps: batched log lines leave within LOG_DELAY. */
 static void
 main_log_cb(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+	struct daemon	*d = container_of(w, struct daemon, log_prepare);
+
+	(void)revents;
+	if (log_pending() && !ev_is_active(&d->log_timer)) {
+		ev_timer_set(&d->log_timer, LOG_DELAY, 0.);
+		ev_timer_start(loop, &d->log_timer);
+		ev_unref(loop);
+	}
+}
+
+static void
+main_log_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	(void)loop;
 	(void)w;
 	(void)revents;
+	ev_ref(loop);		/* the timer stopped itself */
 	log_flush();
 }
 
@@ -845,6 +881,7 @@ main(int argc, char **argv)
 	if (o.check_jobs)
 		main_check_jobs(&o);
 	signal(SIGPIPE, SIG_IGN);
+	main_block_signals();
 	memset(&d, 0, sizeof d);
 	d.uid = geteuid();
 	d.drain_timeout = o.drain_timeout;
@@ -857,9 +894,10 @@ main(int argc, char **argv)
 	if (!o.no_events)
 		main_socket_dir(o.events);
 
-	if ((d.loop = ev_default_loop(EVFLAG_AUTO)) == NULL)
+	if ((d.loop = ev_default_loop(EVFLAG_AUTO | EVFLAG_SIGNALFD)) == NULL)
 		fatalx("cannot start the event loop");
 	/* Log lines of one loop iteration leave in one write, last thing. */
+	ev_timer_init(&d.log_timer, main_log_timer_cb, 0., 0.);
 	ev_prepare_init(&d.log_prepare, main_log_cb);
 	ev_set_priority(&d.log_prepare, EV_MINPRI);
 	ev_prepare_start(d.loop, &d.log_prepare);
@@ -924,6 +962,7 @@ main(int argc, char **argv)
 	if (o.server.check > 0)
 		log_debug("nng %s: checking the listeners every %g s",
 		    nng_version(), o.server.check);
+	log_flush();
 	sd_notify(0, "READY=1");
 	main_notify_status(&d);
 
@@ -973,6 +1012,10 @@ main(int argc, char **argv)
 	jobsd_free(d.jobsd);
 	ev_ref(d.loop);
 	ev_prepare_stop(d.loop, &d.log_prepare);
+	if (ev_is_active(&d.log_timer)) {
+		ev_ref(d.loop);
+		ev_timer_stop(d.loop, &d.log_timer);
+	}
 	log_batch(false);
 	ev_loop_destroy(d.loop);
 	close(lockfd);
