@@ -42,20 +42,6 @@
 
 #define NITEMS(a)	(sizeof(a) / sizeof((a)[0]))
 
-struct asyncctl_cmd;
-
-/* A command's handler; returns asyncctl's exit status. */
-typedef int (*asyncctl_exec_fn)(struct asyncctl *,
-    const struct asyncctl_cmd *, int, char **);
-
-struct asyncctl_cmd {
-	const char		*name;
-	asyncctl_exec_fn	 exec;
-	const char		*usage;		/* what follows the name */
-	const char		*summary;	/* one line, for the list */
-	const char		*help;		/* for "help COMMAND" */
-};
-
 static int	asyncctl_ping(struct asyncctl *,
 		    const struct asyncctl_cmd *, int, char **);
 static int	asyncctl_submit(struct asyncctl *,
@@ -98,6 +84,62 @@ static const char asyncctl_submit_help[] =
 	"  -W, --wait-timeout S  give up waiting after S seconds and exit\n"
 	"                        124 (the job goes on); implies --wait\n"
 	"  -j, --json            with --wait, print the whole job object\n";
+
+static const char asyncctl_run_help[] =
+	"Runs CMD with ARGS as an exec job on the daemon, and behaves as if\n"
+	"it ran here: the command's standard output and error come out on\n"
+	"asyncctl's own, byte for byte and as they are written, and asyncctl\n"
+	"exits with the command's exit status (128+N if signal N killed it).\n"
+	"No shell sees the arguments unless CMD is one (run -- sh -c '...').\n"
+	"\n"
+	"Where it runs: in asyncctl's current directory (as pueue does),\n"
+	"unless --cwd says otherwise. Its environment is the daemon's clean\n"
+	"one (PATH=/usr/local/bin:/usr/bin:/bin, the daemon's HOME, LANG and\n"
+	"LC_ALL, ASYNCD_JOB_ID, ASYNCD_SOCKET) plus what --env gives:\n"
+	"asyncctl's own environment is not passed. It runs with the daemon's\n"
+	"privileges, not yours; only root, the daemon's user and the users\n"
+	"of the daemon's --exec-allow may run commands.\n"
+	"\n"
+	"Standard input: when asyncctl's is not a terminal, all of it is read\n"
+	"first and passed to the command, exact bytes. It must fit in one\n"
+	"request (the daemon's --max-msg, 1 MiB by default, carries about\n"
+	"760 KiB of input); for more, have the command read a file.\n"
+	"Otherwise, or with --no-stdin, the command reads /dev/null.\n"
+	"\n"
+	"Ctrl-C (SIGINT), SIGTERM and SIGHUP cancel the job: the command gets\n"
+	"SIGTERM (its process group with it), and asyncctl shows what it\n"
+	"writes until it ends, then exits 4. A second one exits at once (130\n"
+	"for Ctrl-C) and leaves the job to the daemon. Signals asyncctl was\n"
+	"started ignoring (nohup; a background job of a script) stay ignored.\n"
+	"  -t, --timeout S       stop the command after S seconds (exit 5)\n"
+	"  -e, --env K=V         set K in the command's environment;\n"
+	"                        repeatable\n"
+	"  -C, --cwd DIR         run in DIR (a relative DIR is taken from\n"
+	"                        the current directory)\n"
+	"  -k, --key K           idempotency key, as for submit\n"
+	"  -d, --detach          print the job's id and exit; the command\n"
+	"                        goes on (asyncctl logs -f ID follows it)\n"
+	"  -n, --no-stdin        do not read standard input\n"
+	"\n"
+	"Exit status: the command's; 128+N if signal N killed it; 127 if it\n"
+	"could not be started (not found, no such --cwd) and 126 if it could\n"
+	"not be executed (Permission denied), the daemon's reason on stderr.\n"
+	"asyncctl's own failures: 1 (the daemon refused the job, or output\n"
+	"could not be written), 2 usage, 3 the daemon is unreachable, 4 the\n"
+	"job was cancelled, 5 it timed out.\n";
+
+static const char asyncctl_logs_help[] =
+	"Prints what job ID's command wrote, from the job's log (kept whole,\n"
+	"up to the daemon's --log-max-mib, as long as the daemon keeps the\n"
+	"job): its standard output on asyncctl's standard output and its\n"
+	"standard error on asyncctl's standard error, byte for byte. Without\n"
+	"-f, prints what there is now and exits 0. With -f, prints all of it\n"
+	"from the start, follows what the command writes until the job ends,\n"
+	"and exits as 'wait' would for the job (0 succeeded, 1 failed, 4\n"
+	"cancelled, 5 timed out), saying why on stderr if it did not succeed.\n"
+	"  -f, --follow          follow the output to the job's end\n"
+	"      --stdout          only standard output\n"
+	"      --stderr          only standard error\n";
 
 static const char asyncctl_wait_help[] =
 	"Waits for the jobs and prints each one's result as a line of JSON,\n"
@@ -167,12 +209,21 @@ static const struct asyncctl_cmd asyncctl_cmds[] = {
 	  "TYPE [ARGS_JSON] [--key K] [--timeout S] [--wait] "
 	  "[--wait-timeout S]",
 	  "submit a job; print its id", asyncctl_submit_help },
+	{ "run", follow_run,
+	  "[--timeout S] [--env K=V]... [--cwd DIR] [--key K] [--detach] "
+	  "[--no-stdin] -- CMD [ARGS...]",
+	  "run a command as an exec job, its output and exit status as if "
+	  "here",
+	  asyncctl_run_help },
 	{ "wait", asyncctl_wait,
 	  "ID... [--timeout S] [--any] [--cancel-on-timeout]",
 	  "wait for jobs; print their results", asyncctl_wait_help },
 	{ "status", asyncctl_status, "ID",
 	  "show one job, with its arguments and result",
 	  asyncctl_status_help },
+	{ "logs", follow_logs, "[-f] [--stdout | --stderr] ID",
+	  "print a job's output; -f follows it to the job's end",
+	  asyncctl_logs_help },
 	{ "list", asyncctl_list,
 	  "[--state S] [--type T] [--limit N] [--before ID]",
 	  "list jobs, newest first", asyncctl_list_help },
@@ -200,10 +251,12 @@ static const char asyncctl_exits[] =
 	"  3    the daemon is unreachable\n"
 	"  4    a job was cancelled\n"
 	"  5    a job ran past its own timeout (timed_out)\n"
-	"  124  the wait's own --timeout expired (the job goes on)\n";
+	"  124  the wait's own --timeout expired (the job goes on)\n"
+	"run exits with its command's status instead (126 and 127 when it\n"
+	"cannot be run, as shells do), and with 1 to 5 for its own failures.\n";
 
 /* Prints "asyncctl: ..." on stderr. */
-static void __attribute__((format(printf, 1, 2)))
+void
 asyncctl_warnx(const char *fmt, ...)
 {
 	va_list	ap;
@@ -216,7 +269,7 @@ asyncctl_warnx(const char *fmt, ...)
 }
 
 /* A usage error: the message, then the command's usage line. */
-static int __attribute__((format(printf, 2, 3)))
+int
 asyncctl_usage(const struct asyncctl_cmd *cmd, const char *fmt, ...)
 {
 	va_list	ap;
@@ -241,7 +294,7 @@ asyncctl_usage(const struct asyncctl_cmd *cmd, const char *fmt, ...)
  * Reports a failed library call: the daemon's own message when it sent
  * one, and the exit status the error means.
  */
-static int
+int
 asyncctl_fail(struct asyncctl *ctl, const char *what, int err)
 {
 	const char	*msg = asyncd_errmsg();
@@ -311,7 +364,7 @@ asyncctl_check_socket(struct asyncctl *ctl)
 }
 
 /* Opens the client, once the command's arguments are known to be good. */
-static int
+int
 asyncctl_connect(struct asyncctl *ctl)
 {
 	int	rv;
@@ -330,7 +383,7 @@ asyncctl_connect(struct asyncctl *ctl)
 }
 
 /* A job id: decimal digits, 1 to 2^53-1. */
-static bool
+bool
 asyncctl_parse_id(const char *s, uint64_t *id)
 {
 	unsigned long long	 v;
@@ -347,7 +400,7 @@ asyncctl_parse_id(const char *s, uint64_t *id)
 }
 
 /* A duration in seconds, fractions allowed, 0 to 30 days. */
-static bool
+bool
 asyncctl_parse_seconds(const char *s, double *out)
 {
 	char	*end;
@@ -392,17 +445,12 @@ asyncctl_cmd_help(const struct asyncctl_cmd *cmd)
 		printf("\n%s", cmd->help);
 }
 
-/* Options every command takes. */
-#define ASYNCCTL_COMMON_LONGOPTS					\
-	{ "json", no_argument, NULL, 'j' },				\
-	{ "table", no_argument, NULL, 'T' },				\
-	{ "help", no_argument, NULL, 'h' }
 
 /*
  * Handles an option that is not the command's own: the common ones, or a
  * bad one. Returns -1 to go on parsing, or the exit status to return.
  */
-static int
+int
 asyncctl_common_opt(struct asyncctl *ctl, const struct asyncctl_cmd *cmd,
     int ch, char **argv)
 {
@@ -463,7 +511,7 @@ asyncctl_no_args(struct asyncctl *ctl, const struct asyncctl_cmd *cmd,
 /* ---- printing jobs */
 
 /* The exit status a finished (or unfinished) job means. */
-static int
+int
 asyncctl_job_exit(const struct asyncd_job *job)
 {
 	switch (asyncd_job_outcome(job)) {
@@ -501,7 +549,7 @@ asyncctl_print_job_json(const struct asyncd_job *job)
  * cancelled: cancelled by request", "job 13 timed out after 0.5 s", and
  * for an id the daemon could not answer for, "job 14: no job with id 14".
  */
-static void
+void
 asyncctl_job_error(const struct asyncd_job *job)
 {
 	const char	*code = asyncd_job_error_code(job);
@@ -1374,7 +1422,8 @@ asyncctl_help_all(FILE *f)
 	    "Submits jobs to asyncd, the job daemon, waits for them and\n"
 	    "looks at the daemon. A job is a named coroutine (a job type)\n"
 	    "run with JSON arguments; its id is a future to wait on, poll\n"
-	    "or cancel.\n"
+	    "or cancel. 'asyncctl run -- CMD' runs a command there, its\n"
+	    "output and exit status coming back as if it ran here.\n"
 	    "\n"
 	    "Options:\n"
 	    "  -s, --socket URL   the daemon's socket (default: "

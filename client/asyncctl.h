@@ -11,13 +11,17 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include <cjson/cJSON.h>
 
 #include "asyncd.h"
 
-/* Exit statuses; asyncctl --help lists them for scripts. */
+/*
+ * Exit statuses; asyncctl --help lists them for scripts. run exits with
+ * its command's status instead, and uses these only for its own failures.
+ */
 #define ASYNCCTL_EXIT_OK		0
 #define ASYNCCTL_EXIT_FAILED		1	/* or the command refused */
 #define ASYNCCTL_EXIT_USAGE		2
@@ -25,6 +29,9 @@
 #define ASYNCCTL_EXIT_CANCELLED		4
 #define ASYNCCTL_EXIT_JOB_TIMEOUT	5	/* the job's own timeout */
 #define ASYNCCTL_EXIT_TIMEOUT		124 /* wait --timeout; timeout(1) */
+/* run: the command could not be executed, or found; as shells say. */
+#define ASYNCCTL_EXIT_NOEXEC		126
+#define ASYNCCTL_EXIT_NOTFOUND		127
 
 /*
  * A running daemon accepts a connection in well under a millisecond; a
@@ -48,6 +55,68 @@ struct asyncctl {
  * and --table was not given.
  */
 bool	asyncctl_want_json(const struct asyncctl *ctl);
+
+struct asyncctl_cmd;
+
+/* A command's handler; returns asyncctl's exit status. */
+typedef int (*asyncctl_exec_fn)(struct asyncctl *,
+    const struct asyncctl_cmd *, int, char **);
+
+/* One entry of the command table (asyncctl_cmds). */
+struct asyncctl_cmd {
+	const char		*name;
+	asyncctl_exec_fn	 exec;
+	const char		*usage;		/* what follows the name */
+	const char		*summary;	/* one line, for the list */
+	const char		*help;		/* for "help COMMAND" */
+};
+
+/* Options every command takes, for a getopt_long table. */
+#define ASYNCCTL_COMMON_LONGOPTS					\
+	{ "json", no_argument, NULL, 'j' },				\
+	{ "table", no_argument, NULL, 'T' },				\
+	{ "help", no_argument, NULL, 'h' }
+
+/* Prints "asyncctl: ..." and a newline on stderr. */
+void	asyncctl_warnx(const char *fmt, ...)
+	    __attribute__((format(printf, 1, 2)));
+/* A usage error: the message, the command's usage line; returns 2. */
+int	asyncctl_usage(const struct asyncctl_cmd *cmd, const char *fmt, ...)
+	    __attribute__((format(printf, 2, 3)));
+/*
+ * Reports a failed library call as "asyncctl: WHAT: why" (the daemon's
+ * message where it sent one) and returns the exit status it means: 3 for
+ * an unreachable daemon, else 1.
+ */
+int	asyncctl_fail(struct asyncctl *ctl, const char *what, int err);
+/*
+ * Opens ctl->c, once the command's arguments are known to be good. Returns
+ * 0, or the exit status of the failure (said on stderr).
+ */
+int	asyncctl_connect(struct asyncctl *ctl);
+/* A job id: decimal digits, 1 to 2^53-1. */
+bool	asyncctl_parse_id(const char *s, uint64_t *id);
+/* A duration in seconds, fractions allowed, 0 to 30 days. */
+bool	asyncctl_parse_seconds(const char *s, double *out);
+/*
+ * Handles a getopt_long result that is not the command's own: --json,
+ * --table, --help, or a bad option. Returns -1 to go on, or an exit status.
+ */
+int	asyncctl_common_opt(struct asyncctl *ctl,
+	    const struct asyncctl_cmd *cmd, int ch, char **argv);
+/* The exit status a finished (or unfinished) job means, as wait's. */
+int	asyncctl_job_exit(const struct asyncd_job *job);
+/* Says on stderr, in the job's words, why a finished job has no result. */
+void	asyncctl_job_error(const struct asyncd_job *job);
+
+/* follow.c */
+
+/* asyncctl run: runs a command as an exec job, as if here. */
+int	follow_run(struct asyncctl *ctl, const struct asyncctl_cmd *cmd,
+	    int argc, char **argv);
+/* asyncctl logs: a job's output, from its log; -f follows it. */
+int	follow_logs(struct asyncctl *ctl, const struct asyncctl_cmd *cmd,
+	    int argc, char **argv);
 
 /* output.c */
 

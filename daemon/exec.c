@@ -112,11 +112,21 @@ exec_output(struct job *job)
 void
 exec_output_wake(struct job *job)
 {
+	LIST_HEAD(, output_wait) woken = LIST_HEAD_INITIALIZER(woken);
 	struct output_wait	*ow;
 
 	if (job->output == NULL)
 		return;
+	/*
+	 * Move them aside first: a waiter with still nothing to say (its
+	 * stream's bytes not yet committed) lists itself again, and must not
+	 * be woken twice by this one call.
+	 */
 	while ((ow = LIST_FIRST(&job->output->waiters)) != NULL) {
+		LIST_REMOVE(ow, entry);
+		LIST_INSERT_HEAD(&woken, ow, entry);
+	}
+	while ((ow = LIST_FIRST(&woken)) != NULL) {
 		LIST_REMOVE(ow, entry);
 		ow->listed = false;
 		ow->fn(ow);
