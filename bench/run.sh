@@ -41,6 +41,33 @@ until "$BUILD/asyncctl" --socket "$asyncd_url" ping >/dev/null 2>&1; do
 	sleep 0.05
 done
 
+# asyncctl run against task-spooler, as a shell script uses each: one
+# command at a time, each waited for. Only where tsp is installed.
+SEQ_N=${SEQ_N:-200}
+tsp=$(command -v tsp || command -v ts || true)
+case $tsp in
+*/ts)	"$tsp" -h 2>&1 | grep -q 'task spooler' || tsp= ;;
+esac
+if [ -n "$tsp" ]; then
+	TS_SOCKET=$tmp/tsp.sock TS_MAXFINISHED=1000
+	TMPDIR=$tmp
+	export TS_SOCKET TS_MAXFINISHED TMPDIR
+fi
+tsp_true() { "$tsp" true >/dev/null && "$tsp" -w >/dev/null; }
+# seqrun N command...: runs it N times, one after another; ops_per_s=
+seqrun() {
+	n=$1; shift
+	t0=$(date +%s.%N)
+	k=0
+	while [ $k -lt "$n" ]; do
+		"$@" >/dev/null || return 1
+		k=$((k + 1))
+	done
+	t1=$(date +%s.%N)
+	awk -v n="$n" -v a="$t0" -v b="$t1" \
+	    'BEGIN { printf "ops_per_s=%.0f\n", n / (b - a) }'
+}
+
 # field KEY < output: the value of KEY=VALUE
 field() { sed -n "s/^$1=//p"; }
 
@@ -73,6 +100,11 @@ while [ $r -le "$ROUNDS" ]; do
 		run "ex.t$c" "$BUILD/bench/bench_asyncd" exec "$asyncd_url" \
 		    "$c" "$SECONDS_PER_RUN"
 	done
+	if [ -n "$tsp" ]; then
+		run "run.ctl" seqrun "$SEQ_N" "$BUILD/asyncctl" --socket \
+		    "$asyncd_url" run -- true
+		run "run.tsp" seqrun "$SEQ_N" tsp_true
+	fi
 	r=$((r + 1))
 done
 
@@ -117,6 +149,18 @@ printf '%-34s %9s %9s\n' "asyncd exec jobs (submit+wait)" \
 printf '%-34s %9s %9s\n' "asyncd / baseline" \
     "$(ratio "$(get ex.t1.ops_per_s)" "$(get sp.t1.ops_per_s)")" \
     "$(ratio "$(get ex.t2.ops_per_s)" "$(get sp.t2.ops_per_s)")"
+echo
+if [ -n "$tsp" ]; then
+	printf '%-34s %9s\n' "one command at a time, /bin/true" "cmds/s"
+	printf '%-34s %9s\n' "tsp true; tsp -w (baseline)" \
+	    "$(get run.tsp.ops_per_s)"
+	printf '%-34s %9s\n' "asyncctl run -- true" "$(get run.ctl.ops_per_s)"
+	printf '%-34s %9s\n' "asyncctl run / tsp" \
+	    "$(ratio "$(get run.ctl.ops_per_s)" "$(get run.tsp.ops_per_s)")"
+else
+	echo "task-spooler (tsp) is not installed: asyncctl run against"
+	echo "'tsp true; tsp -w' skipped (apt-get install task-spooler)"
+fi
 echo
 echo "targets: one-trip p50 within 2.00x of baseline; 16-client throughput"
 echo "at least 0.50x of baseline; exec jobs at least 0.70x of raw spawns"

@@ -971,6 +971,15 @@ main(int argc, char **argv)
 	ev_run(d.loop, 0);
 	ev_unref(d.loop);
 
+	/*
+	 * Stopping a signal watcher unblocks its signal (libev does, for
+	 * signalfd): a second SIGTERM during the teardown would then kill
+	 * the daemon with status 143 after all. The shutdown is under way and
+	 * has its own deadline; ignore them.
+	 */
+	signal(SIGTERM, SIG_IGN);
+	signal(SIGINT, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
 	ev_ref(d.loop);
 	ev_signal_stop(d.loop, &d.sigint);
 	ev_ref(d.loop);
