@@ -102,6 +102,16 @@ run_exec '{"argv": ["sh", "-c", "ls /proc/self/fd"]}'
 assert_match '"stdout":"0\\n1\\n2\\n3\\n"' "$JOB" "the child has fds 0-2"
 run_exec '{"argv": ["sh", "-c", "yes | head -n 2"]}'
 assert_eq succeeded "$(field state)" "SIGPIPE is not ignored in commands"
+# The daemon started as a background job of this script, ignoring SIGINT
+# and SIGQUIT (and SIGPIPE by itself): its commands block none and ignore
+# none of the standard signals (glibc's posix_spawn leaves its own two
+# internal ones, 32 and 33, ignored).
+run_exec '{"argv": ["grep", "-E", "^Sig(Ign|Blk)", "/proc/self/status"]}'
+blk=$(result stdout | sed -n 's/^SigBlk:[[:space:]]*//p')
+ign=$(result stdout | sed -n 's/^SigIgn:[[:space:]]*//p')
+assert_eq 0 "$((0x${blk:-x}))" "no signal blocked in a command"
+assert_eq 0 "$((0x${ign:-x} & 0x7fffffff))" \
+    "no standard signal ignored in a command (SigIgn $ign)"
 
 # ---- bad arguments are refused at submit.
 assert_status 1 asyncctl submit exec '{"argv": []}'
