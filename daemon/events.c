@@ -32,12 +32,16 @@ static void
 events_pipe_cb(nng_pipe pipe, nng_pipe_ev ev, void *arg)
 {
 	struct events	*e = arg;
+	int		 n;
 
 	(void)pipe;
 	if (ev == NNG_PIPE_EV_ADD_POST)
-		atomic_fetch_add(&e->npipes, 1);
+		n = atomic_fetch_add(&e->npipes, 1) + 1;
 	else if (ev == NNG_PIPE_EV_REM_POST)
-		atomic_fetch_sub(&e->npipes, 1);
+		n = atomic_fetch_sub(&e->npipes, 1) - 1;
+	else
+		return;
+	log_debug("events: %d subscriber%s", n, n == 1 ? "" : "s");
 }
 
 int

@@ -75,6 +75,12 @@
  */
 #define PROBE_GRACE	30.0
 
+/*
+ * The probe's own connections closed on arrival and not yet gone: at most
+ * one per tick is ever in flight, so a few slots are plenty.
+ */
+#define PROBE_CLOSED	16
+
 /* The SP header's length: "\0SP\0", the protocol, two zero bytes. */
 #define PROBE_HEADER	8
 
@@ -96,9 +102,15 @@ struct probe {
 	char			*spare;		/* path ".new" */
 	char			*spare_url;
 	char			*aside;		/* path ".keep" */
-	pthread_mutex_t		 lock;		/* guards ls, nls */
+	pthread_mutex_t		 lock;		/* guards ls, nls, closed */
 	struct probe_listener	 ls[PROBE_KEEP + 1]; /* [0]: current */
 	size_t			 nls;
+	/*
+	 * Ids of the probe's connections closed at ADD_PRE (0: free). nng
+	 * still reports their REM_POST, though they were never added: that
+	 * must not be counted as a client leaving.
+	 */
+	uint32_t		 closed[PROBE_CLOSED];
 	nng_pipe_cb		 chain;		/* the owner's, for add/remove */
 	void			*chain_arg;
 	int			 mode;
@@ -126,6 +138,9 @@ probe_pipe_cb(nng_pipe pipe, nng_pipe_ev ev, void *arg)
 	if (nng_pipe_get_uint64(pipe, NNG_OPT_IPC_PEER_PID, &pid) != 0 ||
 	    pid != p->pid)
 		return;
+	pthread_mutex_lock(&p->lock);
+	p->closed[nng_pipe_id(pipe) % PROBE_CLOSED] = (uint32_t)nng_pipe_id(pipe);
+	pthread_mutex_unlock(&p->lock);
 	atomic_fetch_add(&p->arrivals, 1);
 	nng_pipe_close(pipe);
 }
@@ -139,6 +154,14 @@ probe_count_cb(nng_pipe pipe, nng_pipe_ev ev, void *arg)
 	size_t		 i;
 
 	pthread_mutex_lock(&p->lock);
+	if (ev == NNG_PIPE_EV_REM_POST &&
+	    p->closed[nng_pipe_id(pipe) % PROBE_CLOSED] ==
+	    (uint32_t)nng_pipe_id(pipe)) {
+		/* The probe's own, closed before it was ever added. */
+		p->closed[nng_pipe_id(pipe) % PROBE_CLOSED] = 0;
+		pthread_mutex_unlock(&p->lock);
+		return;
+	}
 	for (i = 0; i < p->nls; i++) {
 		if (nng_listener_id(p->ls[i].l) == nng_listener_id(l)) {
 			p->ls[i].pipes += ev == NNG_PIPE_EV_ADD_POST ? 1 : -1;

@@ -82,6 +82,30 @@ fi
 pass
 testd_stop
 
+# The listener probe connects to the event socket on every check; its
+# connections are no subscribers, coming or going. (They once counted as
+# leaving: after the first check one subscriber counted 0, and it got no
+# events until the next.) The daemon logs the count at debug level.
+testd_start --listener-check 0.1 --log-level debug
+events=${TESTD_URL%.sock}.events
+subscribe "job." "$_TESTD_TMP/many"
+many_pid=$!
+wait_for grep -q "events: 1 subscriber$" "$TESTD_LOG"
+# Twenty checks and more: the count does not move.
+sleep 2
+assert_eq "events: 1 subscriber" \
+    "$(grep "events: [-0-9]* subscriber" "$TESTD_LOG" | tail -n 1 |
+    sed 's/.*events:/events:/')" "the probe is not counted"
+assert_status 0 asyncctl submit sleep '{"seconds": 0.1}'
+jid=$ASSERT_OUT
+assert_status 0 asyncctl wait "$jid" --timeout 30
+wait_for seen "$_TESTD_TMP/many" \
+    "^job\.$jid\.state .*\"state\":\"succeeded\""
+kill "$many_pid" 2>/dev/null
+wait "$many_pid" 2>/dev/null
+wait_for grep -q "events: 0 subscribers$" "$TESTD_LOG"
+testd_stop
+
 # --events none: nothing listens there, and ping says so.
 testd_start --events none
 assert_status 0 asyncctl --json ping
