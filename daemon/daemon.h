@@ -603,6 +603,8 @@ struct sched {
 	uint64_t		 nfinished;
 	double			 started;
 	bool			 draining;	/* no new jobs */
+	/* Queued jobs the drain cancelled: one log line, not one each. */
+	size_t			 drain_unstarted;
 	bool			 no_holds;	/* answer long polls at once */
 	bool			 in_run;
 	ev_prepare		 prepare;

@@ -90,6 +90,7 @@ static void	sched_retention_cb(struct ev_loop *, ev_timer *, int);
 static void	sched_deadline_cb(struct ev_loop *, ev_timer *, int);
 static void	sched_finish(struct sched *, struct job *, enum proto_state);
 static void	sched_notify(struct sched *, struct job *);
+static void	sched_log_unstarted(struct sched *);
 
 void
 sched_config_default(struct sched_config *cfg)
@@ -176,6 +177,7 @@ sched_fini(struct sched *s)
 {
 	struct job	*job;
 
+	sched_log_unstarted(s);		/* children cancelled after the drain */
 	waiter_flush(s);
 	ev_ref(s->loop);
 	ev_prepare_stop(s->loop, &s->prepare);
@@ -530,6 +532,16 @@ sched_returned(struct sched *s, struct job *job)
 	sched_finish(s, job, state);
 }
 
+/* Says how many queued jobs the drain cancelled since it last said. */
+static void
+sched_log_unstarted(struct sched *s)
+{
+	if (s->drain_unstarted > 0)
+		log_info("shutdown: %zu queued job%s cancelled before running",
+		    s->drain_unstarted, s->drain_unstarted == 1 ? "" : "s");
+	s->drain_unstarted = 0;
+}
+
 /* One line per finished job, for the administrator. */
 static void
 sched_log(struct sched *s, const struct job *job)
@@ -537,7 +549,10 @@ sched_log(struct sched *s, const struct job *job)
 	double	took = job->finished - (job->started > 0 ? job->started :
 		    job->created);
 
-	(void)s;
+	if (s->draining && job->state == PROTO_CANCELLED && job->started == 0) {
+		s->drain_unstarted++;
+		return;
+	}
 	if (job->state == PROTO_SUCCEEDED)
 		log_info("job %" PRIu64 " (%s) succeeded in %.3f s, uid %"
 		    PRIu64, job->id, job->type_name, took, job->uid);
@@ -791,6 +806,11 @@ sched_drain(struct sched *s)
 			sched_cancel(s, job, ASYNCD_ECANCELED,
 			    "the daemon is shutting down");
 	}
+	/*
+	 * A hundred thousand queued jobs would otherwise be as many lines,
+	 * written while the shutdown's deadline runs.
+	 */
+	sched_log_unstarted(s);
 }
 
 bool

@@ -55,6 +55,8 @@ stop_timed() {
 	_took=$(elapsed "$_t0")
 	below "$_took" "$BOUND" || fail "SIGTERM took $_took s ($1)"
 	pass
+	# A check of the exited daemon's log, before testd_stop removes it.
+	[ -z "${2-}" ] || "$2"
 	testd_stop
 }
 
@@ -103,7 +105,15 @@ assert_eq 100000 "$ASSERT_OUT" "100,000 jobs accepted"
 assert_status 0 asyncctl --json stats
 assert_eq 99999 "$(printf '%s' "$ASSERT_OUT" | json_get queued)" \
     "99,999 queued"
-stop_timed "100,000 queued"
+# One line for the queued jobs, not one each; the running one has its own.
+queued_said() {
+	grep -q "shutdown: 99999 queued jobs cancelled before running" \
+	    "$TESTD_LOG" || fail "no line for the queued jobs"
+	pass
+	assert_eq 1 "$(grep -c "(sleep) cancelled in" "$TESTD_LOG")" \
+	    "a line for the running job only"
+}
+stop_timed "100,000 queued" queued_said
 
 # ---- 1,000 running.
 testd_start --max-running 1000 --drain-timeout "$DRAIN"
