@@ -27,10 +27,13 @@
  * all is well. nng sent its half of the handshake but the connection did
  * not reach the socket: that is the bug, and the daemon listens again.
  * Neither (the daemon's nng threads have not got to it, on a loaded
- * machine): it waits one more tick before listening again. A connect that
- * fails because the socket file is gone or nobody listens on it listens
- * again at once. So a stopped listener is noticed within two intervals,
- * and a slow machine does not raise false alarms.
+ * machine): it waits one more tick before listening again. Either way it
+ * waits at least two ticks and PROBE_PATIENCE seconds from its connect,
+ * since a loaded machine can be that slow to hand a connection over. A
+ * connect that fails because the socket file is gone or nobody listens
+ * on it listens again at once. So a stopped listener is noticed within
+ * two intervals (or PROBE_PATIENCE), and a slow machine does not raise
+ * false alarms.
  *
  * Listening again must not drop the clients already connected: they hang
  * off the stopped listener, and closing it would close them. So the new
@@ -76,6 +79,14 @@
 #define PROBE_GRACE	30.0
 
 /*
+ * The least time a probe connection gets to arrive before the listener is
+ * judged stopped, however short the interval: on a loaded machine nng's
+ * threads can take a second to hand over a connection whose handshake
+ * they already answered, and a listener stopped by #1518 stays stopped.
+ */
+#define PROBE_PATIENCE	2.0
+
+/*
  * The probe's own connections closed on arrival and not yet gone: at most
  * one per tick is ever in flight, so a few slots are plenty.
  */
@@ -118,7 +129,8 @@ struct probe {
 	uint16_t		 peer_proto;	/* what the target expects */
 	uint64_t		 pid;		/* ours */
 	int			 fd;		/* the probe connection; -1 */
-	int			 slow;		/* ticks without nng's header */
+	int			 slow;		/* ticks without an arrival */
+	double			 connected;	/* when the probe connected */
 	uint64_t		 arrivals_at_connect;
 	atomic_uint_fast64_t	 arrivals;	/* probes the socket saw */
 	uint64_t		 restarts;
@@ -329,6 +341,7 @@ probe_connect(struct probe *p)
 		return (saved);
 	}
 	p->fd = fd;
+	p->connected = ev_now(p->loop);
 	return (0);
 }
 
@@ -338,18 +351,18 @@ probe_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	struct probe	*p = container_of(w, struct probe, timer);
 	int		 rv;
 
-	(void)loop;
 	(void)revents;
 	probe_reap(p);
 	if (p->fd != -1) {
 		if (atomic_load(&p->arrivals) != p->arrivals_at_connect) {
 			p->slow = 0;
+		} else if (++p->slow < 2 ||
+		    ev_now(loop) - p->connected < PROBE_PATIENCE) {
+			return;		/* a slow machine: wait on */
 		} else if (probe_answered(p)) {
 			/* Handshake done, never handed over: #1518. */
 			p->slow = 0;
 			probe_relisten(p, "the listener stopped");
-		} else if (++p->slow < 2) {
-			return;		/* a slow machine: one more tick */
 		} else {
 			p->slow = 0;
 			probe_relisten(p, "nothing accepts connections");

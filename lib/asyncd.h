@@ -91,7 +91,10 @@ int	asyncd_open(struct asyncd **out, const char *url);
 /*
  * Closes the client. Every future made from it must be freed first.
  * Requests in progress on other threads fail with ASYNCD_ECLOSED; this
- * blocks until they have returned.
+ * blocks until they have returned. Closing the connection itself waits
+ * 5 s at most: nng 1.5.2 can wedge closing sockets whose daemon went
+ * away, and then the socket is left to the process's exit (a thread stays
+ * blocked on it) and later closes in the process do not wait.
  */
 void	asyncd_close(struct asyncd *c);
 /* The URL the client talks to; valid until asyncd_close. */

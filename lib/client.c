@@ -100,6 +100,8 @@
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -971,6 +973,98 @@ fail:
 	return (rv);
 }
 
+/*
+ * How long asyncd_close waits for nng to close the socket. A healthy
+ * close takes milliseconds. But nng 1.5.2's single reaper thread can wedge
+ * when many connections to a daemon that went away are torn down at once
+ * (seen with 200 clients in one process, one close in three), and then
+ * nng_close never returns: rule 4 of DESIGN.md, every wait has a deadline.
+ */
+#define CLIENT_CLOSE_SECONDS	5.0
+
+/* A close handed to a thread of its own; freed by whichever side is last. */
+struct client_closer {
+	pthread_mutex_t	 lock;
+	pthread_cond_t	 done_cv;
+	nng_socket	 sock;
+	bool		 done;		/* nng_close returned */
+	bool		 abandoned;	/* the caller stopped waiting */
+};
+
+/* Once a close has wedged, nng's reaper is stuck for good: stop waiting. */
+static atomic_bool client_close_wedged;
+
+static void
+client_closer_free(struct client_closer *cl)
+{
+	pthread_cond_destroy(&cl->done_cv);
+	pthread_mutex_destroy(&cl->lock);
+	free(cl);
+}
+
+static void *
+client_closer_main(void *arg)
+{
+	struct client_closer	*cl = arg;
+	bool			 abandoned;
+
+	nng_close(cl->sock);
+	pthread_mutex_lock(&cl->lock);
+	cl->done = true;
+	abandoned = cl->abandoned;
+	pthread_cond_signal(&cl->done_cv);
+	pthread_mutex_unlock(&cl->lock);
+	if (abandoned)
+		client_closer_free(cl);
+	return (NULL);
+}
+
+/*
+ * nng_close, within CLIENT_CLOSE_SECONDS. Past that, the socket is left
+ * to the process's exit (a thread stays blocked in nng_close), and later
+ * closes do not wait at all.
+ */
+static void
+client_close_sock(nng_socket sock)
+{
+	struct client_closer	*cl;
+	pthread_condattr_t	 attr;
+	pthread_t		 t;
+	struct timespec		 ts;
+	bool			 done;
+	int			 rv = 0;
+
+	if ((cl = calloc(1, sizeof *cl)) == NULL) {
+		nng_close(sock);
+		return;
+	}
+	cl->sock = sock;
+	pthread_mutex_init(&cl->lock, NULL);
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&cl->done_cv, &attr);
+	pthread_condattr_destroy(&attr);
+	if (pthread_create(&t, NULL, client_closer_main, cl) != 0) {
+		client_closer_free(cl);
+		nng_close(sock);
+		return;
+	}
+	pthread_detach(t);
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	if (!atomic_load(&client_close_wedged))
+		ts.tv_sec += (time_t)CLIENT_CLOSE_SECONDS;
+	pthread_mutex_lock(&cl->lock);
+	while (!cl->done && rv != ETIMEDOUT)
+		rv = pthread_cond_timedwait(&cl->done_cv, &cl->lock, &ts);
+	done = cl->done;
+	cl->abandoned = !done;
+	pthread_mutex_unlock(&cl->lock);
+	if (done)
+		client_closer_free(cl);
+	else
+		atomic_store(&client_close_wedged, true);
+}
+
 void
 asyncd_close(struct asyncd *c)
 {
@@ -992,7 +1086,7 @@ asyncd_close(struct asyncd *c)
 		client_slot_free(slot);
 	}
 	/* No thread is inside a context call any more (see above). */
-	nng_close(c->sock);
+	client_close_sock(c->sock);
 	pthread_cond_destroy(&c->drained);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
