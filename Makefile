@@ -46,7 +46,7 @@ ALL_LDFLAGS	+= -fsanitize=$(SANITIZER)
 endif
 
 LIBS_NNG	= -lnng
-LIBS_DAEMON	= -lnng -lev -lcjson -lsystemd -lm
+LIBS_DAEMON	= -lnng -lev -lcjson -lsystemd -lsqlite3 -lm
 LIBS_CLIENT	= -lnng -lcjson -lm
 
 ARCH		:= $(shell uname -m)
@@ -67,7 +67,7 @@ DAEMON_CORE_SRCS = daemon/log.c daemon/xmalloc.c daemon/inbox.c \
 		  daemon/ad.c daemon/registry.c daemon/builtin.c \
 		  daemon/pool_thread.c daemon/waiter.c daemon/ids.c \
 		  daemon/proc.c daemon/outlog.c daemon/exec.c daemon/acl.c \
-		  daemon/jobsd.c
+		  daemon/jobsd.c daemon/store.c
 DAEMON_SRCS	= $(DAEMON_CORE_SRCS) daemon/main.c daemon/server.c \
 		  daemon/events.c daemon/probe.c daemon/cmd.c \
 		  daemon/cmd_ping.c \

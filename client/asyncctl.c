@@ -65,9 +65,11 @@ static int	asyncctl_help(struct asyncctl *,
 
 /* Each command's help, after its usage line and summary. */
 static const char asyncctl_ping_help[] =
-	"Prints the daemon's version, process id and instance (an id made\n"
-	"afresh each time the daemon starts); with --json, an object with\n"
-	"version, pid, instance and events (the event socket's URL).\n";
+	"Prints the daemon's version, process id and instance (the id of\n"
+	"its job table: made afresh each time a memory-only daemon starts,\n"
+	"the store's own with a durable store); with --json, an object with\n"
+	"version, pid, instance, events (the event socket's URL) and\n"
+	"durability (none, process or power).\n";
 
 static const char asyncctl_submit_help[] =
 	"Submits a job of type TYPE with ARGS_JSON (any JSON, default null;\n"
@@ -688,6 +690,8 @@ asyncctl_ping(struct asyncctl *ctl, const struct asyncctl_cmd *cmd, int argc,
 		    "instance", info->instance) == NULL) ||
 		    (info->events != NULL && cJSON_AddStringToObject(obj,
 		    "events", info->events) == NULL) ||
+		    (info->durability != NULL && cJSON_AddStringToObject(obj,
+		    "durability", info->durability) == NULL) ||
 		    !output_json(stdout, obj)) {
 			asyncctl_warnx("%s", asyncd_strerror(ASYNCD_ENOMEM));
 			rv = ASYNCCTL_EXIT_FAILED;

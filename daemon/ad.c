@@ -189,7 +189,7 @@ ad_await(struct ad_job *aj, uint64_t id, struct ad_outcome *out)
 		return (ASYNCD_EUNKNOWNJOB);
 	if (target == job)
 		return (ASYNCD_EINVAL);		/* it would never wake */
-	if (!proto_state_terminal(target->state)) {
+	if (!job_finished(target)) {
 		memset(&a, 0, sizeof a);
 		a.waiter = job;
 		job_pin(target);
@@ -290,7 +290,7 @@ ad_gather(struct ad_job *aj, const uint64_t *ids, size_t n, int flags,
 	for (i = 0; i < n; i++) {
 		job_pin(g.targets[i]);
 		g.watches[i].g = &g;
-		if (!proto_state_terminal(g.targets[i]->state)) {
+		if (!job_finished(g.targets[i])) {
 			job_watch(g.targets[i], &g.watches[i].watch,
 			    ad_gather_done);
 			g.pending++;

@@ -340,4 +340,11 @@ builtin_register(struct registry *reg)
 			fatalx("%s: cannot register %s", __func__,
 			    builtin_types[i].name);
 	}
+	/*
+	 * Running these twice does no harm: after a restart that interrupted
+	 * one, it runs again (a gather makes its children afresh).
+	 */
+	registry_info(reg, "echo")->delivery = "at_least_once";
+	registry_info(reg, "sleep")->delivery = "at_least_once";
+	registry_info(reg, "gather")->delivery = "at_least_once";
 }

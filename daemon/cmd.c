@@ -84,7 +84,17 @@ cmd_find_job(struct work *w, uint64_t id, struct cmd_error *err)
 {
 	struct job	*job;
 
-	job = jobtab_find(&server_daemon(w)->sched.tab, id);
+	struct sched	*s = &server_daemon(w)->sched;
+
+	job = jobtab_find(&s->tab, id);
+	if (job == NULL && sched_issued(s, id)) {
+		/* It was ours once: never a hang, never "unknown". */
+		cmd_error(err, ASYNCD_EEXPIRED, "job %" PRIu64 " is no longer "
+		    "kept (finished jobs are kept for --retention, at most "
+		    "--keep of them%s)", id, s->store == NULL ? "; without a "
+		    "durable store a restart forgets every job" : "");
+		return (NULL);
+	}
 	if (job == NULL) {
 		cmd_error(err, ASYNCD_EUNKNOWNJOB, "no job with id %" PRIu64,
 		    id);

@@ -24,7 +24,7 @@ cmd_cancel_exec(struct work *w, struct cmd_error *err)
 	    "cancelled by request") == ASYNCD_EDONE)
 		return (cmd_error(err, ASYNCD_EDONE, "job %" PRIu64 " already "
 		    "finished (%s)", job->id, proto_state_name(job->state)));
-	if (req->wait > 0 && !proto_state_terminal(job->state)) {
+	if (req->wait > 0 && !job_finished(job)) {
 		waiter_start(&d->sched, &job, 1, false, req->wait,
 		    cmd_cancel_waited, w);
 		return (CMD_PENDING);

@@ -51,7 +51,7 @@ cmd_output_complete(const struct cmd_output *co)
 	const struct job_output	*out = co->job->output;
 	int			 i;
 
-	if (!proto_state_terminal(co->job->state))
+	if (!job_finished(co->job))
 		return (false);
 	for (i = 0; out != NULL && i < 2; i++) {
 		if (out->committed[i] < out->total[i] && !out->cut[i])
@@ -205,7 +205,7 @@ cmd_output_try(struct cmd_output *co, bool may_hold)
 	co->ow.fn = cmd_output_wake;
 	LIST_INSERT_HEAD(&job->output->waiters, &co->ow, entry);
 	co->ow.listed = true;
-	if (!proto_state_terminal(job->state))
+	if (!job_finished(job))
 		job_watch(job, &co->watch, cmd_output_ended);
 	/* The wait counts from the request, however often it wakes. */
 	if (!ev_is_active(&co->timer)) {

@@ -19,6 +19,7 @@ cmd_ping_exec(struct work *w, struct cmd_error *err)
 	rep.u.ping.protocol = PROTO_VERSION;
 	rep.u.ping.pid = (int64_t)getpid();
 	rep.u.ping.events = (char *)events_url(d->events);
+	rep.u.ping.durability = (char *)main_durability_name(d->durability);
 	server_reply(w, &rep);
 	return (CMD_DONE);
 }

@@ -7,8 +7,10 @@
 #include "daemon.h"
 
 struct cmd_submit_wait {
-	struct work	*work;
-	bool		 created;
+	struct work		*work;
+	bool			 created;
+	double			 wait;
+	struct job_watch	 saved;
 };
 
 static void
@@ -19,6 +21,38 @@ cmd_submit_waited(struct waiter *wt, bool met, void *arg)
 	(void)met;
 	cmd_reply_job(sw->work, PROTO_SUBMIT, wt->jobs[0], sw->created);
 	free(sw);
+}
+
+/* Answers, or holds the answer until the job ends (with "wait"). */
+static void
+cmd_submit_answer(struct daemon *d, struct cmd_submit_wait *sw,
+    struct job *job)
+{
+	if (sw->wait > 0 && !job_finished(job)) {
+		waiter_start(&d->sched, &job, 1, false, sw->wait,
+		    cmd_submit_waited, sw);
+		return;
+	}
+	cmd_reply_job(sw->work, PROTO_SUBMIT, job, sw->created);
+	free(sw);
+}
+
+/* The job's row is stored (or could not be): now the submit is answered. */
+static void
+cmd_submit_saved(struct job_watch *jw, struct job *job)
+{
+	struct cmd_submit_wait	*sw = container_of(jw,
+				    struct cmd_submit_wait, saved);
+
+	job_unpin(job);
+	if (job->no_store) {
+		server_reply_error(sw->work, ASYNCD_ESTORAGE, "the job could "
+		    "not be stored, so it was not accepted: %s",
+		    job->err_message != NULL ? job->err_message : "");
+		free(sw);
+		return;
+	}
+	cmd_submit_answer(server_daemon(sw->work), sw, job);
 }
 
 static enum cmd_retval
@@ -51,15 +85,21 @@ cmd_submit_exec(struct work *w, struct cmd_error *err)
 	if (!created && !cmd_may_access(w, job))
 		return (cmd_error(err, ASYNCD_EPERM, "key '%s' is held by "
 		    "another user's job", req->key));
-	if (req->wait > 0 && !proto_state_terminal(job->state)) {
-		sw = xmalloc(sizeof *sw);
-		sw->work = w;
-		sw->created = created;
-		waiter_start(&d->sched, &job, 1, false, req->wait,
-		    cmd_submit_waited, sw);
+	sw = xcalloc(1, sizeof *sw);
+	sw->work = w;
+	sw->created = created;
+	sw->wait = req->wait;
+	/* Accepted means stored: no answer before the row is. */
+	if (job->unsaved) {
+		job_pin(job);
+		sched_when_saved(job, &sw->saved, cmd_submit_saved);
 		return (CMD_PENDING);
 	}
-	cmd_reply_job(w, PROTO_SUBMIT, job, created);
+	if (req->wait > 0 && !job_finished(job)) {
+		cmd_submit_answer(d, sw, job);
+		return (CMD_PENDING);
+	}
+	cmd_submit_answer(d, sw, job);
 	return (CMD_DONE);
 }
 

@@ -26,6 +26,8 @@ cmd_types_exec(struct work *w, struct cmd_error *err)
 		rep.u.types.types[i].description =
 		    (char *)(types[i]->description != NULL ?
 		    types[i]->description : "");
+		rep.u.types.types[i].delivery = (char *)sched_delivery(
+		    registry_info(d->reg, types[i]->name));
 	}
 	server_reply(w, &rep);
 	free(rep.u.types.types);

@@ -47,7 +47,7 @@ cmd_wait_reply(struct cmd_wait *cw, bool done)
 
 	for (i = 0; i < cw->n; i++) {
 		if (cw->jobs[i] != NULL &&
-		    proto_state_terminal(cw->jobs[i]->state))
+		    job_finished(cw->jobs[i]))
 			bytes += cw->jobs[i]->bytes;
 	}
 	if (bytes > CMD_WAIT_REPLY_MAX) {
@@ -68,7 +68,7 @@ cmd_wait_reply(struct cmd_wait *cw, bool done)
 			continue;
 		}
 		job_view(cw->jobs[i], &rep.u.jobs.jobs[i]);
-		if (proto_state_terminal(cw->jobs[i]->state))
+		if (job_finished(cw->jobs[i]))
 			sched_delivered(cw->jobs[i]);
 	}
 	server_reply(cw->work, &rep);

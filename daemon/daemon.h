@@ -126,8 +126,92 @@ int	ids_open(struct ids **, const char *dir, struct pool_thread *,
 int	ids_next(struct ids *, uint64_t *);
 /* The id ids_next would give. */
 uint64_t ids_peek(const struct ids *);
+/*
+ * Startup: ids go on from at least next (what a store holds), reserving
+ * a block from there at once. Returns 0 or an errno value with *cause.
+ */
+int	ids_raise(struct ids *, uint64_t next, char **cause);
 /* Once no reservation is being written (after the pool has stopped). */
 void	ids_close(struct ids *);
+
+/*
+ * store.c: the durable job store (SQLite, WAL) and its thread. Writes are
+ * queued by the loop and committed in groups by the store thread; each
+ * one's done function runs on the loop, once, after its group committed
+ * (err 0) or failed (ASYNCD_ESTORAGE). Everything but the thread is for
+ * the loop thread. A second backend (several daemons sharing one store)
+ * would sit behind the same functions: ids come from store_id_next, and
+ * every write names its job.
+ */
+enum store_durability {
+	STORE_NONE,		/* no store: memory only */
+	STORE_PROCESS,		/* survives the daemon dying */
+	STORE_POWER		/* fsync per group: survives the machine */
+};
+
+/* A stored job as read at start; every pointer borrowed for the call. */
+struct store_row {
+	uint64_t	 id;
+	uint64_t	 parent;
+	const char	*type;
+	const char	*key;
+	const char	*args;		/* JSON text */
+	const char	*state;		/* a state name */
+	uint64_t	 uid;
+	uint64_t	 gid;
+	double		 created;
+	double		 started;
+	double		 finished;
+	double		 timeout;
+	const char	*result;	/* JSON text or NULL */
+	const char	*err_code;
+	const char	*err_message;
+	unsigned	 attempts;
+	int64_t		 pid;		/* its command's process group */
+	uint64_t	 pid_start;	/* and that process's start time */
+};
+
+struct store;
+typedef void (*store_done_fn)(void *, int);
+typedef void (*store_load_fn)(void *, const struct store_row *);
+/*
+ * Opens (creating, migrating) the database at path. Startup only: it
+ * blocks. ids hands out job ids (borrowed). Returns 0 or ASYNCD_ESTORAGE
+ * with *cause set, naming the file.
+ */
+int	store_open(struct store **, const char *path, enum store_durability,
+	    struct ids *, struct inbox *, char **cause);
+/*
+ * Startup, before store_start: calls fn for every stored job in id order;
+ * *next is past every id the store has seen. Returns 0 or ASYNCD_ESTORAGE.
+ */
+int	store_load(struct store *, store_load_fn, void *, uint64_t *next,
+	    char **cause);
+/* Starts the thread; before it, writes happen in place. 0 or errno. */
+int	store_start(struct store *);
+/* The next job id; ASYNCD_EBUSY while none is reserved. */
+int	store_id_next(struct store *, uint64_t *);
+uint64_t store_id_peek(const struct store *);
+/* This store's identity (16 hex digits): the same across restarts. */
+const char *store_identity_text(const struct store *);
+enum store_durability store_durability(const struct store *);
+/*
+ * Queue a job's row: all of it (insert), its state fields (update), or
+ * its removal. The job is copied now; done may be NULL.
+ */
+void	store_insert(struct store *, const struct job *, store_done_fn,
+	    void *);
+void	store_update(struct store *, const struct job *, store_done_fn,
+	    void *);
+void	store_delete(struct store *, uint64_t);
+/* True while a write has not come back. */
+bool	store_busy(const struct store *);
+/* True if the last group failed. */
+bool	store_failing(const struct store *);
+/* Writes what is queued and joins the thread; then drain the inbox. */
+void	store_stop(struct store *);
+/* After store_stop and the inbox drained. NULL is allowed. */
+void	store_close(struct store *);
 
 /*
  * acl.c: who may run a job type: users and @groups, resolved when the
@@ -249,13 +333,25 @@ struct job {
 	uint64_t		 gid;
 	unsigned		 pins;		/* evict only at 0 */
 	bool			 delivered;	/* its outcome was read */
+	unsigned		 attempts;	/* runs begun, this one too */
+	int64_t			 pid;		/* its command's group, or 0 */
+	uint64_t		 pid_start;	/* that process's start time */
 	size_t			 bytes;		/* footprint, as last sized */
 	size_t			 args_bytes;	/* args' share, fixed */
 
 	struct job_output	*output;	/* NULL: it ran no command */
 
 	/* sched.c */
-	struct type_info	*tinfo;
+	struct type_info	*tinfo;		/* NULL: type gone (restored) */
+	/*
+	 * Store writes in flight: its first row (it is not queued until
+	 * that commits, and saves wait for it), or its final state (nobody
+	 * hears of the outcome until that commits).
+	 */
+	bool			 unsaved;
+	bool			 saving;
+	bool			 no_store;	/* its row could not be written */
+	LIST_HEAD(, job_watch)	 saves;		/* wait for the first row */
 	bool			 type_waiting;	/* in tinfo->waiting */
 	int			 cancel_reason;	/* 0, ECANCELED, EJOBTIMEDOUT */
 	char			*cancel_msg;
@@ -293,6 +389,11 @@ void	job_watch(struct job *, struct job_watch *, job_watch_fn);
 void	job_unwatch(struct job_watch *);
 /* Runs and detaches every watch: the job has just finished. */
 void	job_notify(struct job *);
+/*
+ * True once the job is final and that is stored: what waiters, awaits and
+ * replies that carry an outcome go by.
+ */
+bool	job_finished(const struct job *);
 void	job_pin(struct job *);
 void	job_unpin(struct job *);
 /* Fills a borrowed wire view of the job. */
@@ -338,6 +439,8 @@ void	jobtab_remove(struct jobtab *, struct job *);
 struct job *jobtab_find(struct jobtab *, uint64_t);
 struct job *jobtab_find_key(struct jobtab *, const char *);
 void	jobtab_unbind_key(struct jobtab *, struct job *);
+/* Binds a job's key (restored jobs; nobody else may hold it). */
+void	jobtab_bind_key(struct jobtab *, struct job *);
 /* Moves a job to a new state, keeping the counts and finished lists. */
 void	jobtab_set_state(struct jobtab *, struct job *, enum proto_state);
 /* Notes that a finished job's outcome was read (a reply, an await). */
@@ -415,6 +518,7 @@ struct proc {
 	/* Set by the spawn; the descriptors are the caller's to close. */
 	int		 err;
 	pid_t		 pid;		/* also the process group */
+	uint64_t	 start_ticks;	/* /proc/PID/stat starttime; 0: ? */
 	double		 started;	/* monotonic */
 	int		 fd_in;		/* write end, or -1 */
 	int		 fd_out;	/* read ends, non-blocking */
@@ -440,6 +544,15 @@ int	proc_signal(struct proc *, int);
 bool	proc_group_alive(const struct proc *);
 /* Children spawned and not yet reaped. */
 size_t	proc_live(struct procs *);
+/* A process's start time in clock ticks since boot. 0 or an errno. */
+int	proc_start_time(pid_t, uint64_t *);
+/*
+ * Startup: kills what is left of a process group that an earlier daemon
+ * started (its leader pgid, started at start ticks) and did not live to
+ * reap. Returns 1 if it signalled a group, 0 if none was left (or the pid
+ * is another process's now), or an errno value.
+ */
+int	proc_kill_orphan(pid_t, uint64_t);
 /* Splits a wait status: exit_code (-1 if killed) and sig (0 if exited). */
 void	proc_describe(int, int *, int *);
 
@@ -592,6 +705,9 @@ struct sched {
 	struct job_queue	 ready;		/* coroutines to resume */
 	struct job_list		 notify;	/* finished on a coroutine */
 	struct ids		*ids;		/* NULL: count from 1 */
+	struct store		*store;		/* NULL: memory only */
+	uint64_t		 stored_next;	/* ids below: in the store once */
+	uint64_t		 run_first;	/* the first id of this start */
 	struct exec_ctx		*exec;		/* NULL: no commands */
 	size_t			 max_toplevel;	/* running, see sched_init */
 	size_t			 nqueued;
@@ -675,6 +791,25 @@ int	sched_suspend(struct job *, bool (*)(struct job *), void *);
 void	sched_progress(struct job *);
 /* A finished job's outcome was read: retention may prefer it. */
 void	sched_delivered(struct job *);
+/* The first id not handed out yet. */
+uint64_t sched_next_id(const struct sched *);
+/*
+ * True if id was handed out, by this start or (with a store) an earlier
+ * one: a job gone since then has expired, any other id is unknown.
+ */
+bool	sched_issued(const struct sched *, uint64_t);
+/* A type's delivery policy: "at_most_once" or "at_least_once". */
+const char *sched_delivery(const struct type_info *);
+/* Startup, store_load's function: brings back a stored job. */
+void	sched_restore(struct sched *, const struct store_row *);
+/*
+ * A new job's row is not stored yet (job->unsaved): fn(w, job) runs once
+ * it is, or could not be (job->no_store); the job may not be told to
+ * anyone before.
+ */
+void	sched_when_saved(struct job *, struct job_watch *, job_watch_fn);
+/* Stores a running job's changed fields (its command's pid). */
+void	sched_store_update(struct job *);
 
 /*
  * waiter.c: long polls. A waiter holds a request until jobs finish or a
@@ -849,12 +984,16 @@ struct daemon {
 	ev_timer		 watchdog;
 	ev_prepare		 log_prepare;	/* arms log_timer */
 	ev_timer		 log_timer;	/* flushes the log */
-	char			 instance[17];	/* this start's id */
+	char			 instance[17];	/* this start's id, or the
+						   store's */
+	enum store_durability	 durability;
+	struct store		*store;		/* NULL: durability none */
 	double			 drain_timeout;
 	double			 drain_deadline;
 };
 
 /* Starts an orderly shutdown, as SIGTERM does. */
 void	daemon_shutdown(struct daemon *);
+const char *main_durability_name(enum store_durability);
 
 #endif /* DAEMON_H */

@@ -344,6 +344,10 @@ exec_spawned(struct proc *p)
 		exec_check_done(st);
 		return;
 	}
+	/* A daemon that dies leaves the group to be killed at next start. */
+	st->job->pid = p->pid;
+	st->job->pid_start = p->start_ticks;
+	sched_store_update(st->job);
 	ev_io_set(&st->out[0].io, p->fd_out, EV_READ);
 	ev_io_set(&st->out[1].io, p->fd_err, EV_READ);
 	for (i = 0; i < 2; i++)

@@ -223,6 +223,30 @@ ids_next(struct ids *ids, uint64_t *id)
 	return (0);
 }
 
+int
+ids_raise(struct ids *ids, uint64_t next, char **cause)
+{
+	int	rv;
+
+	if (next <= ids->next)
+		return (0);
+	if (next > PROTO_ID_MAX - IDS_BLOCK) {
+		xasprintf(cause, "%s: job ids are used up", ids->path);
+		return (ERANGE);
+	}
+	ids->next = next;
+	if (ids->mark > ids->next + IDS_BLOCK / 2)
+		return (0);
+	if ((rv = ids_store(ids->dir, ids->path, ids->tmp,
+	    next + IDS_BLOCK)) != 0) {
+		xasprintf(cause, "cannot write %s: %s", ids->path,
+		    strerror(rv));
+		return (rv);
+	}
+	ids->mark = next + IDS_BLOCK;
+	return (0);
+}
+
 uint64_t
 ids_peek(const struct ids *ids)
 {

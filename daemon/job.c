@@ -26,6 +26,8 @@ job_create(uint64_t id, const char *type, cJSON *args)
 	job->args_bytes = job_json_bytes(args);
 	TAILQ_INIT(&job->children);
 	LIST_INIT(&job->watches);
+	LIST_INIT(&job->saves);
+	job->attempts = 0;
 	return (job);
 }
 
@@ -61,11 +63,17 @@ job_set_error(struct job *job, const char *code, const char *message)
 void
 job_watch(struct job *job, struct job_watch *w, job_watch_fn fn)
 {
-	if (proto_state_terminal(job->state))
+	if (job_finished(job))
 		fatalx("%s: job %" PRIu64 " has finished", __func__, job->id);
 	w->job = job;
 	w->fn = fn;
 	LIST_INSERT_HEAD(&job->watches, w, entry);
+}
+
+bool
+job_finished(const struct job *job)
+{
+	return (proto_state_terminal(job->state) && !job->saving);
 }
 
 void
@@ -127,6 +135,8 @@ job_view(const struct job *job, struct proto_job *v)
 	v->progress = job->progress;
 	v->progress_msg = job->progress_msg;
 	v->cancel_requested = job->cancel_reason != 0;
+	v->attempts = job->attempts;
+	v->delivery = (char *)sched_delivery(job->tinfo);
 }
 
 void
@@ -147,6 +157,9 @@ job_outcome(const struct job *job, struct ad_outcome *out)
 		break;
 	case PROTO_TIMED_OUT:
 		out->rc = ASYNCD_EJOBTIMEDOUT;
+		break;
+	case PROTO_INTERRUPTED:
+		out->rc = ASYNCD_EINTERRUPTED;
 		break;
 	default:
 		out->rc = ASYNCD_ETIMEDOUT;	/* not finished */

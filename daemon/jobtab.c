@@ -148,15 +148,24 @@ jobtab_add(struct jobtab *tab, struct job *job)
 	} else
 		tab->live_bytes += job->bytes;
 
-	if (job->key != NULL) {
-		if (tab->nkeys >= tab->keymask + 1)
-			jobtab_grow_keys(tab);
-		b = jobtab_hash_key(job->key, tab->keymask);
-		job->key_next = tab->keys[b];
-		tab->keys[b] = job;
-		job->key_bound = true;
-		tab->nkeys++;
-	}
+	if (job->key != NULL)
+		jobtab_bind_key(tab, job);
+}
+
+void
+jobtab_bind_key(struct jobtab *tab, struct job *job)
+{
+	size_t	b;
+
+	if (job->key_bound || job->key == NULL)
+		return;
+	if (tab->nkeys >= tab->keymask + 1)
+		jobtab_grow_keys(tab);
+	b = jobtab_hash_key(job->key, tab->keymask);
+	job->key_next = tab->keys[b];
+	tab->keys[b] = job;
+	job->key_bound = true;
+	tab->nkeys++;
 }
 
 void

@@ -59,6 +59,7 @@ struct main_options {
 	size_t		 nexec_allow;
 	char		*jobs_dir;	/* --jobs-dir; NULL: the default */
 	bool		 check_jobs;	/* --check-jobs: validate and exit */
+	enum store_durability durability;
 	struct sched_config sched;
 	struct server_config server;
 };
@@ -112,6 +113,10 @@ static const char main_usage[] =
 "                        /etc/asyncd/jobs.d as root)\n"
 "  --check-jobs          check the files of the jobs directory, say what\n"
 "                        is wrong with each, and exit (1 if any is bad)\n"
+"  --durability MODE     none (memory only: a restart forgets every job),\n"
+"                        process (default: jobs survive the daemon dying)\n"
+"                        or power (fsync per commit: they survive the\n"
+"                        machine dying); kept in STATE-DIR/jobs.db\n"
 "  --log-level LEVEL     error, warning, info (default) or debug\n"
 "  --version             print the version and exit\n"
 "  --help                print this and exit\n";
@@ -123,7 +128,8 @@ enum {
 	OPT_STACK_SIZE, OPT_MAX_MSG, OPT_WAIT_CAP, OPT_RETENTION, OPT_KEEP,
 	OPT_KEEP_MIB, OPT_LISTENER_CHECK, OPT_MAX_ARGS_MIB,
 	OPT_CONTEXTS, OPT_DRAIN_TIMEOUT, OPT_LOG_LEVEL, OPT_VERSION, OPT_HELP,
-	OPT_EXEC_ALLOW, OPT_LOG_MAX_MIB, OPT_JOBS_DIR, OPT_CHECK_JOBS
+	OPT_EXEC_ALLOW, OPT_LOG_MAX_MIB, OPT_JOBS_DIR, OPT_CHECK_JOBS,
+	OPT_DURABILITY
 };
 
 static const struct option main_longopts[] = {
@@ -151,6 +157,7 @@ static const struct option main_longopts[] = {
 	{ "log-max-mib", required_argument, NULL, OPT_LOG_MAX_MIB },
 	{ "jobs-dir", required_argument, NULL, OPT_JOBS_DIR },
 	{ "check-jobs", no_argument, NULL, OPT_CHECK_JOBS },
+	{ "durability", required_argument, NULL, OPT_DURABILITY },
 	{ "version", no_argument, NULL, OPT_VERSION },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ NULL, 0, NULL, 0 }
@@ -242,6 +249,7 @@ main_parse(struct main_options *o, int argc, char **argv)
 	memset(o, 0, sizeof *o);
 	sched_config_default(&o->sched);
 	o->log_level = LOG_INFO;
+	o->durability = STORE_PROCESS;
 	o->mode = 0660;
 	/* Events carry keys and messages of everyone's jobs: admins only. */
 	o->events_mode = 0600;
@@ -341,6 +349,17 @@ main_parse(struct main_options *o, int argc, char **argv)
 			break;
 		case OPT_CHECK_JOBS:
 			o->check_jobs = true;
+			break;
+		case OPT_DURABILITY:
+			if (strcmp(optarg, "none") == 0)
+				o->durability = STORE_NONE;
+			else if (strcmp(optarg, "process") == 0)
+				o->durability = STORE_PROCESS;
+			else if (strcmp(optarg, "power") == 0)
+				o->durability = STORE_POWER;
+			else
+				main_usage_error("--durability must be none, "
+				    "process or power");
 			break;
 		case OPT_LOG_MAX_MIB:
 			o->log_max = main_size(name, optarg, 1, 1 << 24) << 20;
@@ -564,6 +583,70 @@ main_check_jobs(const struct main_options *o)
 	jobsd_free(js);
 	free(dir);
 	exit(nbad == 0 ? 0 : 1);
+}
+
+const char *
+main_durability_name(enum store_durability dur)
+{
+	switch (dur) {
+	case STORE_PROCESS:
+		return ("process");
+	case STORE_POWER:
+		return ("power");
+	default:
+		return ("none");
+	}
+}
+
+/* store_load's function: each stored job back into the scheduler. */
+static void
+main_restore(void *arg, const struct store_row *row)
+{
+	struct daemon	*d = arg;
+
+	sched_restore(&d->sched, row);
+}
+
+/*
+ * Opens the job store and brings its jobs back (startup). Exits with a
+ * message naming the file if it cannot.
+ */
+static void
+main_store_open(struct daemon *d, const char *state_dir, struct ids *ids)
+{
+	char		*path, *cause = NULL;
+	uint64_t	 next;
+	int		 rv;
+
+	xasprintf(&path, "%s/jobs.db", state_dir);
+	if (store_open(&d->store, path, d->durability, ids, &d->inbox,
+	    &cause) != 0)
+		goto fail;
+	d->sched.store = d->store;
+	if (store_load(d->store, main_restore, d, &next, &cause) != 0)
+		goto fail;
+	/* Ids go on past every stored job, whatever next-id says. */
+	if ((rv = ids_raise(ids, next, &cause)) != 0)
+		goto fail;
+	d->sched.stored_next = next;
+	if ((rv = store_start(d->store)) != 0) {
+		xasprintf(&cause, "cannot start the store thread: %s",
+		    strerror(rv));
+		goto fail;
+	}
+	/* The ids mean the store's jobs, whichever daemon answers. */
+	snprintf(d->instance, sizeof d->instance, "%s",
+	    store_identity_text(d->store));
+	log_info("job store %s (durability %s): %zu jobs queued, %zu "
+	    "finished kept", path, main_durability_name(d->durability),
+	    d->sched.nqueued, d->sched.tab.nfinished);
+	free(path);
+	return;
+fail:
+	log_flush();
+	fprintf(stderr, "asyncd: %s\n", cause != NULL ? cause :
+	    "cannot open the job store");
+	exit(1);
 }
 
 /* A new random id for this start of the daemon: 16 hex digits. */
@@ -925,6 +1008,10 @@ main(int argc, char **argv)
 		fprintf(stderr, "asyncd: %s\n", cause);
 		return (1);
 	}
+	/* After the configured commands: restored jobs need their types. */
+	d.durability = o.durability;
+	if (d.durability != STORE_NONE)
+		main_store_open(&d, state_dir, ids);
 	if ((rv = events_start(&d.events, d.loop, o.no_events ? NULL :
 	    o.events, o.events_mode, o.server.check)) != 0) {
 		fprintf(stderr, "asyncd: cannot listen on %s: %s\n",
@@ -954,10 +1041,11 @@ main(int argc, char **argv)
 		ev_unref(d.loop);
 	}
 
+	d.sched.run_first = sched_next_id(&d.sched);
 	log_info("asyncd %s listening on %s%s%s (instance %s, next job %"
 	    PRIu64 ", %zu threads, max %zu running, %zu coroutines)",
 	    ASYNCD_VERSION, o.url, o.no_events ? "" : ", events on ",
-	    o.no_events ? "" : o.events, d.instance, ids_peek(ids),
+	    o.no_events ? "" : o.events, d.instance, sched_next_id(&d.sched),
 	    o.sched.threads, d.sched.max_toplevel, o.sched.max_coroutines);
 	if (o.server.check > 0)
 		log_debug("nng %s: checking the listeners every %g s",
@@ -995,6 +1083,8 @@ main(int argc, char **argv)
 	cmd_output_flush();
 	/* Its last reads answer their requests: the server is still up. */
 	outlog_stop(d.outlog);
+	/* Its last groups too; later writes (none expected) go in place. */
+	store_stop(d.store);
 	inbox_drain(&d.inbox);
 	server_stop(d.server);
 	events_stop(d.events);
@@ -1011,6 +1101,7 @@ main(int argc, char **argv)
 	proc_stop(d.procs);
 	sched_fini(&d.sched);
 	inbox_drain(&d.inbox);
+	store_close(d.store);
 	ids_close(ids);
 	acl_free(d.exec_allow);
 	free(o.exec_allow);

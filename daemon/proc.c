@@ -192,6 +192,55 @@ proc_claim(struct procs *ps, pid_t pid, double since, int *status)
 	return (false);
 }
 
+int
+proc_start_time(pid_t pid, uint64_t *ticks)
+{
+	char			 path[64], buf[1024], *p;
+	unsigned long long	 v;
+	ssize_t			 n;
+	int			 fd, i;
+
+	snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return (errno);
+	n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return (EIO);
+	buf[n] = '\0';
+	/* The command name may hold spaces and parentheses: skip past it. */
+	if ((p = strrchr(buf, ')')) == NULL)
+		return (EIO);
+	/* Field 22, starttime; p is at the end of field 2. */
+	for (i = 2; i < 22 && p != NULL; i++)
+		p = strchr(p + 1, ' ');
+	if (p == NULL || sscanf(p + 1, "%llu", &v) != 1)
+		return (EIO);
+	*ticks = v;
+	return (0);
+}
+
+int
+proc_kill_orphan(pid_t pgid, uint64_t start)
+{
+	uint64_t	now;
+
+	if (pgid <= 1)
+		return (0);
+	if (proc_start_time(pgid, &now) == 0) {
+		/* The leader lives: ours only if it started when ours did. */
+		if (start == 0 || now != start)
+			return (0);
+	}
+	/*
+	 * With the leader gone, a group with its id can only be what is left
+	 * of ours: the kernel hands out no pid still in use as a group id.
+	 */
+	if (kill(-pgid, SIGKILL) == -1)
+		return (errno == ESRCH ? 0 : errno);
+	return (1);
+}
+
 /* The spawn itself, on a spawn thread. Writes only p. */
 static void
 proc_spawn_fn(void *arg)
@@ -249,6 +298,9 @@ proc_spawn_fn(void *arg)
 	}
 	p->pid = pid;
 	p->started = since;
+	/* Names this process among all that may get its pid later. */
+	if (proc_start_time(pid, &p->start_ticks) != 0)
+		p->start_ticks = 0;
 	pthread_mutex_lock(&ps->lock);
 	if (proc_claim(ps, pid, since, &p->status))
 		p->reaped = true;	/* exited before we could say */

@@ -91,6 +91,8 @@ static void	sched_deadline_cb(struct ev_loop *, ev_timer *, int);
 static void	sched_finish(struct sched *, struct job *, enum proto_state);
 static void	sched_notify(struct sched *, struct job *);
 static void	sched_log_unstarted(struct sched *);
+static void	sched_saved(void *, int);
+static void	sched_final(void *, int);
 
 void
 sched_config_default(struct sched_config *cfg)
@@ -149,6 +151,7 @@ sched_init(struct sched *s, struct ev_loop *loop, struct registry *reg,
 	TAILQ_INIT(&s->notify);
 	LIST_INIT(&s->waiters);
 	s->next_id = 1;
+	s->run_first = 1;
 	s->started = ev_now(loop);
 
 	/* Neither watcher keeps the loop alive on its own. */
@@ -234,6 +237,79 @@ sched_publish(struct sched *s, const struct job *job)
 		s->on_state(s->on_arg, job);
 }
 
+static void
+sched_enqueue(struct sched *s, struct job *job)
+{
+	TAILQ_INSERT_TAIL(sched_queue(s, job), job, qentry);
+	s->nqueued++;
+	if (!job->toplevel)
+		s->nchildren_queued++;
+}
+
+/* Runs the watches waiting for a job's first row. */
+static void
+sched_saves_notify(struct job *job)
+{
+	struct job_watch	*w;
+
+	while ((w = LIST_FIRST(&job->saves)) != NULL) {
+		LIST_REMOVE(w, entry);
+		w->job = NULL;
+		w->fn(w, job);
+	}
+}
+
+/*
+ * Loop: a new job's row is stored (err 0), and the job may be queued and
+ * its submit answered; or it could not be, and the job fails in memory
+ * with storage_error, which its submit answers.
+ */
+static void
+sched_saved(void *arg, int err)
+{
+	struct job	*job = arg;
+	struct sched	*s = job->sched;
+
+	job->unsaved = false;
+	if (err != 0) {
+		job->no_store = true;
+		job_set_error(job, asyncd_errcode(ASYNCD_ESTORAGE), "the job "
+		    "could not be stored (see the daemon's log); it was not "
+		    "accepted");
+		sched_finish(s, job, PROTO_FAILED);
+		sched_saves_notify(job);
+		return;
+	}
+	sched_enqueue(s, job);
+	sched_publish(s, job);
+	if (job->cancel_reason != 0) {
+		/* Cancelled before it was stored (its parent ended). */
+		sched_dequeue(s, job);
+		job_set_error(job, asyncd_errcode(job->cancel_reason),
+		    job->cancel_msg);
+		sched_finish(s, job, job->cancel_reason ==
+		    ASYNCD_EJOBTIMEDOUT ? PROTO_TIMED_OUT : PROTO_CANCELLED);
+	}
+	sched_saves_notify(job);
+}
+
+void
+sched_when_saved(struct job *job, struct job_watch *w, job_watch_fn fn)
+{
+	w->job = job;
+	w->fn = fn;
+	LIST_INSERT_HEAD(&job->saves, w, entry);
+}
+
+void
+sched_store_update(struct job *job)
+{
+	struct sched	*s = job->sched;
+
+	if (s->store != NULL && !job->no_store)
+		store_update(s->store, job, NULL, NULL);
+}
+
 int
 sched_submit(struct sched *s, struct sched_submit *sub, struct job **out,
     bool *created, char **cause)
@@ -305,9 +381,14 @@ sched_submit(struct sched *s, struct sched_submit *sub, struct job **out,
 		goto refuse;
 	}
 
-	if (s->ids == NULL)
+	if (s->store != NULL)
+		rv = store_id_next(s->store, &job->id);
+	else if (s->ids == NULL) {
 		job->id = s->next_id++;
-	else if ((rv = ids_next(s->ids, &job->id)) != 0) {
+		rv = 0;
+	} else
+		rv = ids_next(s->ids, &job->id);
+	if (rv != 0) {
 		xasprintf(cause, "job ids are being reserved in the state "
 		    "directory; try again");
 		goto refuse;
@@ -332,14 +413,17 @@ sched_submit(struct sched *s, struct sched_submit *sub, struct job **out,
 		job->parent_id = sub->parent->id;
 		TAILQ_INSERT_TAIL(&sub->parent->children, job, child_entry);
 	}
-	TAILQ_INSERT_TAIL(sched_queue(s, job), job, qentry);
-	s->nqueued++;
-	if (!job->toplevel)
-		s->nchildren_queued++;
 	s->submitted++;
-	sched_publish(s, job);
 	*out = job;
 	*created = true;
+	if (s->store != NULL) {
+		/* Queued once stored: sched_saved. */
+		job->unsaved = true;
+		store_insert(s->store, job, sched_saved, job);
+		return (0);
+	}
+	sched_enqueue(s, job);
+	sched_publish(s, job);
 	return (0);
 refuse:
 	job->args = NULL;	/* the caller's, unless made here */
@@ -420,6 +504,9 @@ sched_start(struct sched *s, struct job *job)
 	job->tinfo->running++;
 	jobtab_set_state(&s->tab, job, PROTO_RUNNING);
 	job->started = ev_now(s->loop);
+	job->attempts++;
+	job->pid = 0;
+	sched_store_update(job);
 	if (job->timeout > 0) {
 		ev_timer_set(&job->deadline, job->timeout, 0.);
 		ev_timer_start(s->loop, &job->deadline);
@@ -473,7 +560,8 @@ sched_admit(struct sched *s)
 	while (s->ncoros < s->cfg.max_coroutines &&
 	    (job = sched_next(&s->child_queued)) != NULL)
 		sched_start(s, job);
-	while (s->ncoros < s->cfg.max_coroutines &&
+	/* Draining, only a kept job is queued: it waits for the next start. */
+	while (!s->draining && s->ncoros < s->cfg.max_coroutines &&
 	    s->nrunning < s->max_toplevel &&
 	    (job = sched_next(&s->queued)) != NULL)
 		sched_start(s, job);
@@ -586,6 +674,12 @@ sched_finish(struct sched *s, struct job *job, enum proto_state state)
 	if (state != PROTO_SUCCEEDED)
 		jobtab_unbind_key(&s->tab, job);
 	sched_log(s, job);
+	if (s->store != NULL && !job->no_store) {
+		/* Nobody hears of it before it is stored: sched_final. */
+		job->saving = true;
+		store_update(s->store, job, sched_final, job);
+		return;
+	}
 	if (coro_current() != NULL) {
 		/* Not on a coroutine's stack: sched_run notifies. */
 		job->notify_pending = true;
@@ -593,6 +687,21 @@ sched_finish(struct sched *s, struct job *job, enum proto_state state)
 		return;
 	}
 	sched_notify(s, job);
+}
+
+/*
+ * Loop (from the inbox, never a coroutine): a job's final state is stored,
+ * or could not be; either way its waiters hear of it now. A failed write
+ * is retried by the store (store.c) and logged there.
+ */
+static void
+sched_final(void *arg, int err)
+{
+	struct job	*job = arg;
+
+	(void)err;
+	job->saving = false;
+	sched_notify(job->sched, job);
 }
 
 /* Publishes a finished job's event and runs its watches. */
@@ -634,6 +743,8 @@ sched_cancel(struct sched *s, struct job *job, int reason, const char *fmt,
 	xvasprintf(&job->cancel_msg, fmt, ap);
 	va_end(ap);
 
+	if (job->unsaved)
+		return (0);	/* sched_saved finishes it */
 	if (job->state == PROTO_QUEUED) {
 		sched_dequeue(s, job);
 		job_set_error(job, asyncd_errcode(reason), job->cancel_msg);
@@ -727,8 +838,10 @@ sched_prepare_cb(struct ev_loop *loop, ev_prepare *w, int revents)
 static bool
 sched_forget(struct sched *s, struct job *job)
 {
-	if (job->pins > 0)
+	if (job->pins > 0 || job->saving)
 		return (false);
+	if (s->store != NULL && !job->no_store)
+		store_delete(s->store, job->id);
 	/* Its command's log goes with it. */
 	if (job->output != NULL && s->exec != NULL)
 		outlog_remove(s->exec->outlog, job->id);
@@ -794,6 +907,14 @@ sched_retention_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	sched_evict(container_of(w, struct sched, retention_timer));
 }
 
+/* At shutdown: a top-level queued job that the store keeps. */
+static bool
+sched_keeps(const struct sched *s, const struct job *job)
+{
+	return (s->store != NULL && job->toplevel &&
+	    job->state == PROTO_QUEUED && job->cancel_reason == 0);
+}
+
 void
 sched_drain(struct sched *s)
 {
@@ -802,6 +923,12 @@ sched_drain(struct sched *s)
 	s->draining = true;
 	/* Cancelling only finishes queued jobs; no job leaves the list. */
 	TAILQ_FOREACH(job, &s->tab.all, all_entry) {
+		/*
+		 * A durable store keeps queued jobs for the next start
+		 * (children go with their parents).
+		 */
+		if (sched_keeps(s, job))
+			continue;
 		if (!proto_state_terminal(job->state))
 			sched_cancel(s, job, ASYNCD_ECANCELED,
 			    "the daemon is shutting down");
@@ -816,7 +943,15 @@ sched_drain(struct sched *s)
 bool
 sched_idle(const struct sched *s)
 {
-	return (s->ncoros == 0 && s->nqueued == 0);
+	size_t	kept = 0;
+
+	if (s->store != NULL) {
+		if (store_busy(s->store))
+			return (false);
+		if (s->draining)
+			kept = s->nqueued - s->nchildren_queued;
+	}
+	return (s->ncoros == 0 && s->nqueued == kept);
 }
 
 void
@@ -844,4 +979,140 @@ sched_progress(struct job *job)
 
 	if (s->on_progress != NULL)
 		s->on_progress(s->on_arg, job);
+}
+
+uint64_t
+sched_next_id(const struct sched *s)
+{
+	if (s->store != NULL)
+		return (store_id_peek(s->store));
+	if (s->ids != NULL)
+		return (ids_peek(s->ids));
+	return (s->next_id);
+}
+
+bool
+sched_issued(const struct sched *s, uint64_t id)
+{
+	if (id == 0)
+		return (false);
+	if (id < s->stored_next)
+		return (true);
+	return (id >= s->run_first && id < sched_next_id(s));
+}
+
+const char *
+sched_delivery(const struct type_info *ti)
+{
+	if (ti == NULL || ti->delivery == NULL)
+		return ("at_most_once");
+	return (ti->delivery);
+}
+
+/*
+ * Startup: a job read back from the store. Finished ones come back as
+ * they were; queued ones are queued again (rows come in id order, so in
+ * their original order); one that was running when the daemon died is
+ * interrupted: its command's process group, if one is left, is killed,
+ * and its type's delivery policy says whether it runs again (queued,
+ * counting an attempt) or ends interrupted. Children of an unfinished
+ * parent are cancelled: the parent, if it runs again, makes its own anew.
+ */
+void
+sched_restore(struct sched *s, const struct store_row *row)
+{
+	struct job	*job;
+	cJSON		*args;
+	int		 state, rv;
+	bool		 again;
+
+	if ((state = proto_state_parse(row->state)) == -1) {
+		log_warnx("job %" PRIu64 ": unknown state '%s' in the store; "
+		    "taken as failed", row->id, row->state);
+		state = PROTO_FAILED;
+	}
+	if ((args = cJSON_Parse(row->args)) == NULL)
+		args = cJSON_CreateNull();
+	job = job_create(row->id, row->type, args);
+	job->sched = s;
+	job->type = registry_find(s->reg, row->type);
+	job->tinfo = job->type != NULL ? registry_info(s->reg, row->type) :
+	    NULL;
+	job->parent_id = row->parent;
+	job->toplevel = row->parent == 0;
+	job->uid = row->uid;
+	job->gid = row->gid;
+	job->created = row->created;
+	job->started = row->started;
+	job->finished = row->finished;
+	job->timeout = row->timeout;
+	job->attempts = row->attempts;
+	if (row->result != NULL)
+		job->result = cJSON_Parse(row->result);
+	if (row->err_code != NULL)
+		job_set_error(job, row->err_code, row->err_message);
+	ev_timer_init(&job->deadline, sched_deadline_cb, 0., 0.);
+	ev_timer_init(&job->sleep_timer, NULL, 0., 0.);
+	job->state = state == PROTO_RUNNING ? PROTO_RUNNING :
+	    proto_state_terminal(state) ? state : PROTO_QUEUED;
+	jobtab_add(&s->tab, job);
+	if (row->key != NULL) {
+		job->key = xstrdup(row->key);
+		/* Bound while queued, running or succeeded (sched_finish). */
+		if ((!proto_state_terminal(job->state) ||
+		    job->state == PROTO_SUCCEEDED) &&
+		    jobtab_find_key(&s->tab, job->key) == NULL)
+			jobtab_bind_key(&s->tab, job);
+	}
+	if (proto_state_terminal(job->state))
+		return;
+
+	if (job->state == PROTO_RUNNING) {
+		if (row->pid > 0 && (rv = proc_kill_orphan((pid_t)row->pid,
+		    row->pid_start)) != 0) {
+			if (rv == 1)
+				log_warnx("job %" PRIu64 ": killed process group "
+				    "%" PRId64 ", left running by the daemon "
+				    "that died", job->id, row->pid);
+			else
+				log_warnx("job %" PRIu64 ": cannot kill process "
+				    "group %" PRId64 ": %s", job->id, row->pid,
+				    strerror(rv));
+		}
+		job->pid = 0;
+		again = job->toplevel && job->type != NULL &&
+		    strcmp(sched_delivery(job->tinfo), "at_least_once") == 0;
+		if (!again) {
+			job_set_error(job, asyncd_errcode(ASYNCD_EINTERRUPTED),
+			    job->toplevel ? "the daemon stopped while the job "
+			    "ran, and its type runs a job at most once" :
+			    "the daemon stopped while the job ran");
+			sched_finish(s, job, PROTO_INTERRUPTED);
+			return;
+		}
+		log_info("job %" PRIu64 " (%s) was interrupted by a restart; "
+		    "queued again (at_least_once)", job->id, job->type_name);
+		s->tab.counts[PROTO_RUNNING]--;
+		s->tab.counts[PROTO_QUEUED]++;
+		job->state = PROTO_QUEUED;
+		job->started = 0;
+		sched_store_update(job);
+	}
+	if (!job->toplevel) {
+		job_set_error(job, asyncd_errcode(ASYNCD_ECANCELED), "its "
+		    "parent was interrupted by a daemon restart");
+		sched_finish(s, job, PROTO_CANCELLED);
+		return;
+	}
+	if (job->type == NULL) {
+		char	*msg;
+
+		xasprintf(&msg, "no job type named '%s' any more",
+		    job->type_name);
+		job_set_error(job, asyncd_errcode(ASYNCD_EUNKNOWNTYPE), msg);
+		free(msg);
+		sched_finish(s, job, PROTO_FAILED);
+		return;
+	}
+	sched_enqueue(s, job);
 }

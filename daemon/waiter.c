@@ -22,7 +22,7 @@ waiter_met(struct job *const *jobs, size_t n, bool any)
 	size_t	i, done = 0;
 
 	for (i = 0; i < n; i++) {
-		if (proto_state_terminal(jobs[i]->state))
+		if (job_finished(jobs[i]))
 			done++;
 	}
 	return (any ? done > 0 : done == n);
@@ -89,7 +89,7 @@ waiter_start(struct sched *s, struct job *const *jobs, size_t n, bool any,
 		w->jobs[i] = jobs[i];
 		job_pin(jobs[i]);
 		ww[i].w = w;
-		if (!proto_state_terminal(jobs[i]->state)) {
+		if (!job_finished(jobs[i])) {
 			job_watch(jobs[i], &ww[i].watch, waiter_done);
 			w->pending++;
 		}

@@ -68,7 +68,12 @@ enum asyncd_state {
 	ASYNCD_FAILED,
 	ASYNCD_CANCELLED,
 	ASYNCD_TIMED_OUT,
-	ASYNCD_UNKNOWN
+	ASYNCD_UNKNOWN,
+	/*
+	 * Final: it was running when the daemon died, and its type runs a
+	 * job at most once (after ASYNCD_UNKNOWN, which keeps its value).
+	 */
+	ASYNCD_INTERRUPTED
 };
 
 /* The state's wire name ("running"); "unknown" for ASYNCD_UNKNOWN and
@@ -131,12 +136,15 @@ struct asyncd_info {
 	int64_t		 pid;		/* its process id */
 	char		*events;	/* its event socket's URL; NULL: none */
 	/*
-	 * This start of the daemon: an id made afresh each time it starts
-	 * (16 hex digits), so that two answers with the same instance came
-	 * from the same process lifetime. NULL if the daemon names none
-	 * (one older than instances).
+	 * The job table the daemon's ids belong to (16 hex digits): two
+	 * answers with the same instance speak of the same jobs. Without a
+	 * durable store it is made afresh each time the daemon starts; with
+	 * one it is the store's and stays across restarts, since the jobs
+	 * do. NULL if the daemon names none (one older than instances).
 	 */
 	char		*instance;
+	/* "none", "process" or "power"; NULL from an older daemon. */
+	char		*durability;
 };
 
 /*

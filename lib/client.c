@@ -1140,7 +1140,9 @@ asyncd_info(struct asyncd *c, struct asyncd_info **out)
 	info->pid = rep.u.ping.pid;
 	info->events = rep.u.ping.events;
 	info->instance = rep.instance;
+	info->durability = rep.u.ping.durability;
 	rep.u.ping.version = rep.u.ping.events = rep.instance = NULL;
+	rep.u.ping.durability = NULL;
 	proto_reply_fini(&rep);
 	*out = info;
 	return (0);
@@ -1154,6 +1156,7 @@ asyncd_info_free(struct asyncd_info *info)
 	free(info->version);
 	free(info->events);
 	free(info->instance);
+	free(info->durability);
 	free(info);
 }
 
@@ -1510,14 +1513,16 @@ asyncd_list(struct asyncd *c, const struct asyncd_list_opts *opts,
 	req.op = PROTO_LIST;
 	req.u.list.state = -1;
 	if (opts != NULL) {
-		if (opts->state < -1 || opts->state >= PROTO_STATE_COUNT ||
+		if (opts->state < -1 || (opts->state >= PROTO_INTERRUPTED &&
+		    opts->state != (int)ASYNCD_INTERRUPTED) ||
 		    opts->limit > PROTO_LIST_MAX ||
 		    (opts->before != 0 && !client_valid_id(opts->before)))
 			return (ASYNCD_EINVAL);
 		if (opts->type != NULL && ((len = strlen(opts->type)) == 0 ||
 		    len > PROTO_MAX_TYPE))
 			return (ASYNCD_EINVAL);
-		req.u.list.state = opts->state;
+		req.u.list.state = opts->state == (int)ASYNCD_INTERRUPTED ?
+		    PROTO_INTERRUPTED : opts->state;
 		req.u.list.type = (char *)opts->type;	/* only read */
 		req.u.list.before = opts->before;
 		req.u.list.limit = opts->limit;

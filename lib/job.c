@@ -31,8 +31,9 @@ _Static_assert((int)ASYNCD_QUEUED == (int)PROTO_QUEUED &&
     (int)ASYNCD_FAILED == (int)PROTO_FAILED &&
     (int)ASYNCD_CANCELLED == (int)PROTO_CANCELLED &&
     (int)ASYNCD_TIMED_OUT == (int)PROTO_TIMED_OUT &&
-    (int)ASYNCD_UNKNOWN == (int)PROTO_STATE_COUNT &&
-    PROTO_STATE_COUNT == 6, "enum asyncd_state must match enum proto_state");
+    (int)ASYNCD_UNKNOWN == (int)PROTO_INTERRUPTED &&
+    (int)ASYNCD_INTERRUPTED == (int)PROTO_STATE_COUNT &&
+    PROTO_STATE_COUNT == 7, "enum asyncd_state must match enum proto_state");
 
 /*
  * Fills in a field the reply carried as absent: the daemon leaves out a
@@ -125,7 +126,10 @@ asyncd_state_name(enum asyncd_state state)
 	const char	*name;
 
 	/* ASYNCD_UNKNOWN is out of the wire's range too. */
-	if ((name = proto_state_name((enum proto_state)state)) == NULL)
+	if (state == ASYNCD_INTERRUPTED)
+		return ("interrupted");
+	if (state == ASYNCD_UNKNOWN ||
+	    (name = proto_state_name((enum proto_state)state)) == NULL)
 		return ("unknown");
 	return (name);
 }
@@ -153,6 +157,8 @@ asyncd_job_state(const struct asyncd_job *job)
 {
 	if (job->pj.state == PROTO_NO_STATE)
 		return (ASYNCD_UNKNOWN);
+	if (job->pj.state == PROTO_INTERRUPTED)
+		return (ASYNCD_INTERRUPTED);
 	return ((enum asyncd_state)job->pj.state);
 }
 
@@ -230,6 +236,8 @@ asyncd_job_outcome(const struct asyncd_job *job)
 		return (ASYNCD_ECANCELED);
 	case PROTO_TIMED_OUT:
 		return (ASYNCD_EJOBTIMEDOUT);
+	case PROTO_INTERRUPTED:
+		return (ASYNCD_EINTERRUPTED);
 	case PROTO_NO_STATE:
 		/* Why the daemon could not answer: unknown_job, ... */
 		return (asyncd_errparse(job->pj.err_code));

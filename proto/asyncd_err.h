@@ -45,7 +45,10 @@ extern "C" {
 	X(EFAILED,	"failed",	"job failed")		/* job */ \
 	X(ECANCELED,	"cancelled",	"job cancelled")	/* job */ \
 	X(EJOBTIMEDOUT,	"timed_out",	"job timed out")	/* job */ \
-	X(EDONE,	"already_done",	"job already finished")
+	X(EDONE,	"already_done",	"job already finished")		\
+	X(EINTERRUPTED,	"interrupted",	"job interrupted by a daemon restart") /* job */ \
+	X(EEXPIRED,	"expired",	"job removed by retention")	\
+	X(ESTORAGE,	"storage_error", "the job store cannot be written")
 
 #define ASYNCD_ERR_ENUM_(name, code, text) ASYNCD_##name,
 enum asyncd_err {

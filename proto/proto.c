@@ -54,6 +54,7 @@ static const char *const proto_states[PROTO_STATE_COUNT] = {
 	[PROTO_FAILED] = "failed",
 	[PROTO_CANCELLED] = "cancelled",
 	[PROTO_TIMED_OUT] = "timed_out",
+	[PROTO_INTERRUPTED] = "interrupted",
 };
 
 const char *

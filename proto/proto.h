@@ -89,6 +89,7 @@ enum proto_state {
 	PROTO_FAILED,
 	PROTO_CANCELLED,
 	PROTO_TIMED_OUT,
+	PROTO_INTERRUPTED,	/* was running when the daemon died */
 	PROTO_STATE_COUNT
 };
 
@@ -194,6 +195,8 @@ struct proto_job {
 	double		 progress;	/* 0..1; negative: never reported */
 	char		*progress_msg;
 	bool		 cancel_requested;
+	uint64_t	 attempts;	/* runs begun; 0: never ran */
+	char		*delivery;	/* at_most_once...; NULL: not said */
 };
 
 /* What proto_job_encode puts in beyond the summary fields. */
@@ -213,6 +216,7 @@ void	 proto_job_fini(struct proto_job *job);
 struct proto_type_info {
 	char		*name;
 	char		*description;
+	char		*delivery;	/* NULL: not said (older daemon) */
 };
 
 struct proto_stats {
@@ -239,6 +243,7 @@ struct proto_ping {
 	int		 protocol;	/* PROTO_VERSION of the daemon */
 	int64_t		 pid;
 	char		*events;	/* URL of the event socket; NULL: none */
+	char		*durability;	/* none, process, power; NULL: none */
 };
 
 /*

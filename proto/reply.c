@@ -121,6 +121,12 @@ proto_job_encode(const struct proto_job *job, int flags)
 		goto fail;
 	if (job->timeout > 0 && !reply_add_num(obj, "timeout", job->timeout))
 		goto fail;
+	if (job->attempts > 0 &&
+	    !reply_add_num(obj, "attempts", (double)job->attempts))
+		goto fail;
+	if (job->delivery != NULL &&
+	    !reply_add_str(obj, "delivery", job->delivery))
+		goto fail;
 	if (job->cancel_requested && !proto_state_terminal(job->state) &&
 	    cJSON_AddTrueToObject(obj, "cancel_requested") == NULL)
 		goto fail;
@@ -194,6 +200,8 @@ reply_job_decode(cJSON *obj, struct proto_job *job, bool steal)
 	    !reply_num(obj, "started", &job->started) ||
 	    !reply_num(obj, "finished", &job->finished) ||
 	    !reply_num(obj, "timeout", &job->timeout) ||
+	    !reply_u64(obj, "attempts", &job->attempts) ||
+	    !reply_str(obj, "delivery", &job->delivery) ||
 	    !reply_bool(obj, "cancel_requested", &job->cancel_requested))
 		goto fail;
 	if ((sub = cJSON_GetObjectItemCaseSensitive(obj, "error")) != NULL) {
@@ -246,6 +254,7 @@ proto_job_fini(struct proto_job *job)
 	free(job->err_code);
 	free(job->err_message);
 	free(job->progress_msg);
+	free(job->delivery);
 	memset(job, 0, sizeof *job);
 	job->progress = -1;
 }
@@ -392,7 +401,9 @@ reply_encode_body(const struct proto_reply *rep, cJSON *obj)
 		    reply_add_num(obj, "protocol", p->protocol) &&
 		    reply_add_num(obj, "pid", (double)p->pid) &&
 		    (p->events == NULL ||
-		    reply_add_str(obj, "events", p->events)));
+		    reply_add_str(obj, "events", p->events)) &&
+		    (p->durability == NULL ||
+		    reply_add_str(obj, "durability", p->durability)));
 	case PROTO_SUBMIT:
 		return (reply_add_job(obj, &rep->u.submit.job,
 		    PROTO_JOB_RESULT) && cJSON_AddBoolToObject(obj, "created",
@@ -421,7 +432,10 @@ reply_encode_body(const struct proto_reply *rep, cJSON *obj)
 			if (!reply_add_str(item, "name",
 			    rep->u.types.types[i].name) ||
 			    !reply_add_str(item, "description",
-			    rep->u.types.types[i].description))
+			    rep->u.types.types[i].description) ||
+			    (rep->u.types.types[i].delivery != NULL &&
+			    !reply_add_str(item, "delivery",
+			    rep->u.types.types[i].delivery)))
 				return (false);
 		}
 		return (true);
@@ -537,7 +551,8 @@ reply_decode_types(cJSON *obj, struct proto_reply *rep)
 	cJSON_ArrayForEach(item, arr) {
 		t = &rep->u.types.types[rep->u.types.ntypes++];
 		if (!reply_str(item, "name", &t->name) || t->name == NULL ||
-		    !reply_str(item, "description", &t->description))
+		    !reply_str(item, "description", &t->description) ||
+		    !reply_str(item, "delivery", &t->delivery))
 			return (ASYNCD_EPROTO);
 	}
 	return (0);
@@ -555,7 +570,8 @@ reply_decode_body(cJSON *obj, struct proto_reply *rep)
 	case PROTO_PING:
 		if (!reply_str(obj, "version", &p->version) ||
 		    !reply_num(obj, "protocol", &d) ||
-		    !reply_str(obj, "events", &p->events))
+		    !reply_str(obj, "events", &p->events) ||
+		    !reply_str(obj, "durability", &p->durability))
 			return (ASYNCD_EPROTO);
 		/* Converting a double out of the type's range is undefined. */
 		if (d < 0 || d > INT_MAX)
@@ -662,6 +678,7 @@ proto_reply_fini(struct proto_reply *rep)
 		case PROTO_PING:
 			free(rep->u.ping.version);
 			free(rep->u.ping.events);
+			free(rep->u.ping.durability);
 			break;
 		case PROTO_SUBMIT:
 			proto_job_fini(&rep->u.submit.job);
@@ -683,6 +700,7 @@ proto_reply_fini(struct proto_reply *rep)
 			for (i = 0; i < rep->u.types.ntypes; i++) {
 				free(rep->u.types.types[i].name);
 				free(rep->u.types.types[i].description);
+				free(rep->u.types.types[i].delivery);
 			}
 			free(rep->u.types.types);
 			break;

@@ -27,6 +27,9 @@ LOGDIR=$BUILD/stress-logs
 TEST_TIMEOUT=${TEST_TIMEOUT:-900}
 export TEST_TIMEOUT
 hog_pids=
+# The crash test (tests/integ/test_crash.sh) kills the daemon for longer.
+: "${ASYNCD_CRASH_SECONDS:=30}"
+export ASYNCD_CRASH_SECONDS
 
 case $ROUNDS$HOGS in
 *[!0-9]*|'')

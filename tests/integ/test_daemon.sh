@@ -172,7 +172,7 @@ for id in $ids; do
 	n=$((n + 1))
 	if [ $n -le 3 ]; then
 		assert_status 1 asyncctl status "$id"
-		assert_match "no job with id $id" "$ASSERT_ERR" \
+		assert_match "job $id is no longer kept" "$ASSERT_ERR" \
 		    "job $id forgotten"
 	else
 		assert_status 0 asyncctl status "$id"

@@ -1,8 +1,8 @@
 #!/bin/sh
 # What the core promises under pressure: ids never mean two jobs (they
-# grow across restarts, and each start has its own instance), a fan-out's
-# results wait for their reader whatever --keep says, one unknown id does
-# not fail a whole wait, gathers never starve for coroutines that
+# grow across restarts, and a memory-only start has its own instance), a
+# fan-out's results wait for their reader whatever --keep says, one
+# unknown id does not fail a whole wait, gathers never starve for coroutines that
 # top-level jobs took, argument depth and reply depth agree, and the log
 # says who stopped the daemon.
 . tests/helpers/lib.sh
@@ -15,15 +15,16 @@ instance() {
 
 command -v nngcat >/dev/null || fail "nngcat not installed (make deps)"
 
-# ---- ids grow across restarts; every start is a new instance.
+# ---- ids grow across restarts; without a durable store (--durability
+# none) every start is a new instance (test_durability.sh has the rest).
 state=$(mktemp -d "$_TESTD_TMP/state.XXXXXX") || fail "mktemp"
-testd_start --state-dir "$state"
+testd_start --state-dir "$state" --durability none
 assert_status 0 asyncctl submit echo 1
 first=$ASSERT_OUT
 inst1=$(instance)
 assert_match '^[0-9a-f]{16}$' "$inst1" "an instance id in ping"
 testd_stop
-testd_start --state-dir "$state"
+testd_start --state-dir "$state" --durability none
 assert_status 0 asyncctl submit echo 2
 second=$ASSERT_OUT
 [ "$second" -gt "$first" ] || fail "id $second after $first: ids went back"
@@ -36,7 +37,7 @@ testd_stop
 
 # ---- kill -9 under a waiter, then a new daemon: the waiter never takes
 # the new daemon's job for the one it waited on.
-testd_start --state-dir "$state"
+testd_start --state-dir "$state" --durability none
 url=$TESTD_URL
 assert_status 0 asyncctl submit sleep '{"seconds": 60}'
 victim=$ASSERT_OUT
@@ -50,7 +51,7 @@ testd_kill KILL
 testd_stop 137
 # The same socket and state directory, at once.
 mkdir -p "$dir" 2>/dev/null
-"$BUILD/asyncd" --socket "$url" --state-dir "$state" </dev/null \
+"$BUILD/asyncd" --socket "$url" --state-dir "$state" --durability none </dev/null \
     >"$_TESTD_TMP/second.log" 2>&1 &
 second_pid=$!
 wait_for "$BUILD/asyncctl" --socket "$url" ping

@@ -522,8 +522,8 @@ fake_handle(struct fake *fk, const void *buf, size_t len)
 	struct proto_req	 req;
 	struct proto_reply	 rep;
 	struct proto_type_info	 types[2] = {
-		{ "echo", "returns its arguments" },
-		{ "sleep", "sleeps" },
+		{ "echo", "returns its arguments", NULL },
+		{ "sleep", "sleeps", NULL },
 	};
 	struct fake_job		*fj;
 	char			*cause, *out;

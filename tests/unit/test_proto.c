@@ -1500,9 +1500,9 @@ static void
 test_proto_reply_types_roundtrip(void **state)
 {
 	struct proto_type_info	types[] = {
-		{ "echo", "returns its arguments" },
-		{ "fail", "fails with \"code\"" },
-		{ "sleep", "" },
+		{ "echo", "returns its arguments", "at_least_once" },
+		{ "fail", "fails with \"code\"", NULL },
+		{ "sleep", "", "at_most_once" },
 	};
 	struct proto_reply	rep, out;
 	size_t			i;
@@ -1518,6 +1518,11 @@ test_proto_reply_types_roundtrip(void **state)
 		assert_string_equal(out.u.types.types[i].name, types[i].name);
 		assert_string_equal(out.u.types.types[i].description,
 		    types[i].description);
+		if (types[i].delivery == NULL)
+			assert_null(out.u.types.types[i].delivery);
+		else
+			assert_string_equal(out.u.types.types[i].delivery,
+			    types[i].delivery);
 	}
 	proto_reply_fini(&out);
 

@@ -1,0 +1,816 @@
+/*
+ * store.c: the durable job store, SQLite in the state directory.
+ *
+ * Design notes.
+ *
+ * Accepted means stored: a submit is answered only after its row has
+ * committed, and a job's outcome is committed before anyone hears of it.
+ * The loop never touches the disk (DESIGN rule 2): it hands each write to
+ * the store thread as an operation (struct store_op, a copy of what to
+ * write: the loop serializes, the thread only binds and steps), and the
+ * thread's verdict comes back through the inbox.
+ *
+ * Group commit. The thread takes every operation queued while it was
+ * committing the previous group and writes them all in one transaction:
+ * one fsync (durability "power") or one WAL append ("process",
+ * synchronous=NORMAL) for however many submits arrived meanwhile. A group
+ * that fails (disk full, an I/O error) is rolled back whole: its inserts
+ * come back with ASYNCD_ESTORAGE (their submits get storage_error and the
+ * jobs are dropped), and its updates and deletes are kept and tried again
+ * first in a later group, since each of them writes absolute values and
+ * may be repeated; the loop is told of the failure and goes on.
+ *
+ * Locks: store->lock guards the queue, the retry list and the flags; the
+ * thread never holds it while it talks to SQLite. The database handle is
+ * the thread's alone once the thread runs (store_open and store_load use
+ * it before, on the loop thread, at startup).
+ *
+ * The interface assumes no single writer: job ids come from store_id_next
+ * (here the id reservations of ids.c; a shared backend would use a
+ * sequence), and every write names its job by id.
+ */
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "daemon.h"
+
+/*
+ * Schema versions (PRAGMA user_version). Each step migrates from the one
+ * before; a database newer than this daemon is refused.
+ */
+#define STORE_SCHEMA	1
+
+/* How long a failed group waits before its retried writes go again. */
+#define STORE_RETRY_USEC	200000
+
+enum store_kind {
+	STORE_INSERT,
+	STORE_UPDATE,
+	STORE_DELETE
+};
+
+struct store_op {
+	TAILQ_ENTRY(store_op)	 entry;
+	enum store_kind		 kind;
+	uint64_t		 id;
+	uint64_t		 parent;
+	char			*type;
+	char			*key;
+	char			*args;		/* JSON text */
+	const char		*state;		/* static name */
+	uint64_t		 uid;
+	uint64_t		 gid;
+	double			 created;
+	double			 started;
+	double			 finished;
+	double			 timeout;
+	char			*result;	/* JSON text or NULL */
+	char			*err_code;
+	char			*err_message;
+	unsigned		 attempts;
+	int64_t			 pid;
+	uint64_t		 pid_start;
+	store_done_fn		 done;		/* NULL: nobody waits */
+	void			*arg;
+	int			 err;
+	bool			 retried;	/* its failure was reported */
+	bool			 note;		/* only reports a failure */
+};
+
+TAILQ_HEAD(store_ops, store_op);
+
+/* A committed (or failed) group, on its way back to the loop. */
+struct store_batch {
+	struct inbox_item	 item;
+	struct store_ops	 ops;
+	struct store		*store;
+};
+
+struct store {
+	char			*path;
+	sqlite3			*db;
+	struct ids		*ids;
+	struct inbox		*inbox;
+	enum store_durability	 durability;
+	char			 sid[17];	/* this store's identity */
+	const char		*fail_file;	/* tests: writes fail while
+						   this file exists */
+	pthread_t		 thread;
+	bool			 running;
+	pthread_mutex_t		 lock;		/* guards what follows */
+	pthread_cond_t		 cond;
+	struct store_ops	 queue;		/* from the loop */
+	struct store_ops	 retry;		/* failed updates, again */
+	bool			 stopping;
+	size_t			 inflight;	/* ops not yet back (loop) */
+	bool			 failing;	/* loop: last group failed */
+
+	sqlite3_stmt		*st_insert;
+	sqlite3_stmt		*st_update;
+	sqlite3_stmt		*st_delete;
+	sqlite3_stmt		*st_meta;
+	uint64_t		 groups;
+	uint64_t		 written;
+};
+
+static const char *const store_migrations[STORE_SCHEMA] = {
+	/* 0 -> 1: the first schema. */
+	"CREATE TABLE meta (k TEXT PRIMARY KEY, v) WITHOUT ROWID;"
+	"CREATE TABLE jobs ("
+	" id INTEGER PRIMARY KEY,"
+	" parent INTEGER NOT NULL DEFAULT 0,"
+	" type TEXT NOT NULL,"
+	" key TEXT,"
+	" args TEXT NOT NULL,"
+	" state TEXT NOT NULL,"
+	" uid INTEGER NOT NULL,"
+	" gid INTEGER NOT NULL,"
+	" created REAL NOT NULL,"
+	" started REAL NOT NULL DEFAULT 0,"
+	" finished REAL NOT NULL DEFAULT 0,"
+	" timeout REAL NOT NULL DEFAULT 0,"
+	" result TEXT,"
+	" err_code TEXT,"
+	" err_message TEXT,"
+	" attempts INTEGER NOT NULL DEFAULT 0,"
+	" pid INTEGER NOT NULL DEFAULT 0,"
+	" pid_start INTEGER NOT NULL DEFAULT 0);"
+	"CREATE INDEX jobs_state ON jobs (state);",
+};
+
+static void
+store_op_free(struct store_op *op)
+{
+	free(op->type);
+	free(op->key);
+	free(op->args);
+	free(op->result);
+	free(op->err_code);
+	free(op->err_message);
+	free(op);
+}
+
+/* Runs sql (no rows); on failure sets *cause naming the file. */
+static int
+store_exec(struct store *st, const char *sql, char **cause)
+{
+	char	*msg = NULL;
+
+	if (sqlite3_exec(st->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		xasprintf(cause, "%s: %s", st->path, msg != NULL ? msg :
+		    sqlite3_errmsg(st->db));
+		sqlite3_free(msg);
+		return (ASYNCD_ESTORAGE);
+	}
+	return (0);
+}
+
+static int
+store_prepare(struct store *st, sqlite3_stmt **stmt, const char *sql,
+    char **cause)
+{
+	if (sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT,
+	    stmt, NULL) != SQLITE_OK) {
+		xasprintf(cause, "%s: %s", st->path, sqlite3_errmsg(st->db));
+		return (ASYNCD_ESTORAGE);
+	}
+	return (0);
+}
+
+/* A single integer from sql, or dflt when there is no row. */
+static int
+store_int(struct store *st, const char *sql, int64_t dflt, int64_t *out,
+    char **cause)
+{
+	sqlite3_stmt	*stmt;
+	int		 rc;
+
+	if (store_prepare(st, &stmt, sql, cause) != 0)
+		return (ASYNCD_ESTORAGE);
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW)
+		*out = sqlite3_column_type(stmt, 0) == SQLITE_NULL ? dflt :
+		    sqlite3_column_int64(stmt, 0);
+	else if (rc == SQLITE_DONE)
+		*out = dflt;
+	else {
+		xasprintf(cause, "%s: %s", st->path, sqlite3_errmsg(st->db));
+		sqlite3_finalize(stmt);
+		return (ASYNCD_ESTORAGE);
+	}
+	sqlite3_finalize(stmt);
+	return (0);
+}
+
+/* Brings the schema up to STORE_SCHEMA, one step per transaction. */
+static int
+store_migrate(struct store *st, char **cause)
+{
+	int64_t	version;
+	char	sql[64];
+	int	rv;
+
+	if ((rv = store_int(st, "PRAGMA user_version", 0, &version,
+	    cause)) != 0)
+		return (rv);
+	if (version > STORE_SCHEMA) {
+		xasprintf(cause, "%s: schema version %" PRId64 " is newer "
+		    "than this asyncd knows (%d); use a newer asyncd",
+		    st->path, version, STORE_SCHEMA);
+		return (ASYNCD_ESTORAGE);
+	}
+	for (; version < STORE_SCHEMA; version++) {
+		if ((rv = store_exec(st, "BEGIN IMMEDIATE", cause)) != 0)
+			return (rv);
+		snprintf(sql, sizeof sql, "PRAGMA user_version = %d",
+		    (int)version + 1);
+		if ((rv = store_exec(st, store_migrations[version],
+		    cause)) != 0 || (rv = store_exec(st, sql, cause)) != 0 ||
+		    (rv = store_exec(st, "COMMIT", cause)) != 0) {
+			(void)sqlite3_exec(st->db, "ROLLBACK", NULL, NULL,
+			    NULL);
+			return (rv);
+		}
+		if (version > 0)
+			log_info("%s: schema migrated to version %" PRId64,
+			    st->path, version + 1);
+	}
+	return (0);
+}
+
+/* The store's identity: made once, kept in meta. */
+static int
+store_identity(struct store *st, char **cause)
+{
+	sqlite3_stmt	*stmt;
+	const char	*v;
+	char		 sid[17];
+	int		 rc;
+
+	if (store_prepare(st, &stmt, "SELECT v FROM meta WHERE k = 'store'",
+	    cause) != 0)
+		return (ASYNCD_ESTORAGE);
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW && (v = (const char *)sqlite3_column_text(stmt,
+	    0)) != NULL && strlen(v) == 16) {
+		memcpy(st->sid, v, sizeof st->sid);
+		sqlite3_finalize(stmt);
+		return (0);
+	}
+	sqlite3_finalize(stmt);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		xasprintf(cause, "%s: %s", st->path, sqlite3_errmsg(st->db));
+		return (ASYNCD_ESTORAGE);
+	}
+	{
+		uint64_t	r;
+
+		sqlite3_randomness(sizeof r, &r);
+		snprintf(sid, sizeof sid, "%016" PRIx64, r);
+	}
+	if (store_prepare(st, &stmt, "INSERT OR REPLACE INTO meta (k, v) "
+	    "VALUES ('store', ?)", cause) != 0)
+		return (ASYNCD_ESTORAGE);
+	sqlite3_bind_text(stmt, 1, sid, -1, SQLITE_STATIC);
+	rc = sqlite3_step(stmt);
+	sqlite3_finalize(stmt);
+	if (rc != SQLITE_DONE) {
+		xasprintf(cause, "%s: %s", st->path, sqlite3_errmsg(st->db));
+		return (ASYNCD_ESTORAGE);
+	}
+	memcpy(st->sid, sid, sizeof st->sid);
+	return (0);
+}
+
+int
+store_open(struct store **out, const char *path, enum store_durability dur,
+    struct ids *ids, struct inbox *inbox, char **cause)
+{
+	struct store	*st;
+	const char	*sync;
+	char		*sql;
+	int64_t		 check;
+	int		 rc, rv;
+
+	*cause = NULL;
+	st = xcalloc(1, sizeof *st);
+	st->path = xstrdup(path);
+	st->ids = ids;
+	st->inbox = inbox;
+	st->durability = dur;
+	st->fail_file = getenv("ASYNCD_TEST_STORE_FAIL");
+	pthread_mutex_init(&st->lock, NULL);
+	pthread_cond_init(&st->cond, NULL);
+	TAILQ_INIT(&st->queue);
+	TAILQ_INIT(&st->retry);
+
+	rc = sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE |
+	    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK) {
+		xasprintf(cause, "cannot open the job store %s: %s", path,
+		    st->db != NULL ? sqlite3_errmsg(st->db) :
+		    sqlite3_errstr(rc));
+		rv = ASYNCD_ESTORAGE;
+		goto fail;
+	}
+	sqlite3_extended_result_codes(st->db, 1);
+	/* Another process holding it briefly (a backup) is waited for. */
+	sqlite3_busy_timeout(st->db, 5000);
+	/*
+	 * A damaged file shows here, before anything is written to it: the
+	 * first read of the schema, or the quick check, fails.
+	 */
+	if ((rv = store_int(st, "PRAGMA schema_version", 0, &check,
+	    cause)) != 0 || (rv = store_exec(st, "PRAGMA journal_mode = WAL",
+	    cause)) != 0)
+		goto damaged;
+	sync = dur == STORE_POWER ? "FULL" : "NORMAL";
+	xasprintf(&sql, "PRAGMA synchronous = %s; PRAGMA auto_vacuum = "
+	    "INCREMENTAL; PRAGMA foreign_keys = OFF", sync);
+	rv = store_exec(st, sql, cause);
+	free(sql);
+	if (rv != 0 || (rv = store_migrate(st, cause)) != 0 ||
+	    (rv = store_identity(st, cause)) != 0)
+		goto damaged;
+	if ((rv = store_prepare(st, &st->st_insert, "INSERT OR REPLACE INTO "
+	    "jobs (id, parent, type, key, args, state, uid, gid, created, "
+	    "started, finished, timeout, result, err_code, err_message, "
+	    "attempts, pid, pid_start) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, "
+	    "?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+	    cause)) != 0 ||
+	    (rv = store_prepare(st, &st->st_update, "UPDATE jobs SET "
+	    "state = ?6, started = ?10, finished = ?11, result = ?13, "
+	    "err_code = ?14, err_message = ?15, attempts = ?16, pid = ?17, "
+	    "pid_start = ?18 WHERE id = ?1", cause)) != 0 ||
+	    (rv = store_prepare(st, &st->st_delete, "DELETE FROM jobs WHERE "
+	    "id = ?1", cause)) != 0 ||
+	    (rv = store_prepare(st, &st->st_meta, "INSERT OR REPLACE INTO "
+	    "meta (k, v) VALUES ('next_id', max(?1, coalesce((SELECT v FROM "
+	    "meta WHERE k = 'next_id'), 0)))", cause)) != 0)
+		goto damaged;
+	*out = st;
+	return (0);
+damaged:
+	if (*cause != NULL && strstr(*cause, "not a database") != NULL) {
+		char	*why = *cause;
+
+		xasprintf(cause, "the job store %s is damaged (%s); move it "
+		    "away to start with an empty store", path, why);
+		free(why);
+	} else if (*cause != NULL) {
+		char	*why = *cause;
+
+		xasprintf(cause, "cannot use the job store: %s", why);
+		free(why);
+	}
+fail:
+	store_close(st);
+	return (rv);
+}
+
+const char *
+store_identity_text(const struct store *st)
+{
+	return (st->sid);
+}
+
+enum store_durability
+store_durability(const struct store *st)
+{
+	return (st->durability);
+}
+
+/* A text column, or NULL. Borrowed until the next step. */
+static const char *
+store_col_text(sqlite3_stmt *stmt, int i)
+{
+	return ((const char *)sqlite3_column_text(stmt, i));
+}
+
+int
+store_load(struct store *st, store_load_fn fn, void *arg, uint64_t *next,
+    char **cause)
+{
+	struct store_row	 row;
+	sqlite3_stmt		*stmt;
+	int64_t			 meta_next;
+	int			 rc, rv;
+
+	*cause = NULL;
+	if ((rv = store_int(st, "SELECT v FROM meta WHERE k = 'next_id'", 0,
+	    &meta_next, cause)) != 0)
+		return (rv);
+	*next = meta_next > 0 ? (uint64_t)meta_next : 1;
+	if (store_prepare(st, &stmt, "SELECT id, parent, type, key, args, "
+	    "state, uid, gid, created, started, finished, timeout, result, "
+	    "err_code, err_message, attempts, pid, pid_start FROM jobs "
+	    "ORDER BY id", cause) != 0)
+		return (ASYNCD_ESTORAGE);
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		memset(&row, 0, sizeof row);
+		row.id = (uint64_t)sqlite3_column_int64(stmt, 0);
+		row.parent = (uint64_t)sqlite3_column_int64(stmt, 1);
+		row.type = store_col_text(stmt, 2);
+		row.key = store_col_text(stmt, 3);
+		row.args = store_col_text(stmt, 4);
+		row.state = store_col_text(stmt, 5);
+		row.uid = (uint64_t)sqlite3_column_int64(stmt, 6);
+		row.gid = (uint64_t)sqlite3_column_int64(stmt, 7);
+		row.created = sqlite3_column_double(stmt, 8);
+		row.started = sqlite3_column_double(stmt, 9);
+		row.finished = sqlite3_column_double(stmt, 10);
+		row.timeout = sqlite3_column_double(stmt, 11);
+		row.result = store_col_text(stmt, 12);
+		row.err_code = store_col_text(stmt, 13);
+		row.err_message = store_col_text(stmt, 14);
+		row.attempts = (unsigned)sqlite3_column_int(stmt, 15);
+		row.pid = sqlite3_column_int64(stmt, 16);
+		row.pid_start = (uint64_t)sqlite3_column_int64(stmt, 17);
+		if (row.type == NULL || row.args == NULL || row.state == NULL)
+			continue;	/* NOT NULL: never */
+		if (row.id >= *next)
+			*next = row.id + 1;
+		fn(arg, &row);
+	}
+	if (rc != SQLITE_DONE) {
+		xasprintf(cause, "cannot read the job store %s: %s", st->path,
+		    sqlite3_errmsg(st->db));
+		sqlite3_finalize(stmt);
+		return (ASYNCD_ESTORAGE);
+	}
+	sqlite3_finalize(stmt);
+	return (0);
+}
+
+int
+store_id_next(struct store *st, uint64_t *id)
+{
+	return (ids_next(st->ids, id));
+}
+
+uint64_t
+store_id_peek(const struct store *st)
+{
+	return (ids_peek(st->ids));
+}
+
+/* ---- the store thread */
+
+static void
+store_bind_text(sqlite3_stmt *stmt, int i, const char *s)
+{
+	if (s == NULL)
+		sqlite3_bind_null(stmt, i);
+	else
+		sqlite3_bind_text(stmt, i, s, -1, SQLITE_STATIC);
+}
+
+/* Writes one op inside the open transaction. Returns an SQLite code. */
+static int
+store_write(struct store *st, struct store_op *op)
+{
+	sqlite3_stmt	*stmt;
+	int		 rc;
+
+	switch (op->kind) {
+	case STORE_INSERT:
+		stmt = st->st_insert;
+		break;
+	case STORE_UPDATE:
+		stmt = st->st_update;
+		break;
+	default:
+		stmt = st->st_delete;
+		sqlite3_bind_int64(stmt, 1, (sqlite3_int64)op->id);
+		goto step;
+	}
+	sqlite3_bind_int64(stmt, 1, (sqlite3_int64)op->id);
+	if (op->kind == STORE_INSERT) {
+		sqlite3_bind_int64(stmt, 2, (sqlite3_int64)op->parent);
+		store_bind_text(stmt, 3, op->type);
+		store_bind_text(stmt, 4, op->key);
+		store_bind_text(stmt, 5, op->args);
+		sqlite3_bind_int64(stmt, 7, (sqlite3_int64)op->uid);
+		sqlite3_bind_int64(stmt, 8, (sqlite3_int64)op->gid);
+		sqlite3_bind_double(stmt, 9, op->created);
+		sqlite3_bind_double(stmt, 12, op->timeout);
+	}
+	store_bind_text(stmt, 6, op->state);
+	sqlite3_bind_double(stmt, 10, op->started);
+	sqlite3_bind_double(stmt, 11, op->finished);
+	store_bind_text(stmt, 13, op->result);
+	store_bind_text(stmt, 14, op->err_code);
+	store_bind_text(stmt, 15, op->err_message);
+	sqlite3_bind_int(stmt, 16, (int)op->attempts);
+	sqlite3_bind_int64(stmt, 17, op->pid);
+	sqlite3_bind_int64(stmt, 18, (sqlite3_int64)op->pid_start);
+step:
+	rc = sqlite3_step(stmt);
+	sqlite3_reset(stmt);
+	sqlite3_clear_bindings(stmt);
+	if (rc == SQLITE_DONE && op->kind == STORE_INSERT) {
+		sqlite3_bind_int64(st->st_meta, 1, (sqlite3_int64)op->id + 1);
+		rc = sqlite3_step(st->st_meta);
+		sqlite3_reset(st->st_meta);
+	}
+	return (rc == SQLITE_DONE ? SQLITE_OK : rc);
+}
+
+/* Writes a group in one transaction. Returns an SQLite code. */
+static int
+store_commit(struct store *st, struct store_ops *ops)
+{
+	struct store_op	*op;
+	int		 rc;
+
+	if (st->fail_file != NULL && access(st->fail_file, F_OK) == 0)
+		return (SQLITE_FULL);	/* tests: an injected full disk */
+	if ((rc = sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL,
+	    NULL)) != SQLITE_OK)
+		return (rc);
+	TAILQ_FOREACH(op, ops, entry) {
+		if ((rc = store_write(st, op)) != SQLITE_OK)
+			break;
+	}
+	if (rc == SQLITE_OK)
+		rc = sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);
+	if (rc != SQLITE_OK) {
+		/* A failed COMMIT may have left the transaction open. */
+		if (!sqlite3_get_autocommit(st->db))
+			(void)sqlite3_exec(st->db, "ROLLBACK", NULL, NULL,
+			    NULL);
+	}
+	return (rc);
+}
+
+static void	store_batch_cb(struct inbox_item *);
+
+static void *
+store_main(void *arg)
+{
+	struct store		*st = arg;
+	struct store_batch	*b;
+	struct store_ops	 group, keep;
+	struct store_op		*op, *next;
+	int			 rc;
+	bool			 last;
+
+	pthread_mutex_lock(&st->lock);
+	for (;;) {
+		while (TAILQ_EMPTY(&st->queue) && TAILQ_EMPTY(&st->retry) &&
+		    !st->stopping)
+			pthread_cond_wait(&st->cond, &st->lock);
+		if (TAILQ_EMPTY(&st->queue) && TAILQ_EMPTY(&st->retry))
+			break;
+		/* Retried writes first: they were queued before. */
+		TAILQ_INIT(&group);
+		TAILQ_CONCAT(&group, &st->retry, entry);
+		TAILQ_CONCAT(&group, &st->queue, entry);
+		last = st->stopping;
+		pthread_mutex_unlock(&st->lock);
+
+		rc = store_commit(st, &group);
+		b = xcalloc(1, sizeof *b);
+		b->store = st;
+		b->item.fn = store_batch_cb;
+		TAILQ_INIT(&b->ops);
+		TAILQ_INIT(&keep);
+		st->groups++;
+		for (op = TAILQ_FIRST(&group); op != NULL; op = next) {
+			next = TAILQ_NEXT(op, entry);
+			TAILQ_REMOVE(&group, op, entry);
+			op->err = rc == SQLITE_OK ? 0 : ASYNCD_ESTORAGE;
+			if (rc == SQLITE_OK)
+				st->written++;
+			if (rc != SQLITE_OK && op->kind != STORE_INSERT &&
+			    !last) {
+				/* Kept for later; the loop hears once. */
+				if (!op->retried) {
+					struct store_op	*note;
+
+					note = xcalloc(1, sizeof *note);
+					note->kind = op->kind;
+					note->id = op->id;
+					note->done = op->done;
+					note->arg = op->arg;
+					note->err = op->err;
+					note->note = true;
+					op->done = NULL;
+					op->retried = true;
+					TAILQ_INSERT_TAIL(&b->ops, note,
+					    entry);
+				}
+				TAILQ_INSERT_TAIL(&keep, op, entry);
+				continue;
+			}
+			TAILQ_INSERT_TAIL(&b->ops, op, entry);
+		}
+		if (rc != SQLITE_OK)
+			log_warnx("%s: cannot write the job store %s: %s",
+			    __func__, st->path, sqlite3_errstr(rc));
+		if (!TAILQ_EMPTY(&b->ops))
+			inbox_push(st->inbox, &b->item);
+		else
+			free(b);
+		if (!TAILQ_EMPTY(&keep))
+			usleep(STORE_RETRY_USEC);
+		pthread_mutex_lock(&st->lock);
+		TAILQ_CONCAT(&keep, &st->retry, entry);
+		TAILQ_CONCAT(&st->retry, &keep, entry);
+	}
+	pthread_mutex_unlock(&st->lock);
+	return (NULL);
+}
+
+/* Loop thread: a group's verdict. */
+static void
+store_batch_cb(struct inbox_item *item)
+{
+	struct store_batch	*b = container_of(item, struct store_batch,
+				    item);
+	struct store		*st = b->store;
+	struct store_op		*op;
+
+	while ((op = TAILQ_FIRST(&b->ops)) != NULL) {
+		TAILQ_REMOVE(&b->ops, op, entry);
+		if (!op->note)
+			st->inflight--;
+		st->failing = op->err != 0;
+		if (op->done != NULL)
+			op->done(op->arg, op->err);
+		store_op_free(op);
+	}
+	free(b);
+}
+
+int
+store_start(struct store *st)
+{
+	int	rv;
+
+	if ((rv = pthread_create(&st->thread, NULL, store_main, st)) != 0)
+		return (rv);
+	st->running = true;
+	return (0);
+}
+
+static void
+store_queue(struct store *st, struct store_op *op)
+{
+	st->inflight++;
+	if (!st->running) {
+		/* Before the thread (startup recovery): write in place. */
+		int	rc;
+		struct store_ops one;
+
+		TAILQ_INIT(&one);
+		TAILQ_INSERT_TAIL(&one, op, entry);
+		rc = store_commit(st, &one);
+		TAILQ_REMOVE(&one, op, entry);
+		if (rc != SQLITE_OK)
+			log_warnx("%s: cannot write the job store %s: %s",
+			    __func__, st->path, sqlite3_errstr(rc));
+		st->inflight--;
+		if (op->done != NULL)
+			op->done(op->arg, rc == SQLITE_OK ? 0 :
+			    ASYNCD_ESTORAGE);
+		store_op_free(op);
+		return;
+	}
+	pthread_mutex_lock(&st->lock);
+	TAILQ_INSERT_TAIL(&st->queue, op, entry);
+	pthread_cond_signal(&st->cond);
+	pthread_mutex_unlock(&st->lock);
+}
+
+static char *
+store_json(const cJSON *v)
+{
+	char	*s;
+
+	if (v == NULL)
+		return (NULL);
+	if ((s = cJSON_PrintUnformatted(v)) == NULL)
+		fatalx("%s: out of memory", __func__);
+	return (s);
+}
+
+/* The state fields of job, as an update writes them. */
+static struct store_op *
+store_op_create(enum store_kind kind, const struct job *job,
+    store_done_fn done, void *arg)
+{
+	struct store_op	*op;
+
+	op = xcalloc(1, sizeof *op);
+	op->kind = kind;
+	op->id = job->id;
+	op->state = proto_state_name(job->state);
+	op->started = job->started;
+	op->finished = job->finished;
+	op->result = store_json(job->result);
+	op->err_code = job->err_code != NULL ? xstrdup(job->err_code) : NULL;
+	op->err_message = job->err_message != NULL ?
+	    xstrdup(job->err_message) : NULL;
+	op->attempts = job->attempts;
+	op->pid = job->pid;
+	op->pid_start = job->pid_start;
+	op->done = done;
+	op->arg = arg;
+	return (op);
+}
+
+void
+store_insert(struct store *st, const struct job *job, store_done_fn done,
+    void *arg)
+{
+	struct store_op	*op = store_op_create(STORE_INSERT, job, done, arg);
+
+	op->parent = job->parent_id;
+	op->type = xstrdup(job->type_name);
+	op->key = job->key != NULL ? xstrdup(job->key) : NULL;
+	op->args = store_json(job->args);
+	op->uid = job->uid;
+	op->gid = job->gid;
+	op->created = job->created;
+	op->timeout = job->timeout;
+	store_queue(st, op);
+}
+
+void
+store_update(struct store *st, const struct job *job, store_done_fn done,
+    void *arg)
+{
+	store_queue(st, store_op_create(STORE_UPDATE, job, done, arg));
+}
+
+void
+store_delete(struct store *st, uint64_t id)
+{
+	struct store_op	*op;
+
+	op = xcalloc(1, sizeof *op);
+	op->kind = STORE_DELETE;
+	op->id = id;
+	store_queue(st, op);
+}
+
+bool
+store_busy(const struct store *st)
+{
+	return (st->inflight > 0);
+}
+
+bool
+store_failing(const struct store *st)
+{
+	return (st->failing);
+}
+
+void
+store_stop(struct store *st)
+{
+	if (st == NULL || !st->running)
+		return;
+	pthread_mutex_lock(&st->lock);
+	st->stopping = true;
+	pthread_cond_signal(&st->cond);
+	pthread_mutex_unlock(&st->lock);
+	pthread_join(st->thread, NULL);
+	st->running = false;
+}
+
+void
+store_close(struct store *st)
+{
+	struct store_op	*op;
+
+	if (st == NULL)
+		return;
+	store_stop(st);
+	while ((op = TAILQ_FIRST(&st->retry)) != NULL) {
+		TAILQ_REMOVE(&st->retry, op, entry);
+		store_op_free(op);
+	}
+	sqlite3_finalize(st->st_insert);
+	sqlite3_finalize(st->st_update);
+	sqlite3_finalize(st->st_delete);
+	sqlite3_finalize(st->st_meta);
+	if (st->db != NULL) {
+		/* Reclaims what deleted rows freed, a bounded step. */
+		(void)sqlite3_exec(st->db, "PRAGMA incremental_vacuum(1000)",
+		    NULL, NULL, NULL);
+		sqlite3_close(st->db);
+	}
+	pthread_mutex_destroy(&st->lock);
+	pthread_cond_destroy(&st->cond);
+	free(st->path);
+	free(st);
+}

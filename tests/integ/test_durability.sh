@@ -1,0 +1,245 @@
+#!/bin/sh
+# Accepted means stored: what a daemon killed with SIGKILL leaves behind is
+# what the next one serves. Finished jobs keep their results, queued ones
+# run again in their order, running ones are interrupted and handled by
+# their type's delivery policy, keys and ids keep their meaning, a waiter
+# rides over the restart, a command left running is killed, an id gone to
+# retention says "expired", and a store that cannot be opened or written
+# says so.
+. tests/helpers/lib.sh
+
+state=$(mktemp -d "$_TESTD_TMP/state.XXXXXX") || fail "mktemp"
+
+# Kills the daemon with SIGKILL: nothing it did not commit survives.
+crash() {
+	testd_kill KILL
+	testd_stop 137
+}
+
+# True once process $1 is gone (a zombie counts: whoever adopted the
+# orphan may not reap it at once).
+gone() {
+	_st=$(sed 's/.*) //; s/ .*//' "/proc/$1/stat" 2>/dev/null)
+	[ -z "$_st" ] || [ "$_st" = Z ]
+}
+
+# The field $2 of job $1, from status.
+field() {
+	"$BUILD/asyncctl" --json status "$1" | json_get "$2"
+}
+
+# ---- ping names the durability; the store is in the state directory.
+testd_start --state-dir "$state" --max-running 1
+assert_status 0 asyncctl --json ping
+assert_eq process "$(printf '%s' "$ASSERT_OUT" | json_get durability)" \
+    "durability in ping"
+[ -f "$state/jobs.db" ] || fail "no jobs.db in the state directory"
+pass
+inst1=$(printf '%s' "$ASSERT_OUT" | json_get instance)
+
+# ---- a finished job, a running at_most_once command that leaves a
+# process behind, and jobs queued behind it (--max-running 1).
+assert_status 0 asyncctl submit echo '{"n":1}' --wait
+assert_status 0 asyncctl submit echo '{"n":1}' --key done-key
+done_id=$ASSERT_OUT
+wait_for sh -c "\"$BUILD/asyncctl\" --json status $done_id |
+    grep -q succeeded"
+pidfile=$_TESTD_TMP/orphan.pid
+assert_status 0 asyncctl submit exec "{\"argv\": [\"sh\", \"-c\",
+    \"echo \$\$ > $pidfile; exec sleep 300\"]}"
+cmd_id=$ASSERT_OUT
+wait_for test -s "$pidfile"
+orphan=$(cat "$pidfile")
+gone "$orphan" && fail "the command is not running"
+assert_status 0 asyncctl submit echo '"a"' --key qa
+qa=$ASSERT_OUT
+assert_status 0 asyncctl submit echo '"b"'
+qb=$ASSERT_OUT
+assert_status 0 asyncctl submit echo '"c"'
+qc=$ASSERT_OUT
+assert_eq queued "$(field "$qa" state)" "queued behind the command"
+crash
+# The command outlived the daemon that started it...
+gone "$orphan" && fail "the command died with the daemon"
+pass
+
+testd_start --state-dir "$state" --max-running 1
+# ...and the next daemon kills it.
+n=0
+until gone "$orphan"; do
+	n=$((n + 1))
+	[ "$n" -lt 400 ] || fail "process $orphan still runs after the restart"
+	sleep 0.05
+done
+pass
+assert_match 'killed process group' "$(cat "$TESTD_LOG")" \
+    "the log says a process group was killed"
+assert_status 0 asyncctl --json ping
+assert_eq "$inst1" "$(printf '%s' "$ASSERT_OUT" | json_get instance)" \
+    "a durable store keeps the instance"
+
+# The finished job, with its result.
+assert_eq succeeded "$(field "$done_id" state)" "finished job state"
+assert_status 0 asyncctl wait "$done_id"
+assert_eq '{"n":1}' "$ASSERT_OUT" "finished job result"
+# The command ran at most once: interrupted, visible as such.
+assert_eq interrupted "$(field "$cmd_id" state)" "running exec job"
+assert_eq at_most_once "$(field "$cmd_id" delivery)" "exec's policy"
+assert_eq interrupted "$("$BUILD/asyncctl" --json status "$cmd_id" |
+    json_get error | json_get code)" "its error code"
+# The queued ones ran, in their order.
+assert_status 0 asyncctl wait "$qa" "$qb" "$qc"
+a=$(field "$qa" started)
+b=$(field "$qb" started)
+c=$(field "$qc" started)
+awk -v a="$a" -v b="$b" -v c="$c" 'BEGIN { exit !(a <= b && b <= c) }' ||
+    fail "queued jobs ran out of order: $a $b $c"
+pass
+# Keys: a succeeded job keeps its key across the restart.
+assert_status 0 asyncctl submit echo '{"n":2}' --key done-key
+assert_eq "$done_id" "$ASSERT_OUT" "the key maps to the same job"
+# Ids go on growing.
+assert_status 0 asyncctl submit echo 1
+[ "$ASSERT_OUT" -gt "$qc" ] || fail "id $ASSERT_OUT after $qc"
+pass
+# types says each type's policy.
+assert_status 0 asyncctl --json types
+printf '%s' "$ASSERT_OUT" | grep -q '"name":"sleep"' || fail "types: $ASSERT_OUT"
+pass
+
+# ---- an at_least_once job that was running runs again, counting an
+# attempt; a client waiting on it rides over the restart.
+assert_status 0 asyncctl submit sleep '{"seconds": 1.5}' --key again
+again=$ASSERT_OUT
+wait_for sh -c "\"$BUILD/asyncctl\" --json status $again | grep -q running"
+"$BUILD/asyncctl" wait --timeout 60 "$again" >"$_TESTD_TMP/w.out" \
+    2>"$_TESTD_TMP/w.err" &
+waiter=$!
+url=$TESTD_URL
+dir=$TESTD_DIR
+crash
+# The same socket, so the waiter finds the new daemon.
+mkdir -p "$dir"
+"$BUILD/asyncd" --socket "$url" --state-dir "$state" --log-level debug \
+    </dev/null >"$_TESTD_TMP/second.log" 2>&1 &
+second=$!
+wait_for "$BUILD/asyncctl" --socket "$url" ping
+wait "$waiter"
+st=$?
+[ "$st" -eq 0 ] || fail "the waiter exited $st: $(cat "$_TESTD_TMP/w.err")"
+pass
+assert_eq 2 "$("$BUILD/asyncctl" --socket "$url" --json status "$again" |
+    json_get attempts)" "attempts after an interruption"
+assert_eq at_least_once "$("$BUILD/asyncctl" --socket "$url" --json \
+    status "$again" | json_get delivery)" "sleep's policy"
+kill -TERM "$second"
+wait "$second" || fail "second daemon exited $?"
+pass
+rm -rf "$dir"
+
+# ---- retention: a forgotten job is expired (also after a restart); an
+# id never issued is unknown.
+testd_start --state-dir "$state" --keep 1
+assert_status 0 asyncctl submit echo 1 --wait
+assert_status 0 asyncctl --json submit echo 1 --wait
+first=$(printf '%s' "$ASSERT_OUT" | json_get id)
+assert_status 0 asyncctl submit echo 2 --wait
+assert_status 0 asyncctl submit echo 3 --wait
+wait_for sh -c "! \"$BUILD/asyncctl\" status $first >/dev/null 2>&1"
+assert_status 1 asyncctl status "$first"
+assert_match 'no longer kept' "$ASSERT_ERR" "expired message"
+assert_status 1 asyncctl --json wait "$first"
+assert_match '"code":"expired"' "$ASSERT_OUT$ASSERT_ERR" "expired code"
+assert_status 1 asyncctl --json wait 999999999
+assert_match '"code":"unknown_job"' "$ASSERT_OUT$ASSERT_ERR" "unknown code"
+testd_stop
+testd_start --state-dir "$state"
+assert_status 1 asyncctl --json wait "$first"
+assert_match '"code":"expired"' "$ASSERT_OUT$ASSERT_ERR" \
+    "expired after a restart"
+testd_stop
+
+# ---- a write that fails: the submit gets storage_error, accepted jobs go
+# on, and the daemon recovers when the disk does.
+full=$_TESTD_TMP/disk-full
+ASYNCD_TEST_STORE_FAIL=$full
+export ASYNCD_TEST_STORE_FAIL
+testd_start --state-dir "$state"
+assert_status 0 asyncctl submit sleep '{"seconds": 1}'
+accepted=$ASSERT_OUT
+: >"$full"
+assert_status 1 asyncctl submit echo '"lost"'
+assert_match 'storage_error|could not be stored' "$ASSERT_ERR" \
+    "a submit that could not be stored"
+assert_status 0 asyncctl --json wait "$accepted"
+assert_eq succeeded "$(printf '%s' "$ASSERT_OUT" | json_get state 2>/dev/null ||
+    field "$accepted" state)" "an accepted job went on"
+rm -f "$full"
+assert_status 0 asyncctl submit echo '"back"' --wait
+assert_eq '"back"' "$ASSERT_OUT" "the store works again"
+testd_stop
+unset ASYNCD_TEST_STORE_FAIL
+
+# ---- a damaged database: a clear error naming the file.
+bad=$(mktemp -d "$_TESTD_TMP/bad.XXXXXX")
+head -c 8192 /dev/urandom >"$bad/jobs.db"
+"$BUILD/asyncd" --socket "ipc://$bad/s.sock" --state-dir "$bad" \
+    </dev/null >"$_TESTD_TMP/bad.log" 2>&1
+st=$?
+[ "$st" -eq 1 ] || fail "asyncd exited $st on a damaged store"
+assert_match "$bad/jobs.db" "$(cat "$_TESTD_TMP/bad.log")" \
+    "the error names the file"
+assert_match 'damaged|not a database' "$(cat "$_TESTD_TMP/bad.log")" \
+    "the error says what is wrong"
+
+# ---- a store it cannot write: refused at start, naming the file.
+ro=$(mktemp -d "$_TESTD_TMP/ro.XXXXXX")
+if [ "$(id -u)" -ne 0 ]; then
+	mkdir "$ro/state"
+	chmod 0500 "$ro/state"
+	rodir=$ro/state
+elif mount -t tmpfs -o size=4m tmpfs "$ro" 2>/dev/null; then
+	mkdir "$ro/state"
+	mount -o remount,ro "$ro" || fail "remount ro"
+	rodir=$ro/state
+else
+	rodir=
+fi
+if [ -n "$rodir" ]; then
+	"$BUILD/asyncd" --socket "ipc://$_TESTD_TMP/ro.sock" \
+	    --state-dir "$rodir" </dev/null >"$_TESTD_TMP/ro.log" 2>&1
+	st=$?
+	[ "$(id -u)" -ne 0 ] || umount "$ro"
+	[ "$st" -eq 1 ] || fail "asyncd exited $st on a read-only state dir"
+	assert_match "$rodir" "$(cat "$_TESTD_TMP/ro.log")" \
+	    "the error names the directory"
+	assert_match 'Read-only|Permission denied|readonly' \
+	    "$(cat "$_TESTD_TMP/ro.log")" "the error says why"
+fi
+
+# ---- a database written by the first schema opens and is migrated.
+old=$(mktemp -d "$_TESTD_TMP/old.XXXXXX")
+cp "$ASYNCD_SRCDIR/tests/data/store-v1.db" "$old/jobs.db" ||
+    fail "no tests/data/store-v1.db"
+testd_start --state-dir "$old"
+assert_status 0 asyncctl wait 1
+assert_eq '"v1"' "$ASSERT_OUT" "a job stored by schema 1"
+assert_eq cancelled "$(field 2 state)" "a cancelled job of schema 1"
+# Queued when that daemon stopped: it runs now, and keeps its key.
+assert_status 0 asyncctl wait 3
+assert_eq '"queued in v1"' "$ASSERT_OUT" "a queued job of schema 1 ran"
+assert_status 0 asyncctl submit echo 0 --key k-queued
+assert_eq 3 "$ASSERT_OUT" "a key of schema 1"
+assert_status 0 asyncctl submit echo 4
+[ "$ASSERT_OUT" -gt 3 ] || fail "id $ASSERT_OUT after a schema 1 store"
+pass
+testd_stop
+
+# ---- durability none: today's memory-only daemon.
+testd_start --state-dir "$state" --durability none
+assert_status 0 asyncctl --json ping
+assert_eq none "$(printf '%s' "$ASSERT_OUT" | json_get durability)" \
+    "durability none in ping"
+testd_stop
+
+echo "PASS $TESTD_SCRIPT ($TESTD_PASSED checks)"
