@@ -48,6 +48,8 @@ static int	asyncctl_submit(struct asyncctl *,
 		    const struct asyncctl_cmd *, int, char **);
 static int	asyncctl_wait(struct asyncctl *,
 		    const struct asyncctl_cmd *, int, char **);
+static int	asyncctl_retry(struct asyncctl *,
+		    const struct asyncctl_cmd *, int, char **);
 static int	asyncctl_status(struct asyncctl *,
 		    const struct asyncctl_cmd *, int, char **);
 static int	asyncctl_list(struct asyncctl *,
@@ -85,7 +87,22 @@ static const char asyncctl_submit_help[] =
 	"                        the id\n"
 	"  -W, --wait-timeout S  give up waiting after S seconds and exit\n"
 	"                        124 (the job goes on); implies --wait\n"
-	"  -j, --json            with --wait, print the whole job object\n";
+	"  -j, --json            with --wait, print the whole job object\n"
+	"  -p, --priority N      higher runs first among jobs ready to run\n"
+	"                        (-1000000 to 1000000, default 0)\n"
+	"  -d, --delay D         start no sooner than D from now (seconds,\n"
+	"                        or 30s, 10m, 2h, 1d)\n"
+	"  -N, --not-before T    start no sooner than T (RFC 3339, like\n"
+	"                        2026-12-02T01:30:00Z)\n"
+	"  -r, --retries N       run again up to N times after it fails or\n"
+	"                        times out\n"
+	"  -R, --retry-delay D   before the first retry (default 1s); each\n"
+	"                        later one waits --retry-backoff times longer\n"
+	"                        (default 2), give or take a tenth\n";
+
+static const char asyncctl_retry_help[] =
+	"Submits a new job with the type and arguments of finished job ID\n"
+	"(no key, no other option carried over) and prints its id.\n";
 
 static const char asyncctl_run_help[] =
 	"Runs CMD with ARGS as an exec job on the daemon, and behaves as if\n"
@@ -209,8 +226,12 @@ static const struct asyncctl_cmd asyncctl_cmds[] = {
 	  asyncctl_ping_help },
 	{ "submit", asyncctl_submit,
 	  "TYPE [ARGS_JSON] [--key K] [--timeout S] [--wait] "
-	  "[--wait-timeout S]",
+	  "[--wait-timeout S] [--priority N] [--delay D | --not-before T] "
+	  "[--retries N [--retry-delay D] [--retry-backoff X]]",
 	  "submit a job; print its id", asyncctl_submit_help },
+	{ "retry", asyncctl_retry, "ID",
+	  "submit a finished job's type and arguments again",
+	  asyncctl_retry_help },
 	{ "run", follow_run,
 	  "[--timeout S] [--env K=V]... [--cwd DIR] [--key K] [--detach] "
 	  "[--no-stdin] -- CMD [ARGS...]",
@@ -414,6 +435,42 @@ asyncctl_parse_seconds(const char *s, double *out)
 	    d > ASYNCCTL_MAX_SECONDS)
 		return (false);
 	*out = d;
+	return (true);
+}
+
+/* A duration: seconds, or a number with s, m, h or d ("10m"). */
+bool
+asyncctl_parse_duration(const char *s, double *out)
+{
+	char	*end, buf[64];
+	double	 unit = 1;
+	size_t	 len = strlen(s);
+
+	if (len == 0 || len >= sizeof buf)
+		return (false);
+	memcpy(buf, s, len + 1);
+	switch (buf[len - 1]) {
+	case 's':
+		unit = 1;
+		break;
+	case 'm':
+		unit = 60;
+		break;
+	case 'h':
+		unit = 3600;
+		break;
+	case 'd':
+		unit = 86400;
+		break;
+	default:
+		return (asyncctl_parse_seconds(s, out));
+	}
+	buf[len - 1] = '\0';
+	if (!asyncctl_parse_seconds(buf, out) ||
+	    *out * unit > ASYNCCTL_MAX_SECONDS)
+		return (false);
+	(void)end;
+	*out *= unit;
 	return (true);
 }
 
@@ -747,10 +804,18 @@ asyncctl_submit(struct asyncctl *ctl, const struct asyncctl_cmd *cmd,
 		{ "timeout", required_argument, NULL, 't' },
 		{ "wait", no_argument, NULL, 'w' },
 		{ "wait-timeout", required_argument, NULL, 'W' },
+		{ "priority", required_argument, NULL, 'p' },
+		{ "delay", required_argument, NULL, 'd' },
+		{ "not-before", required_argument, NULL, 'N' },
+		{ "retries", required_argument, NULL, 'r' },
+		{ "retry-delay", required_argument, NULL, 'R' },
+		{ "retry-backoff", required_argument, NULL, 'B' },
 		ASYNCCTL_COMMON_LONGOPTS,
 		{ NULL, 0, NULL, 0 }
 	};
-	struct asyncd_submit_opts	 opts = { NULL, 0 };
+	struct asyncd_submit_opts	 opts = { .key = NULL };
+	char				*end;
+	long				 n;
 	struct asyncd_job		*job = NULL;
 	const char			*type, *args = NULL;
 	char				*input = NULL;
@@ -761,9 +826,48 @@ asyncctl_submit(struct asyncctl *ctl, const struct asyncctl_cmd *cmd,
 	int				 ch, rv;
 
 	optind = 0;
-	while ((ch = getopt_long(argc, argv, ":k:t:wW:jTh", longopts, NULL)) !=
-	    -1) {
+	while ((ch = getopt_long(argc, argv, ":k:t:wW:p:d:N:r:R:B:jTh",
+	    longopts, NULL)) != -1) {
 		switch (ch) {
+		case 'p':
+		case 'r':
+			errno = 0;
+			n = strtol(optarg, &end, 10);
+			if (errno != 0 || end == optarg || *end != '\0' ||
+			    (ch == 'p' && (n < -1000000 || n > 1000000)) ||
+			    (ch == 'r' && (n < 0 || n > 1000)))
+				return (asyncctl_usage(cmd, "invalid %s '%s' "
+				    "(%s)", ch == 'p' ? "priority" : "retries",
+				    optarg, ch == 'p' ? "-1000000 to 1000000" :
+				    "0 to 1000"));
+			if (ch == 'p')
+				opts.priority = (int)n;
+			else
+				opts.retries = (unsigned)n;
+			break;
+		case 'd':
+		case 'R':
+			if (!asyncctl_parse_duration(optarg, ch == 'd' ?
+			    &opts.delay : &opts.retry_delay))
+				return (asyncctl_usage(cmd, "invalid duration "
+				    "'%s' (seconds, or 30s, 10m, 2h, 1d; at "
+				    "most 30 days)", optarg));
+			break;
+		case 'N':
+			if (asyncd_parse_time(optarg, &opts.not_before) != 0)
+				return (asyncctl_usage(cmd, "invalid time '%s' "
+				    "(RFC 3339, like 2026-12-02T01:30:00Z)",
+				    optarg));
+			break;
+		case 'B':
+			errno = 0;
+			opts.retry_backoff = strtod(optarg, &end);
+			if (errno != 0 || end == optarg || *end != '\0' ||
+			    !(opts.retry_backoff >= 1 &&
+			    opts.retry_backoff <= 100))
+				return (asyncctl_usage(cmd, "invalid backoff "
+				    "'%s' (a number from 1 to 100)", optarg));
+			break;
 		case 'k':
 			if (*optarg == '\0' || strlen(optarg) > 256)
 				return (asyncctl_usage(cmd, "a key is 1 to "
@@ -1058,6 +1162,36 @@ asyncctl_status(struct asyncctl *ctl, const struct asyncctl_cmd *cmd,
 		asyncctl_print_job_fields(job);
 	asyncd_job_free(job);
 	return (rv);
+}
+
+/* A finished job's type and arguments, submitted anew. */
+static int
+asyncctl_retry(struct asyncctl *ctl, const struct asyncctl_cmd *cmd,
+    int argc, char **argv)
+{
+	struct asyncd_job	*job;
+	char			 what[64];
+	uint64_t		 id, nid;
+	int			 rv;
+
+	if ((rv = asyncctl_one_id(ctl, cmd, argc, argv, &id)) != -1)
+		return (rv);
+	snprintf(what, sizeof what, "retry %" PRIu64, id);
+	if ((rv = asyncd_status(ctl->c, id, &job)) != 0)
+		return (asyncctl_fail(ctl, what, rv));
+	if (!asyncd_job_done(job)) {
+		asyncd_job_free(job);
+		asyncctl_warnx("%s: the job has not finished (cancel it "
+		    "first)", what);
+		return (ASYNCCTL_EXIT_FAILED);
+	}
+	rv = asyncd_submit(ctl->c, asyncd_job_type(job), asyncd_job_args(job),
+	    NULL, &nid, NULL);
+	asyncd_job_free(job);
+	if (rv != 0)
+		return (asyncctl_fail(ctl, what, rv));
+	printf("%" PRIu64 "\n", nid);
+	return (ASYNCCTL_EXIT_OK);
 }
 
 static int

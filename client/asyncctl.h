@@ -98,6 +98,7 @@ int	asyncctl_connect(struct asyncctl *ctl);
 bool	asyncctl_parse_id(const char *s, uint64_t *id);
 /* A duration in seconds, fractions allowed, 0 to 30 days. */
 bool	asyncctl_parse_seconds(const char *s, double *out);
+bool	asyncctl_parse_duration(const char *s, double *out);
 /*
  * Handles a getopt_long result that is not the command's own: --json,
  * --table, --help, or a bad option. Returns -1 to go on, or an exit status.

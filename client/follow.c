@@ -670,7 +670,7 @@ int
 follow_run(struct asyncctl *ctl, const struct asyncctl_cmd *cmd, int argc,
     char **argv)
 {
-	struct asyncd_submit_opts	 opts = { NULL, 0 };
+	struct asyncd_submit_opts	 opts = { .key = NULL };
 	struct follow_spec		 sp;
 	char				*cwd = NULL, *args = NULL;
 	uint64_t			 id = 0;

@@ -65,6 +65,12 @@ cmd_submit_exec(struct work *w, struct cmd_error *err)
 		.args = req->args,
 		.key = req->key,
 		.timeout = req->timeout,
+		.priority = req->priority,
+		.not_before = req->not_before > 0 ? req->not_before :
+		    req->delay > 0 ? ev_now(d->loop) + req->delay : 0,
+		.retries = req->retries,
+		.retry_delay = req->retry_delay,
+		.retry_backoff = req->retry_backoff,
 		.uid = server_peer_uid(w),
 		.gid = server_peer_gid(w),
 	};

@@ -169,6 +169,12 @@ struct store_row {
 	unsigned	 attempts;
 	int64_t		 pid;		/* its command's process group */
 	uint64_t	 pid_start;	/* and that process's start time */
+	int		 priority;
+	double		 not_before;
+	unsigned	 retries;
+	double		 retry_delay;
+	double		 retry_backoff;
+	const char	*attempt_errors;	/* JSON text or NULL */
 };
 
 struct store;
@@ -334,6 +340,12 @@ struct job {
 	unsigned		 pins;		/* evict only at 0 */
 	bool			 delivered;	/* its outcome was read */
 	unsigned		 attempts;	/* runs begun, this one too */
+	int			 priority;	/* higher runs first */
+	double			 not_before;	/* may not start before */
+	unsigned		 retries;	/* runs after failures */
+	double			 retry_delay;	/* before the first retry */
+	double			 retry_backoff;	/* the delay grows by, each */
+	cJSON			*attempt_errors; /* failed attempts, or NULL */
 	int64_t			 pid;		/* its command's group, or 0 */
 	uint64_t		 pid_start;	/* that process's start time */
 	size_t			 bytes;		/* footprint, as last sized */
@@ -359,6 +371,7 @@ struct job {
 	int			 run_rc;
 	TAILQ_ENTRY(job)	 qentry;	/* queued or ready */
 	bool			 in_ready;
+	bool			 delayed;	/* in sched's delayed list */
 	struct coro		*coro;
 	ev_timer		 deadline;	/* the job's timeout */
 	ev_timer		 sleep_timer;	/* ad_sleep */
@@ -703,6 +716,8 @@ struct sched {
 	struct job_queue	 queued;	/* top-level jobs, FIFO */
 	struct job_queue	 child_queued;	/* children go first */
 	struct job_queue	 ready;		/* coroutines to resume */
+	struct job_queue	 delayed;	/* queued, not yet due, by time */
+	ev_timer		 delay_timer;	/* the first of them is due */
 	struct job_list		 notify;	/* finished on a coroutine */
 	struct ids		*ids;		/* NULL: count from 1 */
 	struct store		*store;		/* NULL: memory only */
@@ -736,6 +751,11 @@ struct sched_submit {
 	cJSON		*args;		/* taken on success; NULL: null */
 	const char	*key;
 	double		 timeout;
+	int		 priority;
+	double		 not_before;	/* Unix time; 0: now */
+	unsigned	 retries;
+	double		 retry_delay;	/* 0: 1 second */
+	double		 retry_backoff;	/* 0: 2 */
 	struct job	*parent;
 	uint64_t	 uid;
 	uint64_t	 gid;

@@ -43,6 +43,7 @@ job_free(struct job *job)
 	free(job->key);
 	cJSON_Delete(job->args);
 	cJSON_Delete(job->result);
+	cJSON_Delete(job->attempt_errors);
 	free(job->err_code);
 	free(job->err_message);
 	free(job->progress_msg);
@@ -137,6 +138,10 @@ job_view(const struct job *job, struct proto_job *v)
 	v->cancel_requested = job->cancel_reason != 0;
 	v->attempts = job->attempts;
 	v->delivery = (char *)sched_delivery(job->tinfo);
+	v->priority = job->priority;
+	v->not_before = job->not_before;
+	v->retries = job->retries;
+	v->attempt_errors = job->attempt_errors;
 }
 
 void

@@ -87,12 +87,14 @@ ad_check_type(struct ad_check *chk)
 
 static void	sched_prepare_cb(struct ev_loop *, ev_prepare *, int);
 static void	sched_retention_cb(struct ev_loop *, ev_timer *, int);
+static void	sched_delay_cb(struct ev_loop *, ev_timer *, int);
 static void	sched_deadline_cb(struct ev_loop *, ev_timer *, int);
 static void	sched_finish(struct sched *, struct job *, enum proto_state);
 static void	sched_notify(struct sched *, struct job *);
 static void	sched_log_unstarted(struct sched *);
 static void	sched_saved(void *, int);
 static void	sched_final(void *, int);
+static void	sched_retry(struct sched *, struct job *);
 
 void
 sched_config_default(struct sched_config *cfg)
@@ -148,7 +150,10 @@ sched_init(struct sched *s, struct ev_loop *loop, struct registry *reg,
 	TAILQ_INIT(&s->queued);
 	TAILQ_INIT(&s->child_queued);
 	TAILQ_INIT(&s->ready);
+	TAILQ_INIT(&s->delayed);
 	TAILQ_INIT(&s->notify);
+	/* Retry delays get a tenth either way, so retries do not march. */
+	srand48((long)getpid() ^ (long)ev_time());
 	LIST_INIT(&s->waiters);
 	s->next_id = 1;
 	s->run_first = 1;
@@ -161,6 +166,7 @@ sched_init(struct sched *s, struct ev_loop *loop, struct registry *reg,
 	ev_timer_init(&s->retention_timer, sched_retention_cb, 1., 1.);
 	ev_timer_start(loop, &s->retention_timer);
 	ev_unref(loop);
+	ev_timer_init(&s->delay_timer, sched_delay_cb, 0., 0.);
 	return (0);
 }
 
@@ -186,6 +192,7 @@ sched_fini(struct sched *s)
 	ev_prepare_stop(s->loop, &s->prepare);
 	ev_ref(s->loop);
 	ev_timer_stop(s->loop, &s->retention_timer);
+	ev_timer_stop(s->loop, &s->delay_timer);
 	if (s->threads != NULL)
 		pool_thread_stop(s->threads);
 	s->threads = NULL;
@@ -220,7 +227,10 @@ sched_queue(struct sched *s, struct job *job)
 static void
 sched_dequeue(struct sched *s, struct job *job)
 {
-	if (job->type_waiting) {
+	if (job->delayed) {
+		TAILQ_REMOVE(&s->delayed, job, qentry);
+		job->delayed = false;
+	} else if (job->type_waiting) {
 		TAILQ_REMOVE(&job->tinfo->waiting, job, qentry);
 		job->type_waiting = false;
 	} else
@@ -237,13 +247,86 @@ sched_publish(struct sched *s, const struct job *job)
 		s->on_state(s->on_arg, job);
 }
 
+/*
+ * Puts a job in its ready queue: after every job of its priority or
+ * higher, so that equal priorities keep their order.
+ */
+static void
+sched_queue_insert(struct sched *s, struct job *job)
+{
+	struct job_queue	*q = sched_queue(s, job);
+	struct job		*j;
+
+	TAILQ_FOREACH_REVERSE(j, q, job_queue, qentry) {
+		if (j->priority >= job->priority)
+			break;
+	}
+	if (j == NULL)
+		TAILQ_INSERT_HEAD(q, job, qentry);
+	else
+		TAILQ_INSERT_AFTER(q, j, job, qentry);
+}
+
+/* Arms the delay timer for the first delayed job. */
+static void
+sched_delay_arm(struct sched *s)
+{
+	struct job	*job = TAILQ_FIRST(&s->delayed);
+	double		 after;
+
+	ev_timer_stop(s->loop, &s->delay_timer);
+	if (job == NULL)
+		return;
+	/* ev_now is wall-clock time, as not_before is. */
+	after = job->not_before - ev_now(s->loop);
+	ev_timer_set(&s->delay_timer, after > 0 ? after : 0., 0.);
+	ev_timer_start(s->loop, &s->delay_timer);
+}
+
+/*
+ * Queues a job: at once in its ready queue, or, if it may not start yet,
+ * in the delayed list (by time), where it holds no coroutine and no stack.
+ */
 static void
 sched_enqueue(struct sched *s, struct job *job)
 {
-	TAILQ_INSERT_TAIL(sched_queue(s, job), job, qentry);
+	struct job	*j;
+
 	s->nqueued++;
 	if (!job->toplevel)
 		s->nchildren_queued++;
+	if (job->not_before <= ev_now(s->loop)) {
+		sched_queue_insert(s, job);
+		return;
+	}
+	TAILQ_FOREACH_REVERSE(j, &s->delayed, job_queue, qentry) {
+		if (j->not_before <= job->not_before)
+			break;
+	}
+	if (j == NULL)
+		TAILQ_INSERT_HEAD(&s->delayed, job, qentry);
+	else
+		TAILQ_INSERT_AFTER(&s->delayed, j, job, qentry);
+	job->delayed = true;
+	if (TAILQ_FIRST(&s->delayed) == job)
+		sched_delay_arm(s);
+}
+
+/* Delayed jobs that are due move to their ready queues. */
+static void
+sched_delay_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct sched	*s = container_of(w, struct sched, delay_timer);
+	struct job	*job;
+
+	(void)revents;
+	while ((job = TAILQ_FIRST(&s->delayed)) != NULL &&
+	    job->not_before <= ev_now(loop) + 0.001) {
+		TAILQ_REMOVE(&s->delayed, job, qentry);
+		job->delayed = false;
+		sched_queue_insert(s, job);
+	}
+	sched_delay_arm(s);
 }
 
 /* Runs the watches waiting for a job's first row. */
@@ -405,6 +488,12 @@ sched_submit(struct sched *s, struct sched_submit *sub, struct job **out,
 	job->gid = sub->gid;
 	job->created = ev_now(s->loop);
 	job->toplevel = sub->parent == NULL;
+	job->priority = sub->priority;
+	job->not_before = sub->not_before;
+	job->retries = sub->retries;
+	job->retry_delay = sub->retry_delay > 0 ? sub->retry_delay : 1.;
+	job->retry_backoff = sub->retry_backoff >= 1 ? sub->retry_backoff :
+	    2.;
 	ev_timer_init(&job->deadline, sched_deadline_cb, 0., 0.);
 	ev_timer_init(&job->sleep_timer, NULL, 0., 0.);
 	jobtab_add(&s->tab, job);
@@ -567,6 +656,63 @@ sched_admit(struct sched *s)
 		sched_start(s, job);
 }
 
+/*
+ * A job that failed or timed out with retries left: its error goes on
+ * its list of attempts, and it is queued again after retry_delay times
+ * retry_backoff for each retry before, give or take a tenth.
+ */
+static void
+sched_retry(struct sched *s, struct job *job)
+{
+	struct job	*child;
+	cJSON		*e;
+	double		 delay;
+
+	ev_timer_stop(s->loop, &job->deadline);
+	while ((child = TAILQ_FIRST(&job->children)) != NULL) {
+		TAILQ_REMOVE(&job->children, child, child_entry);
+		child->parent = NULL;
+		sched_cancel(s, child, ASYNCD_ECANCELED, "parent job %" PRIu64
+		    " failed and will be retried", job->id);
+	}
+	if (job->attempt_errors == NULL &&
+	    (job->attempt_errors = cJSON_CreateArray()) == NULL)
+		fatalx("%s: out of memory", __func__);
+	if ((e = cJSON_CreateObject()) == NULL ||
+	    cJSON_AddNumberToObject(e, "attempt", job->attempts) == NULL ||
+	    cJSON_AddStringToObject(e, "code", job->err_code != NULL ?
+	    job->err_code : "failed") == NULL ||
+	    cJSON_AddStringToObject(e, "message", job->err_message != NULL ?
+	    job->err_message : "") == NULL ||
+	    cJSON_AddNumberToObject(e, "finished",
+	    proto_time_round(ev_now(s->loop))) == NULL)
+		fatalx("%s: out of memory", __func__);
+	cJSON_AddItemToArray(job->attempt_errors, e);
+	delay = job->retry_delay * pow(job->retry_backoff,
+	    (double)job->attempts - 1);
+	if (delay > PROTO_MAX_SECONDS)
+		delay = PROTO_MAX_SECONDS;
+	delay *= 0.9 + 0.2 * drand48();
+	log_info("job %" PRIu64 " (%s) attempt %u %s: %s; retried in %.3f s",
+	    job->id, job->type_name, job->attempts, job->cancel_reason != 0 ?
+	    "timed out" : "failed", job->err_message != NULL ?
+	    job->err_message : "", delay);
+	free(job->err_code);
+	free(job->err_message);
+	job->err_code = job->err_message = NULL;
+	cJSON_Delete(job->result);
+	job->result = NULL;
+	job->cancel_reason = 0;
+	free(job->cancel_msg);
+	job->cancel_msg = NULL;
+	job->progress = -1;
+	jobtab_set_state(&s->tab, job, PROTO_QUEUED);
+	job->not_before = ev_now(s->loop) + delay;
+	sched_enqueue(s, job);
+	sched_store_update(job);
+	sched_publish(s, job);
+}
+
 /* The coroutine of job has returned: decide how the job ended. */
 static void
 sched_returned(struct sched *s, struct job *job)
@@ -616,6 +762,11 @@ sched_returned(struct sched *s, struct job *job)
 			cJSON_Delete(job->result);
 			job->result = NULL;
 		}
+	}
+	if ((state == PROTO_FAILED || state == PROTO_TIMED_OUT) &&
+	    job->toplevel && job->attempts <= job->retries && !s->draining) {
+		sched_retry(s, job);
+		return;
 	}
 	sched_finish(s, job, state);
 }
@@ -1047,6 +1198,13 @@ sched_restore(struct sched *s, const struct store_row *row)
 	job->finished = row->finished;
 	job->timeout = row->timeout;
 	job->attempts = row->attempts;
+	job->priority = row->priority;
+	job->not_before = row->not_before;
+	job->retries = row->retries;
+	job->retry_delay = row->retry_delay > 0 ? row->retry_delay : 1.;
+	job->retry_backoff = row->retry_backoff >= 1 ? row->retry_backoff : 2.;
+	if (row->attempt_errors != NULL)
+		job->attempt_errors = cJSON_Parse(row->attempt_errors);
 	if (row->result != NULL)
 		job->result = cJSON_Parse(row->result);
 	if (row->err_code != NULL)

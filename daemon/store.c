@@ -45,7 +45,7 @@
  * Schema versions (PRAGMA user_version). Each step migrates from the one
  * before; a database newer than this daemon is refused.
  */
-#define STORE_SCHEMA	1
+#define STORE_SCHEMA	2
 
 /* How long a failed group waits before its retried writes go again. */
 #define STORE_RETRY_USEC	200000
@@ -77,6 +77,12 @@ struct store_op {
 	unsigned		 attempts;
 	int64_t			 pid;
 	uint64_t		 pid_start;
+	int			 priority;
+	double			 not_before;
+	unsigned		 retries;
+	double			 retry_delay;
+	double			 retry_backoff;
+	char			*attempt_errors;	/* JSON text */
 	store_done_fn		 done;		/* NULL: nobody waits */
 	void			*arg;
 	int			 err;
@@ -143,6 +149,13 @@ static const char *const store_migrations[STORE_SCHEMA] = {
 	" pid INTEGER NOT NULL DEFAULT 0,"
 	" pid_start INTEGER NOT NULL DEFAULT 0);"
 	"CREATE INDEX jobs_state ON jobs (state);",
+	/* 1 -> 2: priorities, delayed starts and retries. */
+	"ALTER TABLE jobs ADD COLUMN priority INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE jobs ADD COLUMN not_before REAL NOT NULL DEFAULT 0;"
+	"ALTER TABLE jobs ADD COLUMN retries INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE jobs ADD COLUMN retry_delay REAL NOT NULL DEFAULT 0;"
+	"ALTER TABLE jobs ADD COLUMN retry_backoff REAL NOT NULL DEFAULT 0;"
+	"ALTER TABLE jobs ADD COLUMN attempt_errors TEXT;",
 };
 
 static void
@@ -154,6 +167,7 @@ store_op_free(struct store_op *op)
 	free(op->result);
 	free(op->err_code);
 	free(op->err_message);
+	free(op->attempt_errors);
 	free(op);
 }
 
@@ -342,13 +356,16 @@ store_open(struct store **out, const char *path, enum store_durability dur,
 	if ((rv = store_prepare(st, &st->st_insert, "INSERT OR REPLACE INTO "
 	    "jobs (id, parent, type, key, args, state, uid, gid, created, "
 	    "started, finished, timeout, result, err_code, err_message, "
-	    "attempts, pid, pid_start) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, "
-	    "?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+	    "attempts, pid, pid_start, priority, not_before, retries, "
+	    "retry_delay, retry_backoff, attempt_errors) VALUES (?1, ?2, ?3, "
+	    "?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, "
+	    "?18, ?19, ?20, ?21, ?22, ?23, ?24)",
 	    cause)) != 0 ||
 	    (rv = store_prepare(st, &st->st_update, "UPDATE jobs SET "
 	    "state = ?6, started = ?10, finished = ?11, result = ?13, "
 	    "err_code = ?14, err_message = ?15, attempts = ?16, pid = ?17, "
-	    "pid_start = ?18 WHERE id = ?1", cause)) != 0 ||
+	    "pid_start = ?18, not_before = ?20, attempt_errors = ?24 "
+	    "WHERE id = ?1", cause)) != 0 ||
 	    (rv = store_prepare(st, &st->st_delete, "DELETE FROM jobs WHERE "
 	    "id = ?1", cause)) != 0 ||
 	    (rv = store_prepare(st, &st->st_meta, "INSERT OR REPLACE INTO "
@@ -410,8 +427,9 @@ store_load(struct store *st, store_load_fn fn, void *arg, uint64_t *next,
 	*next = meta_next > 0 ? (uint64_t)meta_next : 1;
 	if (store_prepare(st, &stmt, "SELECT id, parent, type, key, args, "
 	    "state, uid, gid, created, started, finished, timeout, result, "
-	    "err_code, err_message, attempts, pid, pid_start FROM jobs "
-	    "ORDER BY id", cause) != 0)
+	    "err_code, err_message, attempts, pid, pid_start, priority, "
+	    "not_before, retries, retry_delay, retry_backoff, attempt_errors "
+	    "FROM jobs ORDER BY id", cause) != 0)
 		return (ASYNCD_ESTORAGE);
 	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
 		memset(&row, 0, sizeof row);
@@ -433,6 +451,12 @@ store_load(struct store *st, store_load_fn fn, void *arg, uint64_t *next,
 		row.attempts = (unsigned)sqlite3_column_int(stmt, 15);
 		row.pid = sqlite3_column_int64(stmt, 16);
 		row.pid_start = (uint64_t)sqlite3_column_int64(stmt, 17);
+		row.priority = sqlite3_column_int(stmt, 18);
+		row.not_before = sqlite3_column_double(stmt, 19);
+		row.retries = (unsigned)sqlite3_column_int(stmt, 20);
+		row.retry_delay = sqlite3_column_double(stmt, 21);
+		row.retry_backoff = sqlite3_column_double(stmt, 22);
+		row.attempt_errors = store_col_text(stmt, 23);
 		if (row.type == NULL || row.args == NULL || row.state == NULL)
 			continue;	/* NOT NULL: never */
 		if (row.id >= *next)
@@ -501,7 +525,13 @@ store_write(struct store *st, struct store_op *op)
 		sqlite3_bind_int64(stmt, 8, (sqlite3_int64)op->gid);
 		sqlite3_bind_double(stmt, 9, op->created);
 		sqlite3_bind_double(stmt, 12, op->timeout);
+		sqlite3_bind_int(stmt, 19, op->priority);
+		sqlite3_bind_int(stmt, 21, (int)op->retries);
+		sqlite3_bind_double(stmt, 22, op->retry_delay);
+		sqlite3_bind_double(stmt, 23, op->retry_backoff);
 	}
+	sqlite3_bind_double(stmt, 20, op->not_before);
+	store_bind_text(stmt, 24, op->attempt_errors);
 	store_bind_text(stmt, 6, op->state);
 	sqlite3_bind_double(stmt, 10, op->started);
 	sqlite3_bind_double(stmt, 11, op->finished);
@@ -722,6 +752,8 @@ store_op_create(enum store_kind kind, const struct job *job,
 	op->attempts = job->attempts;
 	op->pid = job->pid;
 	op->pid_start = job->pid_start;
+	op->not_before = job->not_before;
+	op->attempt_errors = store_json(job->attempt_errors);
 	op->done = done;
 	op->arg = arg;
 	return (op);
@@ -741,6 +773,10 @@ store_insert(struct store *st, const struct job *job, store_done_fn done,
 	op->gid = job->gid;
 	op->created = job->created;
 	op->timeout = job->timeout;
+	op->priority = job->priority;
+	op->retries = job->retries;
+	op->retry_delay = job->retry_delay;
+	op->retry_backoff = job->retry_backoff;
 	store_queue(st, op);
 }
 

@@ -170,7 +170,24 @@ const char *asyncd_errmsg(void);
 struct asyncd_submit_opts {
 	const char	*key;		/* idempotency key, or NULL */
 	double		 timeout;	/* job run time limit; 0: none */
+	/*
+	 * Added with the durable store; zero is the old behaviour, so
+	 * initialize the whole struct ({ .key = ... }).
+	 */
+	int		 priority;	/* higher runs first among ready jobs */
+	double		 delay;		/* seconds before it may start */
+	double		 not_before;	/* or the Unix time it may start */
+	unsigned	 retries;	/* runs again after a failure */
+	double		 retry_delay;	/* before the first retry; 0: 1 s */
+	double		 retry_backoff;	/* each delay grows by; 0: 2 */
 };
+
+/*
+ * An RFC 3339 time ("2026-12-02T01:30:00Z", with an optional fraction and
+ * a Z or +hh:mm offset) as Unix time, for not_before. Returns 0 or
+ * ASYNCD_EINVAL.
+ */
+int	asyncd_parse_time(const char *text, double *t);
 
 /*
  * Submits a job of the given type with args_json (any JSON text; NULL

@@ -1211,6 +1211,22 @@ client_submit(struct asyncd *c, const char *type, const char *args_json,
 			return (ASYNCD_EINVAL);
 		req.u.submit.key = (char *)opts->key;
 		req.u.submit.timeout = opts->timeout;
+		if (opts->priority < -PROTO_MAX_PRIORITY ||
+		    opts->priority > PROTO_MAX_PRIORITY ||
+		    opts->retries > PROTO_MAX_RETRIES ||
+		    !client_valid_seconds(opts->delay) ||
+		    !client_valid_seconds(opts->retry_delay) ||
+		    opts->not_before < 0 || (opts->delay > 0 &&
+		    opts->not_before > 0) || (opts->retry_backoff != 0 &&
+		    (opts->retry_backoff < 1 ||
+		    opts->retry_backoff > PROTO_MAX_BACKOFF)))
+			return (ASYNCD_EINVAL);
+		req.u.submit.priority = opts->priority;
+		req.u.submit.delay = opts->delay;
+		req.u.submit.not_before = opts->not_before;
+		req.u.submit.retries = opts->retries;
+		req.u.submit.retry_delay = opts->retry_delay;
+		req.u.submit.retry_backoff = opts->retry_backoff;
 	}
 	if (args_json != NULL) {
 		/* Whitespace may follow the value, nothing else. */

@@ -225,6 +225,14 @@ asyncd_job_progress(const struct asyncd_job *job, const char **message)
 }
 
 int
+asyncd_parse_time(const char *text, double *t)
+{
+	if (text == NULL || t == NULL || proto_parse_time(text, t) != 0)
+		return (ASYNCD_EINVAL);
+	return (0);
+}
+
+int
 asyncd_job_outcome(const struct asyncd_job *job)
 {
 	switch (job->pj.state) {

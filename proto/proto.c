@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "proto.h"
 
@@ -170,6 +171,50 @@ proto_get_seconds(const cJSON *item, double *seconds)
 	if (!isfinite(d) || d < 0 || d > PROTO_MAX_SECONDS)
 		return (ASYNCD_EBADREQUEST);
 	*seconds = d;
+	return (0);
+}
+
+int
+proto_parse_time(const char *text, double *t)
+{
+	struct tm	 tm;
+	const char	*p;
+	double		 frac = 0;
+	long		 off = 0;
+	int		 n = 0, oh, om;
+	time_t		 secs;
+
+	memset(&tm, 0, sizeof tm);
+	if (strlen(text) > 64 || sscanf(text, "%4d-%2d-%2d%*1[Tt ]%2d:%2d:%2d%n",
+	    &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min,
+	    &tm.tm_sec, &n) != 6 || n != 19)
+		return (ASYNCD_EBADREQUEST);
+	p = text + n;
+	if (*p == '.') {
+		char	*end;
+
+		if (p[1] < '0' || p[1] > '9')
+			return (ASYNCD_EBADREQUEST);
+		frac = strtod(p, &end);
+		p = end;
+	}
+	if (*p == 'Z' || *p == 'z')
+		p++;
+	else if ((*p == '+' || *p == '-') && sscanf(p + 1, "%2d:%2d%n",
+	    &oh, &om, &n) == 2 && n == 5 && oh < 24 && om < 60) {
+		off = (oh * 3600L + om * 60L) * (*p == '-' ? -1 : 1);
+		p += 6;
+	} else
+		return (ASYNCD_EBADREQUEST);
+	if (*p != '\0' || tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 ||
+	    tm.tm_mday > 31 || tm.tm_hour > 23 || tm.tm_min > 59 ||
+	    tm.tm_sec > 60 || tm.tm_year < 1970)
+		return (ASYNCD_EBADREQUEST);
+	tm.tm_year -= 1900;
+	tm.tm_mon -= 1;
+	if ((secs = timegm(&tm)) == (time_t)-1)
+		return (ASYNCD_EBADREQUEST);
+	*t = (double)secs - (double)off + frac;
 	return (0);
 }
 

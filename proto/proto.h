@@ -111,7 +111,18 @@ struct proto_submit {
 	double		 timeout;	/* run time limit in seconds; 0: none */
 	double		 wait;		/* hold the reply up to this long for the
 					   result; 0: reply once accepted */
+	int		 priority;	/* higher runs first among ready jobs */
+	double		 delay;		/* seconds before it may start; 0: none */
+	double		 not_before;	/* Unix time it may start; 0: now */
+	unsigned	 retries;	/* runs after a failure; 0: none */
+	double		 retry_delay;	/* before the first retry; 0: default */
+	double		 retry_backoff;	/* each retry's delay grows by; 0: dflt */
 };
+
+/* The bounds of the submit fields above. */
+#define PROTO_MAX_PRIORITY	1000000
+#define PROTO_MAX_RETRIES	1000
+#define PROTO_MAX_BACKOFF	100.0
 
 struct proto_wait {
 	uint64_t	*ids;
@@ -197,6 +208,11 @@ struct proto_job {
 	bool		 cancel_requested;
 	uint64_t	 attempts;	/* runs begun; 0: never ran */
 	char		*delivery;	/* at_most_once...; NULL: not said */
+	double		 priority;	/* higher runs first; 0: default */
+	double		 not_before;	/* Unix time it may start; 0: any */
+	uint64_t	 retries;	/* runs after failures it may have */
+	cJSON		*attempt_errors; /* [{attempt,code,message,finished}],
+					   failed attempts; NULL: none */
 };
 
 /* What proto_job_encode puts in beyond the summary fields. */
@@ -358,6 +374,11 @@ int	 proto_stream_parse(const char *);
 /* Helpers shared by both sides, also used by the daemon's schema checks. */
 int	 proto_get_id(const cJSON *item, uint64_t *id);
 int	 proto_get_seconds(const cJSON *item, double *seconds);
+/*
+ * An RFC 3339 time ("2026-12-02T01:30:00Z", "...T01:30:00.5+01:00") as
+ * Unix time. Returns 0 or ASYNCD_EBADREQUEST.
+ */
+int	 proto_parse_time(const char *text, double *t);
 /*
  * Prints a tree for the wire: cJSON_PrintUnformatted, except that integers
  * from 2^52 up (job ids reach 2^53-1) print exactly, which cJSON's own

@@ -127,6 +127,16 @@ proto_job_encode(const struct proto_job *job, int flags)
 	if (job->delivery != NULL &&
 	    !reply_add_str(obj, "delivery", job->delivery))
 		goto fail;
+	if ((job->priority != 0 &&
+	    !reply_add_num(obj, "priority", job->priority)) ||
+	    (job->not_before > 0 && !reply_add_num(obj, "not_before",
+	    proto_time_round(job->not_before))) ||
+	    (job->retries > 0 &&
+	    !reply_add_num(obj, "retries", (double)job->retries)) ||
+	    (job->attempt_errors != NULL &&
+	    !cJSON_AddItemReferenceToObject(obj, "attempt_errors",
+	    job->attempt_errors)))
+		goto fail;
 	if (job->cancel_requested && !proto_state_terminal(job->state) &&
 	    cJSON_AddTrueToObject(obj, "cancel_requested") == NULL)
 		goto fail;
@@ -202,6 +212,9 @@ reply_job_decode(cJSON *obj, struct proto_job *job, bool steal)
 	    !reply_num(obj, "timeout", &job->timeout) ||
 	    !reply_u64(obj, "attempts", &job->attempts) ||
 	    !reply_str(obj, "delivery", &job->delivery) ||
+	    !reply_num(obj, "priority", &job->priority) ||
+	    !reply_num(obj, "not_before", &job->not_before) ||
+	    !reply_u64(obj, "retries", &job->retries) ||
 	    !reply_bool(obj, "cancel_requested", &job->cancel_requested))
 		goto fail;
 	if ((sub = cJSON_GetObjectItemCaseSensitive(obj, "error")) != NULL) {
@@ -221,7 +234,13 @@ reply_job_decode(cJSON *obj, struct proto_job *job, bool steal)
 		    "args");
 		job->result = cJSON_DetachItemFromObjectCaseSensitive(obj,
 		    "result");
+		job->attempt_errors = cJSON_DetachItemFromObjectCaseSensitive(
+		    obj, "attempt_errors");
 	} else {
+		if ((item = cJSON_GetObjectItemCaseSensitive(obj,
+		    "attempt_errors")) != NULL && (job->attempt_errors =
+		    cJSON_Duplicate(item, true)) == NULL)
+			goto nomem;
 		if ((item = cJSON_GetObjectItemCaseSensitive(obj, "args")) !=
 		    NULL && (job->args = cJSON_Duplicate(item, true)) == NULL)
 			goto nomem;
@@ -255,6 +274,7 @@ proto_job_fini(struct proto_job *job)
 	free(job->err_message);
 	free(job->progress_msg);
 	free(job->delivery);
+	cJSON_Delete(job->attempt_errors);
 	memset(job, 0, sizeof *job);
 	job->progress = -1;
 }

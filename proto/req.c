@@ -8,10 +8,12 @@
  * fields are ignored so that newer clients can talk to older daemons.
  */
 #include <inttypes.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "proto.h"
 
@@ -130,6 +132,67 @@ req_add_number(cJSON *obj, const char *name, double value)
 	return (cJSON_AddNumberToObject(obj, name, value) != NULL);
 }
 
+/* An integer field in [min, max]; absent: 0. */
+static int
+req_int(const cJSON *obj, const char *name, double min, double max,
+    double *out, char **cause)
+{
+	const cJSON	*item;
+
+	*out = 0;
+	if ((item = req_field(obj, name)) == NULL)
+		return (0);
+	if (!cJSON_IsNumber(item) || !isfinite(item->valuedouble) ||
+	    item->valuedouble != floor(item->valuedouble) ||
+	    item->valuedouble < min || item->valuedouble > max)
+		return (req_fail(cause, ASYNCD_EBADREQUEST, "field '%s' must "
+		    "be an integer from %.0f to %.0f", name, min, max));
+	*out = item->valuedouble;
+	return (0);
+}
+
+/* When it may start, its priority, and how it is retried. */
+static int
+req_decode_lifecycle(cJSON *obj, struct proto_submit *s, char **cause)
+{
+	const cJSON	*item;
+	double		 v;
+	int		 rv;
+
+	if ((rv = req_int(obj, "priority", -PROTO_MAX_PRIORITY,
+	    PROTO_MAX_PRIORITY, &v, cause)) != 0)
+		return (rv);
+	s->priority = (int)v;
+	if ((rv = req_int(obj, "retries", 0, PROTO_MAX_RETRIES, &v,
+	    cause)) != 0)
+		return (rv);
+	s->retries = (unsigned)v;
+	if ((rv = req_seconds(obj, "delay", &s->delay, cause)) != 0 ||
+	    (rv = req_seconds(obj, "retry_delay", &s->retry_delay,
+	    cause)) != 0)
+		return (rv);
+	if ((item = req_field(obj, "retry_backoff")) != NULL) {
+		if (!cJSON_IsNumber(item) || !isfinite(item->valuedouble) ||
+		    item->valuedouble < 1 ||
+		    item->valuedouble > PROTO_MAX_BACKOFF)
+			return (req_fail(cause, ASYNCD_EBADREQUEST, "field "
+			    "'retry_backoff' must be a number from 1 to %.0f",
+			    PROTO_MAX_BACKOFF));
+		s->retry_backoff = item->valuedouble;
+	}
+	if ((item = req_field(obj, "not_before")) != NULL) {
+		if (!cJSON_IsString(item) ||
+		    proto_parse_time(item->valuestring, &s->not_before) != 0)
+			return (req_fail(cause, ASYNCD_EBADREQUEST, "field "
+			    "'not_before' must be an RFC 3339 time, like "
+			    "2026-12-02T01:30:00Z"));
+		if (s->delay > 0)
+			return (req_fail(cause, ASYNCD_EBADREQUEST, "fields "
+			    "'delay' and 'not_before' exclude each other"));
+	}
+	return (0);
+}
+
 static int
 req_decode_submit(cJSON *obj, struct proto_req *req, char **cause)
 {
@@ -146,6 +209,8 @@ req_decode_submit(cJSON *obj, struct proto_req *req, char **cause)
 	if ((rv = req_seconds(obj, "timeout", &s->timeout, cause)) != 0)
 		return (rv);
 	if ((rv = req_seconds(obj, "wait", &s->wait, cause)) != 0)
+		return (rv);
+	if ((rv = req_decode_lifecycle(obj, s, cause)) != 0)
 		return (rv);
 	/* Detached, not copied: the job will own the arguments. */
 	args = cJSON_DetachItemFromObjectCaseSensitive(obj, "args");
@@ -180,6 +245,28 @@ req_encode_submit(const struct proto_req *req, cJSON *obj)
 		return (ASYNCD_ENOMEM);
 	if (s->wait > 0 && !req_add_number(obj, "wait", s->wait))
 		return (ASYNCD_ENOMEM);
+	if ((s->priority != 0 &&
+	    !req_add_number(obj, "priority", s->priority)) ||
+	    (s->delay > 0 && !req_add_number(obj, "delay", s->delay)) ||
+	    (s->retries > 0 && !req_add_number(obj, "retries", s->retries)) ||
+	    (s->retry_delay > 0 &&
+	    !req_add_number(obj, "retry_delay", s->retry_delay)) ||
+	    (s->retry_backoff > 0 &&
+	    !req_add_number(obj, "retry_backoff", s->retry_backoff)))
+		return (ASYNCD_ENOMEM);
+	if (s->not_before > 0) {
+		char		buf[96];
+		time_t		secs = (time_t)s->not_before;
+		struct tm	tm;
+
+		gmtime_r(&secs, &tm);
+		snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
+		    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+		    tm.tm_min, tm.tm_sec, (int)((s->not_before -
+		    (double)secs) * 1000));
+		if (cJSON_AddStringToObject(obj, "not_before", buf) == NULL)
+			return (ASYNCD_ENOMEM);
+	}
 	return (0);
 }
 

@@ -29,7 +29,7 @@
 int
 main(int argc, char **argv)
 {
-	struct asyncd_submit_opts	 opts = { NULL, 0 };
+	struct asyncd_submit_opts	 opts = { .key = NULL };
 	struct asyncd			*c;
 	char				 key[300], args[64], line[16];
 	char				*end;

@@ -322,7 +322,7 @@ test_concurrency_many_clients(void **state)
 	struct asyncd		 *c;
 	struct asyncd_job	**jobs;
 	struct asyncd_stats	  st;
-	struct asyncd_submit_opts opts = { NULL, 0 };
+	struct asyncd_submit_opts opts = { .key = NULL };
 	uint64_t		 *ids, *sorted, id;
 	char			  prefix[16], key[32], *line, *save;
 	double			  t0, wall, ran;

@@ -115,6 +115,8 @@ wait_for sh -c "\"$BUILD/asyncctl\" --json status $again | grep -q running"
 "$BUILD/asyncctl" wait --timeout 60 "$again" >"$_TESTD_TMP/w.out" \
     2>"$_TESTD_TMP/w.err" &
 waiter=$!
+# It has connected once it holds a socket.
+wait_for sh -c "ls -l /proc/$waiter/fd 2>/dev/null | grep -q 'socket:'"
 url=$TESTD_URL
 dir=$TESTD_DIR
 crash
@@ -219,7 +221,7 @@ fi
 
 # ---- a database written by the first schema opens and is migrated.
 old=$(mktemp -d "$_TESTD_TMP/old.XXXXXX")
-cp "$ASYNCD_SRCDIR/tests/data/store-v1.db" "$old/jobs.db" ||
+cp "${ASYNCD_SRCDIR:-.}/tests/data/store-v1.db" "$old/jobs.db" ||
     fail "no tests/data/store-v1.db"
 testd_start --state-dir "$old"
 assert_status 0 asyncctl wait 1
