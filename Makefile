@@ -73,7 +73,8 @@ DAEMON_SRCS	= $(DAEMON_CORE_SRCS) daemon/main.c daemon/server.c \
 		  daemon/cmd_ping.c \
 		  daemon/cmd_submit.c daemon/cmd_wait.c daemon/cmd_status.c \
 		  daemon/cmd_list.c daemon/cmd_cancel.c daemon/cmd_types.c \
-		  daemon/cmd_stats.c daemon/cmd_shutdown.c daemon/cmd_output.c
+		  daemon/cmd_stats.c daemon/cmd_shutdown.c daemon/cmd_output.c \
+		  daemon/cmd_forget.c
 CLIENT_SRCS	= client/asyncctl.c client/output.c client/follow.c
 
 obj		= $(patsubst %.c,$(BUILD)/%.o,$(patsubst %.S,$(BUILD)/%.o,$(1)))
@@ -246,8 +247,9 @@ valgrind: deps
 demo: deps all
 	BUILD=$(BUILD) scripts/demo.sh
 
-bench: deps all $(BENCH_BINS)
+bench: deps all $(BENCH_BINS) $(BUILD)/tests/loadgen
 	BUILD=$(BUILD) bench/run.sh
+	BUILD=$(BUILD) bench/durability.sh
 
 $(BUILD)/bench/%: bench/%.c bench/bench.h $(LIB_A)
 	@mkdir -p $(@D)

@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "asyncctl.h"
@@ -47,6 +48,8 @@ static int	asyncctl_ping(struct asyncctl *,
 static int	asyncctl_submit(struct asyncctl *,
 		    const struct asyncctl_cmd *, int, char **);
 static int	asyncctl_wait(struct asyncctl *,
+		    const struct asyncctl_cmd *, int, char **);
+static int	asyncctl_forget(struct asyncctl *,
 		    const struct asyncctl_cmd *, int, char **);
 static int	asyncctl_retry(struct asyncctl *,
 		    const struct asyncctl_cmd *, int, char **);
@@ -99,6 +102,17 @@ static const char asyncctl_submit_help[] =
 	"  -R, --retry-delay D   before the first retry (default 1s); each\n"
 	"                        later one waits --retry-backoff times longer\n"
 	"                        (default 2), give or take a tenth\n";
+
+static const char asyncctl_forget_help[] =
+	"Removes finished jobs from the daemon (and its store) before\n"
+	"--retention would, and prints how many went: job ID, or every\n"
+	"finished job of yours that matches\n"
+	"  -s, --state S         in final state S (succeeded, failed,\n"
+	"                        cancelled, timed_out, interrupted)\n"
+	"  -b, --before T        finished before T (RFC 3339, like\n"
+	"                        2026-12-02T01:30:00Z), or D ago (30s, 10m,\n"
+	"                        2h, 7d)\n"
+	"Their ids then answer 'expired'.\n";
 
 static const char asyncctl_retry_help[] =
 	"Submits a new job with the type and arguments of finished job ID\n"
@@ -229,6 +243,9 @@ static const struct asyncctl_cmd asyncctl_cmds[] = {
 	  "[--wait-timeout S] [--priority N] [--delay D | --not-before T] "
 	  "[--retries N [--retry-delay D] [--retry-backoff X]]",
 	  "submit a job; print its id", asyncctl_submit_help },
+	{ "forget", asyncctl_forget, "ID | [--state S] [--before T]",
+	  "remove finished jobs now; print how many",
+	  asyncctl_forget_help },
 	{ "retry", asyncctl_retry, "ID",
 	  "submit a finished job's type and arguments again",
 	  asyncctl_retry_help },
@@ -1162,6 +1179,84 @@ asyncctl_status(struct asyncctl *ctl, const struct asyncctl_cmd *cmd,
 		asyncctl_print_job_fields(job);
 	asyncd_job_free(job);
 	return (rv);
+}
+
+static int
+asyncctl_forget(struct asyncctl *ctl, const struct asyncctl_cmd *cmd,
+    int argc, char **argv)
+{
+	static const struct option	 longopts[] = {
+		{ "state", required_argument, NULL, 's' },
+		{ "before", required_argument, NULL, 'b' },
+		ASYNCCTL_COMMON_LONGOPTS,
+		{ NULL, 0, NULL, 0 }
+	};
+	static const char *const	 states[] = {
+		"succeeded", "failed", "cancelled", "timed_out"
+	};
+	static const int		 codes[] = {
+		ASYNCD_SUCCEEDED, ASYNCD_FAILED, ASYNCD_CANCELLED,
+		ASYNCD_TIMED_OUT
+	};
+	char				*end;
+	double				 before = 0, ago;
+	uint64_t			 id = 0, n = 0;
+	int				 ch, rv, state = -1;
+	size_t				 i;
+
+	optind = 0;
+	while ((ch = getopt_long(argc, argv, ":s:b:jTh", longopts,
+	    NULL)) != -1) {
+		switch (ch) {
+		case 's':
+			if (strcmp(optarg, "interrupted") == 0)
+				state = ASYNCD_INTERRUPTED;
+			for (i = 0; i < NITEMS(states); i++) {
+				if (strcmp(optarg, states[i]) == 0)
+					state = codes[i];
+			}
+			if (state == -1)
+				return (asyncctl_usage(cmd, "invalid state "
+				    "'%s' (a final state)", optarg));
+			break;
+		case 'b':
+			if (asyncd_parse_time(optarg, &before) == 0)
+				break;
+			if (!asyncctl_parse_duration(optarg, &ago))
+				return (asyncctl_usage(cmd, "invalid time "
+				    "'%s' (RFC 3339, or a duration ago)",
+				    optarg));
+			before = (double)time(NULL) - ago;
+			break;
+		default:
+			if ((rv = asyncctl_common_opt(ctl, cmd, ch,
+			    argv)) != -1)
+				return (rv);
+			break;
+		}
+	}
+	if (optind < argc) {
+		errno = 0;
+		id = strtoull(argv[optind], &end, 10);
+		if (errno != 0 || *end != '\0' || id == 0 ||
+		    argv[optind][0] == '-')
+			return (asyncctl_usage(cmd, "invalid job id '%s'",
+			    argv[optind]));
+		if (++optind < argc)
+			return (asyncctl_usage(cmd, "unexpected argument "
+			    "'%s'", argv[optind]));
+		if (state != -1 || before != 0)
+			return (asyncctl_usage(cmd, "ID excludes --state and "
+			    "--before"));
+	} else if (state == -1 && before == 0)
+		return (asyncctl_usage(cmd, "give ID, or --state or "
+		    "--before"));
+	if ((rv = asyncctl_connect(ctl)) != 0)
+		return (rv);
+	if ((rv = asyncd_forget(ctl->c, id, state, before, &n)) != 0)
+		return (asyncctl_fail(ctl, "forget", rv));
+	printf("%" PRIu64 "\n", n);
+	return (ASYNCCTL_EXIT_OK);
 }
 
 /* A finished job's type and arguments, submitted anew. */

@@ -22,6 +22,7 @@ static const struct cmd_entry *const cmd_table[PROTO_OP_COUNT] = {
 	[PROTO_STATS] = &cmd_stats_entry,
 	[PROTO_SHUTDOWN] = &cmd_shutdown_entry,
 	[PROTO_OUTPUT] = &cmd_output_entry,
+	[PROTO_FORGET] = &cmd_forget_entry,
 };
 
 void

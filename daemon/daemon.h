@@ -796,6 +796,11 @@ bool	sched_idle(const struct sched *);
 void	sched_stats(const struct sched *, struct proto_stats *);
 /* Forgets finished jobs past the retention limits. */
 void	sched_evict(struct sched *);
+/*
+ * Forgets a finished job now, in memory and in the store. Returns 0,
+ * ASYNCD_EBUSY (not finished, or someone is about to reply with it).
+ */
+int	sched_forget_job(struct sched *, struct job *);
 /* Wakes a suspended coroutine: its await returns rc. */
 void	sched_wake(struct job *, int);
 /*
@@ -978,6 +983,7 @@ extern const struct cmd_entry cmd_types_entry;
 extern const struct cmd_entry cmd_stats_entry;
 extern const struct cmd_entry cmd_shutdown_entry;
 extern const struct cmd_entry cmd_output_entry;
+extern const struct cmd_entry cmd_forget_entry;
 /* Shutdown: answers every held "output" request now. */
 void	cmd_output_flush(void);
 

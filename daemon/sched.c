@@ -108,7 +108,8 @@ sched_config_default(struct sched_config *cfg)
 	cfg->max_queued = 100000;
 	/* Virtual size; only the pages a job touches become resident. */
 	cfg->stack_size = 256 * 1024;
-	cfg->retention = 3600;
+	/* With a store, history; memory keeps at most keep of them. */
+	cfg->retention = 7 * 86400;
 	cfg->keep = 10000;
 	cfg->keep_bytes = (size_t)256 << 20;
 	cfg->live_bytes = (size_t)512 << 20;
@@ -1048,6 +1049,14 @@ sched_evict(struct sched *s)
 		log_warnx("forgot %zu finished jobs whose results nobody had "
 		    "read yet: their results hold more than --keep-mib %zu",
 		    forced, s->cfg.keep_bytes >> 20);
+}
+
+int
+sched_forget_job(struct sched *s, struct job *job)
+{
+	if (!job_finished(job))
+		return (ASYNCD_EBUSY);
+	return (sched_forget(s, job) ? 0 : ASYNCD_EBUSY);
 }
 
 static void

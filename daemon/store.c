@@ -47,6 +47,9 @@
  */
 #define STORE_SCHEMA	2
 
+/* Free pages given back after a group that deleted rows (4 KiB each). */
+#define STORE_VACUUM_PAGES	"256"
+
 /* How long a failed group waits before its retried writes go again. */
 #define STORE_RETRY_USEC	200000
 
@@ -571,6 +574,22 @@ store_commit(struct store *st, struct store_ops *ops)
 	}
 	if (rc == SQLITE_OK)
 		rc = sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);
+	if (rc == SQLITE_OK) {
+		/*
+		 * Pages that deleted rows freed go back to the file system a
+		 * bounded step at a time (auto_vacuum = INCREMENTAL), so the
+		 * file does not grow without end and no commit waits for a
+		 * whole vacuum.
+		 */
+		TAILQ_FOREACH(op, ops, entry) {
+			if (op->kind == STORE_DELETE) {
+				(void)sqlite3_exec(st->db,
+				    "PRAGMA incremental_vacuum(" 
+				    STORE_VACUUM_PAGES ")", NULL, NULL, NULL);
+				break;
+			}
+		}
+	}
 	if (rc != SQLITE_OK) {
 		/* A failed COMMIT may have left the transaction open. */
 		if (!sqlite3_get_autocommit(st->db))

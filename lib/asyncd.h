@@ -269,6 +269,17 @@ int	asyncd_status(struct asyncd *c, uint64_t id, struct asyncd_job **job);
  * ASYNCD_EDONE if the job had already finished, ASYNCD_EUNKNOWNJOB if the
  * daemon does not know it.
  */
+/*
+ * Removes finished jobs now, in the daemon's memory and store, before
+ * retention would: job id, or (id 0) every finished job the caller may see
+ * in state (an enum asyncd_state of a finished job, or -1: any) that
+ * finished before the Unix time before (0: any). Sets *n (may be NULL) to
+ * how many went. Errors: ASYNCD_EUNKNOWNJOB, EEXPIRED, EPERM, EBUSY (the
+ * job has not finished), EINVAL.
+ */
+int	asyncd_forget(struct asyncd *c, uint64_t id, int state, double before,
+	    uint64_t *n);
+
 int	asyncd_cancel(struct asyncd *c, uint64_t id, double timeout,
 	    struct asyncd_job **job);
 

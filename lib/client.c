@@ -1516,6 +1516,36 @@ asyncd_cancel(struct asyncd *c, uint64_t id, double timeout,
 }
 
 int
+asyncd_forget(struct asyncd *c, uint64_t id, int state, double before,
+    uint64_t *n)
+{
+	struct proto_req	 req;
+	struct proto_reply	 rep;
+	int			 rv;
+
+	if ((id != 0 && (!client_valid_id(id) || state != -1 ||
+	    before != 0)) || (id == 0 && state == -1 && before == 0) ||
+	    !isfinite(before) || before < 0)
+		return (ASYNCD_EINVAL);
+	if (state == (int)ASYNCD_INTERRUPTED)
+		state = PROTO_INTERRUPTED;
+	else if (state != -1 && (state < 0 || state >= PROTO_INTERRUPTED ||
+	    !proto_state_terminal(state)))
+		return (ASYNCD_EINVAL);
+	memset(&req, 0, sizeof req);
+	req.op = PROTO_FORGET;
+	req.u.forget.id = id;
+	req.u.forget.state = state;
+	req.u.forget.before = before;
+	if ((rv = client_call(c, &req, 0, &rep)) != 0)
+		return (rv);
+	if (n != NULL)
+		*n = rep.u.forgotten;
+	proto_reply_fini(&rep);
+	return (0);
+}
+
+int
 asyncd_list(struct asyncd *c, const struct asyncd_list_opts *opts,
     struct asyncd_job ***jobs, size_t *n, bool *more)
 {

@@ -21,6 +21,7 @@ static const char *const proto_ops[PROTO_OP_COUNT] = {
 	[PROTO_STATS] = "stats",
 	[PROTO_SHUTDOWN] = "shutdown",
 	[PROTO_OUTPUT] = "output",
+	[PROTO_FORGET] = "forget",
 };
 
 static const char *const proto_streams[2] = {

@@ -74,6 +74,7 @@ enum proto_op {
 	PROTO_STATS,
 	PROTO_SHUTDOWN,
 	PROTO_OUTPUT,
+	PROTO_FORGET,
 	PROTO_OP_COUNT
 };
 
@@ -138,6 +139,13 @@ struct proto_list {
 	size_t		 limit;
 };
 
+/* forget: one job (id), or the finished jobs that match. */
+struct proto_forget {
+	uint64_t	 id;		/* 0: by state and time */
+	int		 state;		/* a final state, or -1: any */
+	double		 before;	/* finished before (Unix time); 0: any */
+};
+
 struct proto_cancel {
 	uint64_t	 id;
 	double		 wait;		/* hold the reply up to this long for
@@ -169,6 +177,7 @@ struct proto_req {
 		struct proto_list	list;
 		struct proto_cancel	cancel;
 		struct proto_output	output;
+		struct proto_forget	forget;
 	} u;
 };
 
@@ -288,6 +297,7 @@ struct proto_reply {
 			bool		 more;	   /* list: older jobs remain */
 		} jobs;
 		struct proto_job	job;
+		uint64_t		forgotten;	/* forget */
 		struct {
 			struct proto_type_info *types;
 			size_t		 ntypes;

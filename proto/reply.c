@@ -471,6 +471,9 @@ reply_encode_body(const struct proto_reply *rep, cJSON *obj)
 		    &rep->u.output.chunk[PROTO_STDERR]) &&
 		    cJSON_AddBoolToObject(obj, "done", rep->u.output.done) !=
 		    NULL);
+	case PROTO_FORGET:
+		return (reply_add_num(obj, "forgotten",
+		    (double)rep->u.forgotten));
 	case PROTO_SHUTDOWN:
 	default:
 		return (true);
@@ -633,6 +636,10 @@ reply_decode_body(cJSON *obj, struct proto_reply *rep)
 		    (rv = reply_decode_chunk(obj, PROTO_STDERR,
 		    &rep->u.output.chunk[PROTO_STDERR])) != 0)
 			return (rv);
+		return (0);
+	case PROTO_FORGET:
+		if (!reply_u64(obj, "forgotten", &rep->u.forgotten))
+			return (ASYNCD_EPROTO);
 		return (0);
 	case PROTO_SHUTDOWN:
 	default:

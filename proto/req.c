@@ -383,6 +383,65 @@ req_encode_status(const struct proto_req *req, cJSON *obj)
 }
 
 static int
+req_decode_forget(cJSON *obj, struct proto_req *req, char **cause)
+{
+	struct proto_forget	*f = &req->u.forget;
+	const cJSON		*item;
+	char			*state;
+	int			 rv;
+
+	f->state = -1;
+	if ((rv = req_id(obj, "id", false, &f->id, cause)) != 0)
+		return (rv);
+	if ((rv = req_string(obj, "state", false, 32, &state, cause)) != 0)
+		return (rv);
+	if (state != NULL) {
+		f->state = proto_state_parse(state);
+		free(state);
+		if (f->state == -1 || !proto_state_terminal(f->state))
+			return (req_fail(cause, ASYNCD_EBADREQUEST,
+			    "field 'state' must be a final job state"));
+	}
+	if ((item = req_field(obj, "before")) != NULL &&
+	    (!cJSON_IsString(item) ||
+	    proto_parse_time(item->valuestring, &f->before) != 0))
+		return (req_fail(cause, ASYNCD_EBADREQUEST, "field 'before' "
+		    "must be an RFC 3339 time, like 2026-12-02T01:30:00Z"));
+	if (f->id != 0 && (f->state != -1 || f->before > 0))
+		return (req_fail(cause, ASYNCD_EBADREQUEST, "field 'id' "
+		    "excludes 'state' and 'before'"));
+	if (f->id == 0 && f->state == -1 && f->before == 0)
+		return (req_fail(cause, ASYNCD_EBADREQUEST, "missing field "
+		    "'id' (or 'state' or 'before')"));
+	return (0);
+}
+
+static int
+req_encode_forget(const struct proto_req *req, cJSON *obj)
+{
+	const struct proto_forget	*f = &req->u.forget;
+	char				 buf[96];
+	struct tm			 tm;
+	time_t				 secs;
+
+	if (f->id != 0 && !req_add_number(obj, "id", (double)f->id))
+		return (ASYNCD_ENOMEM);
+	if (f->state >= 0 && cJSON_AddStringToObject(obj, "state",
+	    proto_state_name(f->state)) == NULL)
+		return (ASYNCD_ENOMEM);
+	if (f->before > 0) {
+		secs = (time_t)f->before;
+		gmtime_r(&secs, &tm);
+		snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02dZ",
+		    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+		    tm.tm_min, tm.tm_sec);
+		if (cJSON_AddStringToObject(obj, "before", buf) == NULL)
+			return (ASYNCD_ENOMEM);
+	}
+	return (0);
+}
+
+static int
 req_decode_list(cJSON *obj, struct proto_req *req, char **cause)
 {
 	struct proto_list	*l = &req->u.list;
@@ -573,6 +632,7 @@ static const struct req_op req_ops[PROTO_OP_COUNT] = {
 	[PROTO_STATS] = { req_decode_none, req_encode_none },
 	[PROTO_SHUTDOWN] = { req_decode_none, req_encode_none },
 	[PROTO_OUTPUT] = { req_decode_output, req_encode_output },
+	[PROTO_FORGET] = { req_decode_forget, req_encode_forget },
 };
 
 /* True if only whitespace (or one C string terminator) follows the value. */

@@ -138,4 +138,32 @@ assert_status 0 asyncctl wait "$later"
 assert_eq '"later"' "$ASSERT_OUT" "the delayed job ran after a restart"
 testd_stop
 
+# ---- forget: by id, by state and time; gone from the store too.
+testd_start --state-dir "$state"
+assert_status 0 asyncctl --json submit echo 1 --wait
+one=$(printf '%s' "$ASSERT_OUT" | json_get id)
+assert_status 1 asyncctl --json submit fail '{}' --wait
+bad=$(printf '%s' "$ASSERT_OUT" | json_get id)
+assert_status 0 asyncctl --json submit echo 2 --wait
+keep=$(printf '%s' "$ASSERT_OUT" | json_get id)
+assert_status 0 asyncctl submit sleep '{"seconds": 600}'
+live=$ASSERT_OUT
+assert_status 1 asyncctl forget "$live"
+assert_match 'not finished' "$ASSERT_ERR" "a live job is not forgotten"
+assert_status 0 asyncctl forget "$one"
+assert_eq 1 "$ASSERT_OUT" "forget ID"
+assert_status 0 asyncctl forget --state failed --before 2099-01-01T00:00:00Z
+assert_eq 1 "$ASSERT_OUT" "forget --state --before"
+assert_status 2 asyncctl forget --state running
+assert_status 1 asyncctl status "$one"
+assert_match 'no longer kept' "$ASSERT_ERR" "a forgotten job expired"
+testd_kill KILL
+testd_stop 137
+testd_start --state-dir "$state"
+assert_status 1 asyncctl status "$bad"
+assert_match 'no longer kept' "$ASSERT_ERR" "forgotten in the store too"
+assert_status 0 asyncctl status "$keep"
+assert_status 0 asyncctl cancel "$live"
+testd_stop
+
 echo "PASS $TESTD_SCRIPT ($TESTD_PASSED checks)"

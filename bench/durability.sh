@@ -1,0 +1,119 @@
+#!/bin/sh
+# make bench, durability part: what the job store costs, measured in one
+# run. Throughput of 16 clients (echo jobs, submit and wait in one trip)
+# against daemons with --durability none, process and power, side by side
+# in each round, as ratios of none; then the daemon's resident memory:
+# idle, with MEM_QUEUED jobs queued, and after MEM_FINISHED jobs finished.
+#
+#   BUILD=build ROUNDS=3 SECONDS_PER_RUN=2 MEM_QUEUED=100000 \
+#	MEM_FINISHED=100000 bench/durability.sh
+#
+# The issue's figures are for 1,000,000 jobs (MEM_QUEUED=1000000
+# MEM_FINISHED=1000000); the default is a tenth, to keep make bench short.
+set -eu
+
+BUILD=${BUILD:-build}
+ROUNDS=${ROUNDS:-3}
+SECONDS_PER_RUN=${SECONDS_PER_RUN:-2}
+MEM_QUEUED=${MEM_QUEUED:-100000}
+MEM_FINISHED=${MEM_FINISHED:-100000}
+LOADGEN=$BUILD/tests/loadgen
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/asyncd-dbench.XXXXXX")
+pids=
+
+cleanup() {
+	for p in $pids; do
+		kill -TERM "$p" 2>/dev/null || true
+	done
+	for p in $pids; do
+		wait "$p" 2>/dev/null || true
+	done
+	rm -rf "$tmp"
+}
+trap cleanup EXIT INT TERM
+
+# start NAME ARGS...: a daemon on $tmp/NAME.sock; sets $pid.
+start() {
+	name=$1
+	shift
+	"$BUILD/asyncd" --socket "ipc://$tmp/$name.sock" --events none \
+	    --state-dir "$tmp/$name" "$@" 2>"$tmp/$name.log" &
+	pid=$!
+	pids="$pids $pid"
+	i=0
+	until "$BUILD/asyncctl" --socket "ipc://$tmp/$name.sock" ping \
+	    >/dev/null 2>&1; do
+		i=$((i + 1))
+		[ $i -lt 200 ] || { echo "bench: $name did not start" >&2
+			exit 1; }
+		sleep 0.05
+	done
+}
+
+rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
+median() { sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+
+for d in none process power; do
+	start "$d" --durability "$d"
+done
+: >"$tmp/r"
+r=1
+while [ $r -le "$ROUNDS" ]; do
+	for d in none process power; do
+		"$BUILD/bench/bench_asyncd" throughput "ipc://$tmp/$d.sock" 16 \
+		    "$SECONDS_PER_RUN" | sed -n "s/^ops_per_s=/$d /p" >>"$tmp/r"
+	done
+	r=$((r + 1))
+done
+get() { awk -v k="$1" '$1 == k { print $2 }' "$tmp/r" | median; }
+none=$(get none)
+process=$(get process)
+power=$(get power)
+
+# Memory: one job runs for ever, so the rest stay queued.
+start mem --max-running 1 --max-queued $((MEM_QUEUED + 10))
+"$BUILD/asyncctl" --socket "ipc://$tmp/mem.sock" submit sleep \
+    '{"seconds": 86400}' >/dev/null
+idle=$(rss_kib "$pid")
+"$LOADGEN" "ipc://$tmp/mem.sock" submit "$MEM_QUEUED" 16 sleep \
+    '{"seconds": 1}' >/dev/null
+queued=$(rss_kib "$pid")
+per_queued=$(awk -v a="$idle" -v b="$queued" -v n="$MEM_QUEUED" \
+    'BEGIN { printf "%.0f", (b - a) * 1024 / n }')
+
+start fin
+fin_pid=$pid
+fin_idle=$(rss_kib "$fin_pid")
+"$LOADGEN" "ipc://$tmp/fin.sock" submit "$MEM_FINISHED" 16 echo \
+    '"a finished job"' >/dev/null
+i=0
+until "$BUILD/asyncctl" --socket "ipc://$tmp/fin.sock" --json stats |
+    grep -q '"queued":0,"running":0'; do
+	i=$((i + 1))
+	[ $i -lt 6000 ] || { echo "bench: jobs did not finish" >&2; exit 1; }
+	sleep 0.05
+done
+finished=$(rss_kib "$fin_pid")
+
+echo "durability: 16 clients, echo jobs (submit and wait, one trip),"
+echo "median of $ROUNDS rounds of ${SECONDS_PER_RUN} s"
+printf '%-34s %9s %9s\n' "--durability" "jobs/s" "/ none"
+printf '%-34s %9s %9s\n' "none (memory only)" "$none" "1.00"
+printf '%-34s %9s %9s\n' "process (default)" "$process" \
+    "$(ratio "$process" "$none")"
+printf '%-34s %9s %9s\n' "power (fsync per commit)" "$power" \
+    "$(ratio "$power" "$none")"
+echo
+echo "resident memory (durability process)"
+printf '%-34s %9s KiB\n' "idle, one job running" "$idle"
+printf '%-34s %9s KiB (%s bytes a job)\n' "with $MEM_QUEUED queued" \
+    "$queued" "$per_queued"
+printf '%-34s %9s KiB\n' "idle, fresh daemon" "$fin_idle"
+printf '%-34s %9s KiB (%s x idle)\n' "after $MEM_FINISHED finished" \
+    "$finished" "$(ratio "$finished" "$fin_idle")"
+echo
+echo "targets: process at least 0.70x of none; at most 1024 bytes a queued"
+echo "job; after the finished jobs within 2x idle plus the cache (--keep"
+echo "10000 finished jobs kept in memory)"
