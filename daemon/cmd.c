@@ -25,12 +25,116 @@ static const struct cmd_entry *const cmd_table[PROTO_OP_COUNT] = {
 	[PROTO_FORGET] = &cmd_forget_entry,
 };
 
+/*
+ * With a store, the finished jobs in memory are a cache (sched_uncache):
+ * before a command that names jobs runs, the ones it names that are not
+ * in memory but may be in the store are read back, and the command runs
+ * once they are (found or not). Returns true if the command waits for
+ * that.
+ */
+struct cmd_fetch {
+	struct work	*work;
+	struct job	**pinned;	/* read back, held until the rerun */
+	size_t		 npinned;
+	size_t		 pending;
+	int		 err;
+};
+
+static void	cmd_run(struct work *);
+
+static void
+cmd_fetched(void *arg, int err, const struct store_row *row)
+{
+	struct cmd_fetch	*f = arg;
+	struct sched		*s = &server_daemon(f->work)->sched;
+	struct job		*job;
+	size_t			 i;
+
+	if (err != 0)
+		f->err = err;
+	else if (row != NULL) {
+		sched_cache(s, row);
+		if ((job = jobtab_find(&s->tab, row->id)) != NULL) {
+			job_pin(job);
+			f->pinned[f->npinned++] = job;
+		}
+	}
+	if (--f->pending > 0)
+		return;
+	/* Nothing evicts between here and the command (sched_run does). */
+	for (i = 0; i < f->npinned; i++)
+		job_unpin(f->pinned[i]);
+	if (f->err != 0)
+		server_reply_error(f->work, ASYNCD_ESTORAGE, "the job store "
+		    "cannot be read (see the daemon's log)");
+	else
+		cmd_run(f->work);
+	free(f->pinned);
+	free(f);
+}
+
+static bool
+cmd_fetch(struct work *w)
+{
+	struct sched		*s = &server_daemon(w)->sched;
+	struct proto_req	*req = server_req(w);
+	struct cmd_fetch	*f;
+	const uint64_t		*ids;
+	uint64_t		 one;
+	size_t			 n, i, miss = 0;
+
+	if (s->store == NULL)
+		return (false);
+	switch (req->op) {
+	case PROTO_STATUS:
+		one = req->u.status;
+		break;
+	case PROTO_CANCEL:
+		one = req->u.cancel.id;
+		break;
+	case PROTO_OUTPUT:
+		one = req->u.output.id;
+		break;
+	case PROTO_FORGET:
+		one = req->u.forget.id;
+		break;
+	case PROTO_WAIT:
+		one = 0;
+		break;
+	default:
+		return (false);
+	}
+	if (req->op == PROTO_WAIT) {
+		ids = req->u.wait.ids;
+		n = req->u.wait.nids;
+	} else {
+		ids = &one;
+		n = one != 0 ? 1 : 0;
+	}
+	for (i = 0; i < n; i++) {
+		if (jobtab_find(&s->tab, ids[i]) == NULL &&
+		    sched_issued(s, ids[i]))
+			miss++;
+	}
+	if (miss == 0)
+		return (false);
+	f = xcalloc(1, sizeof *f);
+	f->work = w;
+	f->pinned = xcalloc(miss, sizeof *f->pinned);
+	f->pending = miss;
+	for (i = 0; i < n; i++) {
+		if (jobtab_find(&s->tab, ids[i]) == NULL &&
+		    sched_issued(s, ids[i]))
+			store_get(s->store, ids[i], cmd_fetched, f);
+	}
+	return (true);
+}
+
 void
 cmd_dispatch(struct work *w)
 {
 	const struct cmd_entry	*e;
 	struct proto_req	*req = server_req(w);
-	struct cmd_error	 err = { 0, NULL };
 
 	if ((unsigned)req->op >= PROTO_OP_COUNT ||
 	    (e = cmd_table[req->op]) == NULL || e->op != req->op)
@@ -40,6 +144,20 @@ cmd_dispatch(struct work *w)
 		    "daemon's own user", proto_op_name(req->op));
 		return;
 	}
+	if (cmd_fetch(w))
+		return;
+	cmd_run(w);
+}
+
+/* Runs a command whose jobs are in memory (or nowhere). */
+static void
+cmd_run(struct work *w)
+{
+	const struct cmd_entry	*e;
+	struct proto_req	*req = server_req(w);
+	struct cmd_error	 err = { 0, NULL };
+
+	e = cmd_table[req->op];
 	switch (e->exec(w, &err)) {
 	case CMD_DONE:
 	case CMD_PENDING:
@@ -91,9 +209,10 @@ cmd_find_job(struct work *w, uint64_t id, struct cmd_error *err)
 	if (job == NULL && sched_issued(s, id)) {
 		/* It was ours once: never a hang, never "unknown". */
 		cmd_error(err, ASYNCD_EEXPIRED, "job %" PRIu64 " is no longer "
-		    "kept (finished jobs are kept for --retention, at most "
-		    "--keep of them%s)", id, s->store == NULL ? "; without a "
-		    "durable store a restart forgets every job" : "");
+		    "kept (finished jobs are kept for --retention%s)", id,
+		    s->store == NULL ? ", at most --keep of them; without a "
+		    "durable store a restart forgets every job" : " or until "
+		    "forgotten");
 		return (NULL);
 	}
 	if (job == NULL) {

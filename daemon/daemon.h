@@ -180,6 +180,8 @@ struct store_row {
 struct store;
 typedef void (*store_done_fn)(void *, int);
 typedef void (*store_load_fn)(void *, const struct store_row *);
+/* A row read back: err 0 and row NULL if there is none. */
+typedef void (*store_get_fn)(void *, int, const struct store_row *);
 /*
  * Opens (creating, migrating) the database at path. Startup only: it
  * blocks. ids hands out job ids (borrowed). Returns 0 or ASYNCD_ESTORAGE
@@ -188,11 +190,13 @@ typedef void (*store_load_fn)(void *, const struct store_row *);
 int	store_open(struct store **, const char *path, enum store_durability,
 	    struct ids *, struct inbox *, char **cause);
 /*
- * Startup, before store_start: calls fn for every stored job in id order;
- * *next is past every id the store has seen. Returns 0 or ASYNCD_ESTORAGE.
+ * Startup, before store_start: calls fn, in id order, for every stored job
+ * that has not finished and for the newest keep finished ones (the others
+ * stay for store_get); *next is past every id the store has seen. Returns
+ * 0 or ASYNCD_ESTORAGE.
  */
-int	store_load(struct store *, store_load_fn, void *, uint64_t *next,
-	    char **cause);
+int	store_load(struct store *, store_load_fn, void *, size_t keep,
+	    uint64_t *next, char **cause);
 /* Starts the thread; before it, writes happen in place. 0 or errno. */
 int	store_start(struct store *);
 /* The next job id; ASYNCD_EBUSY while none is reserved. */
@@ -210,6 +214,11 @@ void	store_insert(struct store *, const struct job *, store_done_fn,
 void	store_update(struct store *, const struct job *, store_done_fn,
 	    void *);
 void	store_delete(struct store *, uint64_t);
+/* Reads a job's row back; got runs on the loop, once, after the writes
+ * queued before it. */
+void	store_get(struct store *, uint64_t, store_get_fn, void *);
+/* Deletes the rows of jobs that finished before a Unix time. */
+void	store_expire(struct store *, double);
 /* True while a write has not come back. */
 bool	store_busy(const struct store *);
 /* True if the last group failed. */
@@ -723,6 +732,9 @@ struct sched {
 	struct store		*store;		/* NULL: memory only */
 	uint64_t		 stored_next;	/* ids below: in the store once */
 	uint64_t		 run_first;	/* the first id of this start */
+	double			 next_expire;	/* store_expire due */
+	size_t			 uncache_mark;	/* finished jobs before the
+						   next sched_uncache */
 	struct exec_ctx		*exec;		/* NULL: no commands */
 	size_t			 max_toplevel;	/* running, see sched_init */
 	size_t			 nqueued;
@@ -827,6 +839,8 @@ bool	sched_issued(const struct sched *, uint64_t);
 const char *sched_delivery(const struct type_info *);
 /* Startup, store_load's function: brings back a stored job. */
 void	sched_restore(struct sched *, const struct store_row *);
+/* A finished job read back from the store into the cache (if absent). */
+void	sched_cache(struct sched *, const struct store_row *);
 /*
  * A new job's row is not stored yet (job->unsaved): fn(w, job) runs once
  * it is, or could not be (job->no_store); the job may not be told to

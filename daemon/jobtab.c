@@ -9,7 +9,8 @@
  * fan-out's results wait for their reader (sched_evict). The table also
  * keeps the count of jobs in each state, for "stats".
  *
- * Ids only grow, so the id list stays sorted by appending.
+ * Ids only grow, so the id list stays sorted by appending; a finished job
+ * read back from the store (sched_cache) is put in its place.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -131,7 +132,8 @@ jobtab_delivered(struct jobtab *tab, struct job *job)
 void
 jobtab_add(struct jobtab *tab, struct job *job)
 {
-	size_t	b;
+	struct job	*last;
+	size_t		 b;
 
 	if (tab->njobs >= tab->idmask + 1)
 		jobtab_grow_ids(tab);
@@ -139,7 +141,14 @@ jobtab_add(struct jobtab *tab, struct job *job)
 	job->id_next = tab->ids[b];
 	tab->ids[b] = job;
 	tab->njobs++;
-	TAILQ_INSERT_TAIL(&tab->all, job, all_entry);
+	/* An old job read back from the store goes in its place. */
+	last = TAILQ_LAST(&tab->all, jobtab_all);
+	while (last != NULL && last->id > job->id)
+		last = TAILQ_PREV(last, jobtab_all, all_entry);
+	if (last == NULL)
+		TAILQ_INSERT_HEAD(&tab->all, job, all_entry);
+	else
+		TAILQ_INSERT_AFTER(&tab->all, last, job, all_entry);
 	tab->counts[job->state]++;
 	job->bytes = job_footprint(job);
 	if (proto_state_terminal(job->state)) {

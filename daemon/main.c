@@ -624,7 +624,8 @@ main_store_open(struct daemon *d, const char *state_dir, struct ids *ids)
 	    &cause) != 0)
 		goto fail;
 	d->sched.store = d->store;
-	if (store_load(d->store, main_restore, d, &next, &cause) != 0)
+	if (store_load(d->store, main_restore, d, d->sched.cfg.keep, &next,
+	    &cause) != 0)
 		goto fail;
 	/* Ids go on past every stored job, whatever next-id says. */
 	if ((rv = ids_raise(ids, next, &cause)) != 0)

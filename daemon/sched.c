@@ -51,6 +51,9 @@
 #define SCHED_STR_(x)	#x
 #define SCHED_STR(x)	SCHED_STR_(x)
 
+/* How often rows past retention are deleted from the store, in seconds. */
+#define SCHED_EXPIRE_EVERY	60.
+
 /* Freed stacks kept for reuse: enough to absorb a burst without munmap. */
 #define SCHED_STACKS_CACHED	64
 
@@ -969,7 +972,15 @@ sched_run(struct sched *s)
 			sched_returned(s, job);
 	}
 	s->in_run = false;
-	if (s->tab.nread > 0 && s->tab.nfinished > s->cfg.keep)
+	if (s->store != NULL) {
+		/* A little past --keep each time: a scan per keep/8 jobs. */
+		if (s->tab.nfinished > s->uncache_mark ||
+		    s->tab.finished_bytes > s->cfg.keep_bytes) {
+			sched_evict(s);
+			s->uncache_mark = (s->tab.nfinished > s->cfg.keep ?
+			    s->tab.nfinished : s->cfg.keep) + s->cfg.keep / 8;
+		}
+	} else if (s->tab.nread > 0 && s->tab.nfinished > s->cfg.keep)
 		sched_evict(s);
 	else if (s->tab.finished_bytes > s->cfg.keep_bytes)
 		sched_evict(s);
@@ -984,22 +995,74 @@ sched_prepare_cb(struct ev_loop *loop, ev_prepare *w, int revents)
 }
 
 /*
- * Forgets job, unless someone still holds it. Returns false if it is
- * pinned (a waiter is about to reply with it).
+ * Drops a finished job from memory, unless someone still holds it; with
+ * drop_row its row goes too. Returns false if it is pinned (a waiter is
+ * about to reply with it) or its outcome is being stored.
  */
 static bool
-sched_forget(struct sched *s, struct job *job)
+sched_drop(struct sched *s, struct job *job, bool drop_row)
 {
 	if (job->pins > 0 || job->saving)
 		return (false);
-	if (s->store != NULL && !job->no_store)
+	if (drop_row && s->store != NULL && !job->no_store)
 		store_delete(s->store, job->id);
+	/* Only memory: a later lookup reads it back (sched_cache). */
+	if (!drop_row && job->output != NULL)
+		goto out;
 	/* Its command's log goes with it. */
 	if (job->output != NULL && s->exec != NULL)
 		outlog_remove(s->exec->outlog, job->id);
+out:
 	jobtab_remove(&s->tab, job);
 	job_free(job);
 	return (true);
+}
+
+/* Forgets a job: memory, store, output log. */
+static bool
+sched_forget(struct sched *s, struct job *job)
+{
+	return (sched_drop(s, job, true));
+}
+
+/*
+ * With a store, the finished jobs in memory are a cache: past --keep (or
+ * --keep-mib) the oldest go from memory only, read ones first, and come
+ * back from the store when asked for. A job that holds its key stays
+ * (keys are looked up in memory) unless memory forces it out.
+ */
+static void
+sched_uncache(struct sched *s)
+{
+	struct jobtab	*tab = &s->tab;
+	struct job_list	*lists[2] = { &tab->read, &tab->unread };
+	struct job	*job, *next;
+	int		 i;
+
+	for (i = 0; i < 2; i++) {
+		for (job = TAILQ_FIRST(lists[i]); job != NULL; job = next) {
+			next = TAILQ_NEXT(job, fin_entry);
+			if (tab->nfinished <= s->cfg.keep &&
+			    tab->finished_bytes <= s->cfg.keep_bytes)
+				return;
+			if (job->key_bound && tab->finished_bytes <=
+			    s->cfg.keep_bytes)
+				continue;
+			(void)sched_drop(s, job, false);
+		}
+	}
+}
+
+void
+sched_cache(struct sched *s, const struct store_row *row)
+{
+	int	state = proto_state_parse(row->state);
+
+	/* Only finished jobs leave memory; a live one is always there. */
+	if (jobtab_find(&s->tab, row->id) != NULL || state == -1 ||
+	    !proto_state_terminal(state))
+		return;
+	sched_restore(s, row);
 }
 
 /* Forgets the jobs of list that finished before horizon. */
@@ -1029,6 +1092,16 @@ sched_evict(struct sched *s)
 
 	sched_expire(s, &tab->unread, ev_now(s->loop) - s->cfg.retention);
 	sched_expire(s, &tab->read, ev_now(s->loop) - s->cfg.retention);
+	if (s->store != NULL) {
+		/* Rows that left memory earlier expire in the store. */
+		if (ev_now(s->loop) >= s->next_expire) {
+			store_expire(s->store, ev_now(s->loop) -
+			    s->cfg.retention);
+			s->next_expire = ev_now(s->loop) + SCHED_EXPIRE_EVERY;
+		}
+		sched_uncache(s);
+		return;
+	}
 	/* Over a limit: read outcomes first, oldest read first. */
 	for (job = TAILQ_FIRST(&tab->read); job != NULL; job = next) {
 		next = TAILQ_NEXT(job, fin_entry);

@@ -53,10 +53,18 @@
 /* How long a failed group waits before its retried writes go again. */
 #define STORE_RETRY_USEC	200000
 
+/* The columns store_load and a get read, in struct store_row's order. */
+#define STORE_COLUMNS	"id, parent, type, key, args, state, uid, gid, " \
+	"created, started, finished, timeout, result, err_code, err_message, " \
+	"attempts, pid, pid_start, priority, not_before, retries, " \
+	"retry_delay, retry_backoff, attempt_errors"
+
 enum store_kind {
 	STORE_INSERT,
 	STORE_UPDATE,
-	STORE_DELETE
+	STORE_DELETE,
+	STORE_GET,		/* read one row back (a cache miss) */
+	STORE_EXPIRE		/* delete the finished rows before a time */
 };
 
 struct store_op {
@@ -86,7 +94,10 @@ struct store_op {
 	double			 retry_delay;
 	double			 retry_backoff;
 	char			*attempt_errors;	/* JSON text */
+	char			*state_text;	/* STORE_GET's */
 	store_done_fn		 done;		/* NULL: nobody waits */
+	store_get_fn		 got;		/* STORE_GET's */
+	bool			 found;		/* STORE_GET: the row is here */
 	void			*arg;
 	int			 err;
 	bool			 retried;	/* its failure was reported */
@@ -125,6 +136,8 @@ struct store {
 	sqlite3_stmt		*st_update;
 	sqlite3_stmt		*st_delete;
 	sqlite3_stmt		*st_meta;
+	sqlite3_stmt		*st_get;
+	sqlite3_stmt		*st_expire;
 	uint64_t		 groups;
 	uint64_t		 written;
 };
@@ -161,6 +174,8 @@ static const char *const store_migrations[STORE_SCHEMA] = {
 	"ALTER TABLE jobs ADD COLUMN attempt_errors TEXT;",
 };
 
+static void	store_row_read(sqlite3_stmt *, struct store_row *);
+
 static void
 store_op_free(struct store_op *op)
 {
@@ -171,6 +186,7 @@ store_op_free(struct store_op *op)
 	free(op->err_code);
 	free(op->err_message);
 	free(op->attempt_errors);
+	free(op->state_text);
 	free(op);
 }
 
@@ -373,7 +389,12 @@ store_open(struct store **out, const char *path, enum store_durability dur,
 	    "id = ?1", cause)) != 0 ||
 	    (rv = store_prepare(st, &st->st_meta, "INSERT OR REPLACE INTO "
 	    "meta (k, v) VALUES ('next_id', max(?1, coalesce((SELECT v FROM "
-	    "meta WHERE k = 'next_id'), 0)))", cause)) != 0)
+	    "meta WHERE k = 'next_id'), 0)))", cause)) != 0 ||
+	    (rv = store_prepare(st, &st->st_get, "SELECT " STORE_COLUMNS
+	    " FROM jobs WHERE id = ?1", cause)) != 0 ||
+	    (rv = store_prepare(st, &st->st_expire, "DELETE FROM jobs WHERE "
+	    "state NOT IN ('queued', 'running') AND finished > 0 AND "
+	    "finished < ?1", cause)) != 0)
 		goto damaged;
 	*out = st;
 	return (0);
@@ -415,8 +436,8 @@ store_col_text(sqlite3_stmt *stmt, int i)
 }
 
 int
-store_load(struct store *st, store_load_fn fn, void *arg, uint64_t *next,
-    char **cause)
+store_load(struct store *st, store_load_fn fn, void *arg, size_t keep,
+    uint64_t *next, char **cause)
 {
 	struct store_row	 row;
 	sqlite3_stmt		*stmt;
@@ -428,38 +449,19 @@ store_load(struct store *st, store_load_fn fn, void *arg, uint64_t *next,
 	    &meta_next, cause)) != 0)
 		return (rv);
 	*next = meta_next > 0 ? (uint64_t)meta_next : 1;
-	if (store_prepare(st, &stmt, "SELECT id, parent, type, key, args, "
-	    "state, uid, gid, created, started, finished, timeout, result, "
-	    "err_code, err_message, attempts, pid, pid_start, priority, "
-	    "not_before, retries, retry_delay, retry_backoff, attempt_errors "
-	    "FROM jobs ORDER BY id", cause) != 0)
+	/*
+	 * Every live job, and the newest keep finished ones: the cache.
+	 * The others stay in the store until someone asks (store_get).
+	 */
+	if (store_prepare(st, &stmt, "SELECT " STORE_COLUMNS " FROM jobs "
+	    "WHERE state IN ('queued', 'running') OR (state = 'succeeded' AND "
+	    "key IS NOT NULL) OR id IN (SELECT id FROM "
+	    "jobs WHERE state NOT IN ('queued', 'running') ORDER BY id DESC "
+	    "LIMIT ?1) ORDER BY id", cause) != 0)
 		return (ASYNCD_ESTORAGE);
+	sqlite3_bind_int64(stmt, 1, (sqlite3_int64)keep);
 	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-		memset(&row, 0, sizeof row);
-		row.id = (uint64_t)sqlite3_column_int64(stmt, 0);
-		row.parent = (uint64_t)sqlite3_column_int64(stmt, 1);
-		row.type = store_col_text(stmt, 2);
-		row.key = store_col_text(stmt, 3);
-		row.args = store_col_text(stmt, 4);
-		row.state = store_col_text(stmt, 5);
-		row.uid = (uint64_t)sqlite3_column_int64(stmt, 6);
-		row.gid = (uint64_t)sqlite3_column_int64(stmt, 7);
-		row.created = sqlite3_column_double(stmt, 8);
-		row.started = sqlite3_column_double(stmt, 9);
-		row.finished = sqlite3_column_double(stmt, 10);
-		row.timeout = sqlite3_column_double(stmt, 11);
-		row.result = store_col_text(stmt, 12);
-		row.err_code = store_col_text(stmt, 13);
-		row.err_message = store_col_text(stmt, 14);
-		row.attempts = (unsigned)sqlite3_column_int(stmt, 15);
-		row.pid = sqlite3_column_int64(stmt, 16);
-		row.pid_start = (uint64_t)sqlite3_column_int64(stmt, 17);
-		row.priority = sqlite3_column_int(stmt, 18);
-		row.not_before = sqlite3_column_double(stmt, 19);
-		row.retries = (unsigned)sqlite3_column_int(stmt, 20);
-		row.retry_delay = sqlite3_column_double(stmt, 21);
-		row.retry_backoff = sqlite3_column_double(stmt, 22);
-		row.attempt_errors = store_col_text(stmt, 23);
+		store_row_read(stmt, &row);
 		if (row.type == NULL || row.args == NULL || row.state == NULL)
 			continue;	/* NOT NULL: never */
 		if (row.id >= *next)
@@ -488,6 +490,85 @@ store_id_peek(const struct store *st)
 	return (ids_peek(st->ids));
 }
 
+/* Fills row from a statement on STORE_COLUMNS; strings borrowed. */
+static void
+store_row_read(sqlite3_stmt *stmt, struct store_row *row)
+{
+	memset(row, 0, sizeof *row);
+	row->id = (uint64_t)sqlite3_column_int64(stmt, 0);
+	row->parent = (uint64_t)sqlite3_column_int64(stmt, 1);
+	row->type = store_col_text(stmt, 2);
+	row->key = store_col_text(stmt, 3);
+	row->args = store_col_text(stmt, 4);
+	row->state = store_col_text(stmt, 5);
+	row->uid = (uint64_t)sqlite3_column_int64(stmt, 6);
+	row->gid = (uint64_t)sqlite3_column_int64(stmt, 7);
+	row->created = sqlite3_column_double(stmt, 8);
+	row->started = sqlite3_column_double(stmt, 9);
+	row->finished = sqlite3_column_double(stmt, 10);
+	row->timeout = sqlite3_column_double(stmt, 11);
+	row->result = store_col_text(stmt, 12);
+	row->err_code = store_col_text(stmt, 13);
+	row->err_message = store_col_text(stmt, 14);
+	row->attempts = (unsigned)sqlite3_column_int(stmt, 15);
+	row->pid = sqlite3_column_int64(stmt, 16);
+	row->pid_start = (uint64_t)sqlite3_column_int64(stmt, 17);
+	row->priority = sqlite3_column_int(stmt, 18);
+	row->not_before = sqlite3_column_double(stmt, 19);
+	row->retries = (unsigned)sqlite3_column_int(stmt, 20);
+	row->retry_delay = sqlite3_column_double(stmt, 21);
+	row->retry_backoff = sqlite3_column_double(stmt, 22);
+	row->attempt_errors = store_col_text(stmt, 23);
+}
+
+static char *
+store_dup(const char *s)
+{
+	return (s != NULL ? xstrdup(s) : NULL);
+}
+
+/* STORE_GET: copies the row into op (the loop builds a row from it). */
+static int
+store_get_row(struct store *st, struct store_op *op)
+{
+	struct store_row	 row;
+	int			 rc;
+
+	sqlite3_bind_int64(st->st_get, 1, (sqlite3_int64)op->id);
+	rc = sqlite3_step(st->st_get);
+	if (rc == SQLITE_ROW) {
+		store_row_read(st->st_get, &row);
+		op->found = row.type != NULL && row.args != NULL &&
+		    row.state != NULL;
+		op->parent = row.parent;
+		op->type = store_dup(row.type);
+		op->key = store_dup(row.key);
+		op->args = store_dup(row.args);
+		op->state_text = store_dup(row.state);
+		op->uid = row.uid;
+		op->gid = row.gid;
+		op->created = row.created;
+		op->started = row.started;
+		op->finished = row.finished;
+		op->timeout = row.timeout;
+		op->result = store_dup(row.result);
+		op->err_code = store_dup(row.err_code);
+		op->err_message = store_dup(row.err_message);
+		op->attempts = row.attempts;
+		op->pid = row.pid;
+		op->pid_start = row.pid_start;
+		op->priority = row.priority;
+		op->not_before = row.not_before;
+		op->retries = row.retries;
+		op->retry_delay = row.retry_delay;
+		op->retry_backoff = row.retry_backoff;
+		op->attempt_errors = store_dup(row.attempt_errors);
+		rc = SQLITE_DONE;
+	}
+	sqlite3_reset(st->st_get);
+	return (rc == SQLITE_DONE ? SQLITE_OK : rc);
+}
+
 /* ---- the store thread */
 
 static void
@@ -513,6 +594,13 @@ store_write(struct store *st, struct store_op *op)
 	case STORE_UPDATE:
 		stmt = st->st_update;
 		break;
+	case STORE_GET:
+		return (store_get_row(st, op));
+	case STORE_EXPIRE:
+		sqlite3_bind_double(st->st_expire, 1, op->finished);
+		rc = sqlite3_step(st->st_expire);
+		sqlite3_reset(st->st_expire);
+		return (rc == SQLITE_DONE ? SQLITE_OK : rc);
 	default:
 		stmt = st->st_delete;
 		sqlite3_bind_int64(stmt, 1, (sqlite3_int64)op->id);
@@ -582,7 +670,8 @@ store_commit(struct store *st, struct store_ops *ops)
 		 * whole vacuum.
 		 */
 		TAILQ_FOREACH(op, ops, entry) {
-			if (op->kind == STORE_DELETE) {
+			if (op->kind == STORE_DELETE ||
+			    op->kind == STORE_EXPIRE) {
 				(void)sqlite3_exec(st->db,
 				    "PRAGMA incremental_vacuum(" 
 				    STORE_VACUUM_PAGES ")", NULL, NULL, NULL);
@@ -639,7 +728,7 @@ store_main(void *arg)
 			if (rc == SQLITE_OK)
 				st->written++;
 			if (rc != SQLITE_OK && op->kind != STORE_INSERT &&
-			    !last) {
+			    op->kind != STORE_GET && !last) {
 				/* Kept for later; the loop hears once. */
 				if (!op->retried) {
 					struct store_op	*note;
@@ -678,6 +767,44 @@ store_main(void *arg)
 	return (NULL);
 }
 
+/* Loop thread: a row read back, handed over as a borrowed row. */
+static void
+store_got(struct store_op *op)
+{
+	struct store_row	row;
+
+	if (op->err != 0 || !op->found) {
+		op->got(op->arg, op->err, NULL);
+		return;
+	}
+	memset(&row, 0, sizeof row);
+	row.id = op->id;
+	row.parent = op->parent;
+	row.type = op->type;
+	row.key = op->key;
+	row.args = op->args;
+	row.state = op->state_text;
+	row.uid = op->uid;
+	row.gid = op->gid;
+	row.created = op->created;
+	row.started = op->started;
+	row.finished = op->finished;
+	row.timeout = op->timeout;
+	row.result = op->result;
+	row.err_code = op->err_code;
+	row.err_message = op->err_message;
+	row.attempts = op->attempts;
+	row.pid = op->pid;
+	row.pid_start = op->pid_start;
+	row.priority = op->priority;
+	row.not_before = op->not_before;
+	row.retries = op->retries;
+	row.retry_delay = op->retry_delay;
+	row.retry_backoff = op->retry_backoff;
+	row.attempt_errors = op->attempt_errors;
+	op->got(op->arg, 0, &row);
+}
+
 /* Loop thread: a group's verdict. */
 static void
 store_batch_cb(struct inbox_item *item)
@@ -691,8 +818,11 @@ store_batch_cb(struct inbox_item *item)
 		TAILQ_REMOVE(&b->ops, op, entry);
 		if (!op->note)
 			st->inflight--;
-		st->failing = op->err != 0;
-		if (op->done != NULL)
+		if (op->kind != STORE_GET)
+			st->failing = op->err != 0;
+		if (op->kind == STORE_GET)
+			store_got(op);
+		else if (op->done != NULL)
 			op->done(op->arg, op->err);
 		store_op_free(op);
 	}
@@ -727,9 +857,11 @@ store_queue(struct store *st, struct store_op *op)
 			log_warnx("%s: cannot write the job store %s: %s",
 			    __func__, st->path, sqlite3_errstr(rc));
 		st->inflight--;
-		if (op->done != NULL)
-			op->done(op->arg, rc == SQLITE_OK ? 0 :
-			    ASYNCD_ESTORAGE);
+		op->err = rc == SQLITE_OK ? 0 : ASYNCD_ESTORAGE;
+		if (op->kind == STORE_GET)
+			store_got(op);
+		else if (op->done != NULL)
+			op->done(op->arg, op->err);
 		store_op_free(op);
 		return;
 	}
@@ -817,6 +949,30 @@ store_delete(struct store *st, uint64_t id)
 	store_queue(st, op);
 }
 
+void
+store_get(struct store *st, uint64_t id, store_get_fn got, void *arg)
+{
+	struct store_op	*op;
+
+	op = xcalloc(1, sizeof *op);
+	op->kind = STORE_GET;
+	op->id = id;
+	op->got = got;
+	op->arg = arg;
+	store_queue(st, op);
+}
+
+void
+store_expire(struct store *st, double before)
+{
+	struct store_op	*op;
+
+	op = xcalloc(1, sizeof *op);
+	op->kind = STORE_EXPIRE;
+	op->finished = before;
+	store_queue(st, op);
+}
+
 bool
 store_busy(const struct store *st)
 {
@@ -858,6 +1014,8 @@ store_close(struct store *st)
 	sqlite3_finalize(st->st_update);
 	sqlite3_finalize(st->st_delete);
 	sqlite3_finalize(st->st_meta);
+	sqlite3_finalize(st->st_get);
+	sqlite3_finalize(st->st_expire);
 	if (st->db != NULL) {
 		/* Reclaims what deleted rows freed, a bounded step. */
 		(void)sqlite3_exec(st->db, "PRAGMA incremental_vacuum(1000)",

@@ -139,14 +139,43 @@ wait "$second" || fail "second daemon exited $?"
 pass
 rm -rf "$dir"
 
-# ---- retention: a forgotten job is expired (also after a restart); an
-# id never issued is unknown.
-testd_start --state-dir "$state" --keep 1
-assert_status 0 asyncctl submit echo 1 --wait
+# ---- an orderly stop keeps queued jobs for the next start, and cancels
+# running ones.
+testd_start --state-dir "$state" --max-running 1
+assert_status 0 asyncctl submit sleep '{"seconds": 600}'
+run=$ASSERT_OUT
+wait_for sh -c "\"$BUILD/asyncctl\" --json status $run | grep -q running"
+assert_status 0 asyncctl submit echo '"kept"'
+kept=$ASSERT_OUT
+testd_stop
+testd_start --state-dir "$state"
+assert_eq cancelled "$(field "$run" state)" "a running job at SIGTERM"
+assert_status 0 asyncctl wait "$kept"
+assert_eq '"kept"' "$ASSERT_OUT" "a queued job ran after SIGTERM"
+testd_stop
+
+# ---- memory holds a bounded cache (--keep); older finished jobs come
+# back from the store when asked for, also after a restart.
+testd_start --state-dir "$state" --keep 2
+for i in 1 2 3 4 5 6; do
+	assert_status 0 asyncctl --json submit echo "\"c$i\"" --wait
+	[ "$i" -eq 1 ] && old=$(printf '%s' "$ASSERT_OUT" | json_get id)
+done
+assert_status 0 asyncctl wait "$old"
+assert_eq '"c1"' "$ASSERT_OUT" "a job read back from the store"
+assert_eq succeeded "$(field "$old" state)" "its state"
+testd_kill KILL
+testd_stop 137
+testd_start --state-dir "$state" --keep 2
+assert_status 0 asyncctl wait "$old"
+assert_eq '"c1"' "$ASSERT_OUT" "read back after a restart"
+testd_stop
+
+# ---- retention: a job past it is expired (also after a restart); an id
+# never issued is unknown.
+testd_start --state-dir "$state" --retention 1
 assert_status 0 asyncctl --json submit echo 1 --wait
 first=$(printf '%s' "$ASSERT_OUT" | json_get id)
-assert_status 0 asyncctl submit echo 2 --wait
-assert_status 0 asyncctl submit echo 3 --wait
 wait_for sh -c "! \"$BUILD/asyncctl\" status $first >/dev/null 2>&1"
 assert_status 1 asyncctl status "$first"
 assert_match 'no longer kept' "$ASSERT_ERR" "expired message"
