@@ -29,8 +29,10 @@ trap cleanup EXIT INT TERM
 
 "$BUILD/bench/bench_nng" serve "$base_url" &
 pids="$pids $!"
+# Memory only: these figures are the core's against raw nng; what the job
+# store costs is bench/durability.sh's figure, from the same make bench.
 "$BUILD/asyncd" --socket "$asyncd_url" --state-dir "$tmp/state" \
-    --events none 2>"$tmp/asyncd.log" &
+    --events none --durability none 2>"$tmp/asyncd.log" &
 pids="$pids $!"
 
 # Both servers answer before measuring starts (bounded).

@@ -576,6 +576,16 @@ sched_ready(struct sched *s, struct job *job)
 	}
 }
 
+/* Loop: an at_most_once job's running state is stored: it may run. */
+static void
+sched_started(void *arg, int err)
+{
+	struct job	*job = arg;
+
+	(void)err;	/* logged by the store, and retried there */
+	sched_ready(job->sched, job);
+}
+
 /* Takes a queued job off its queue and starts its coroutine. */
 static void
 sched_start(struct sched *s, struct job *job)
@@ -599,6 +609,20 @@ sched_start(struct sched *s, struct job *job)
 	job->started = ev_now(s->loop);
 	job->attempts++;
 	job->pid = 0;
+	if (s->store != NULL && !job->no_store &&
+	    strcmp(sched_delivery(job->tinfo), "at_most_once") == 0) {
+		/*
+		 * At most once: the row says running before the job runs,
+		 * so a daemon that dies now never runs it again.
+		 */
+		store_update(s->store, job, sched_started, job);
+		if (job->timeout > 0) {
+			ev_timer_set(&job->deadline, job->timeout, 0.);
+			ev_timer_start(s->loop, &job->deadline);
+		}
+		sched_publish(s, job);
+		return;
+	}
 	sched_store_update(job);
 	if (job->timeout > 0) {
 		ev_timer_set(&job->deadline, job->timeout, 0.);
@@ -1029,7 +1053,8 @@ sched_forget(struct sched *s, struct job *job)
  * With a store, the finished jobs in memory are a cache: past --keep (or
  * --keep-mib) the oldest go from memory only, read ones first, and come
  * back from the store when asked for. A job that holds its key stays
- * (keys are looked up in memory) unless memory forces it out.
+ * (keys are looked up in memory), and so does a child whose parent has not
+ * read its result (ad_await looks in memory), unless memory forces them.
  */
 static void
 sched_uncache(struct sched *s)
@@ -1045,7 +1070,12 @@ sched_uncache(struct sched *s)
 			if (tab->nfinished <= s->cfg.keep &&
 			    tab->finished_bytes <= s->cfg.keep_bytes)
 				return;
-			if (job->key_bound && tab->finished_bytes <=
+			/*
+			 * A child's result waits for its parent's await,
+			 * which looks in memory only.
+			 */
+			if ((job->key_bound || (job->parent_id != 0 &&
+			    !job->delivered)) && tab->finished_bytes <=
 			    s->cfg.keep_bytes)
 				continue;
 			(void)sched_drop(s, job, false);

@@ -636,11 +636,6 @@ step:
 	rc = sqlite3_step(stmt);
 	sqlite3_reset(stmt);
 	sqlite3_clear_bindings(stmt);
-	if (rc == SQLITE_DONE && op->kind == STORE_INSERT) {
-		sqlite3_bind_int64(st->st_meta, 1, (sqlite3_int64)op->id + 1);
-		rc = sqlite3_step(st->st_meta);
-		sqlite3_reset(st->st_meta);
-	}
 	return (rc == SQLITE_DONE ? SQLITE_OK : rc);
 }
 
@@ -649,6 +644,7 @@ static int
 store_commit(struct store *st, struct store_ops *ops)
 {
 	struct store_op	*op;
+	uint64_t	 top = 0;
 	int		 rc;
 
 	if (st->fail_file != NULL && access(st->fail_file, F_OK) == 0)
@@ -659,6 +655,15 @@ store_commit(struct store *st, struct store_ops *ops)
 	TAILQ_FOREACH(op, ops, entry) {
 		if ((rc = store_write(st, op)) != SQLITE_OK)
 			break;
+		if (op->kind == STORE_INSERT && op->id > top)
+			top = op->id;
+	}
+	/* The next id, past the group's newest: once per group. */
+	if (rc == SQLITE_OK && top > 0) {
+		sqlite3_bind_int64(st->st_meta, 1, (sqlite3_int64)top + 1);
+		rc = sqlite3_step(st->st_meta);
+		sqlite3_reset(st->st_meta);
+		rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
 	}
 	if (rc == SQLITE_OK)
 		rc = sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);

@@ -23,7 +23,7 @@ cat >"$jobs/say.json" <<'EOF'
 }
 EOF
 cat >"$jobs/slow.json" <<'EOF'
-{"argv": ["sleep", "0.3"], "concurrency": 2, "description": "sleeps a bit"}
+{"argv": ["sleep", "1"], "concurrency": 2, "description": "sleeps a bit"}
 EOF
 cat >"$jobs/limited.json" <<'EOF'
 {"argv": ["sleep", "30"], "timeout": 0.2}
