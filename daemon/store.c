@@ -365,8 +365,15 @@ store_open(struct store **out, const char *path, enum store_durability dur,
 	    cause)) != 0)
 		goto damaged;
 	sync = dur == STORE_POWER ? "FULL" : "NORMAL";
+	/*
+	 * A larger WAL between checkpoints (each checkpoint syncs the
+	 * files, and the store thread is on the submit path); SQLite's page
+	 * cache stays at its default (2 MiB), which counts in the daemon's
+	 * memory.
+	 */
 	xasprintf(&sql, "PRAGMA synchronous = %s; PRAGMA auto_vacuum = "
-	    "INCREMENTAL; PRAGMA foreign_keys = OFF", sync);
+	    "INCREMENTAL; PRAGMA foreign_keys = OFF; PRAGMA "
+	    "wal_autocheckpoint = 8192; PRAGMA temp_store = MEMORY", sync);
 	rv = store_exec(st, sql, cause);
 	free(sql);
 	if (rv != 0 || (rv = store_migrate(st, cause)) != 0 ||
