@@ -1182,6 +1182,7 @@ void
 sched_drain(struct sched *s)
 {
 	struct job	*job;
+	size_t		 kept = 0;
 
 	s->draining = true;
 	/* Cancelling only finishes queued jobs; no job leaves the list. */
@@ -1190,8 +1191,10 @@ sched_drain(struct sched *s)
 		 * A durable store keeps queued jobs for the next start
 		 * (children go with their parents).
 		 */
-		if (sched_keeps(s, job))
+		if (sched_keeps(s, job)) {
+			kept++;
 			continue;
+		}
 		if (!proto_state_terminal(job->state))
 			sched_cancel(s, job, ASYNCD_ECANCELED,
 			    "the daemon is shutting down");
@@ -1201,6 +1204,9 @@ sched_drain(struct sched *s)
 	 * written while the shutdown's deadline runs.
 	 */
 	sched_log_unstarted(s);
+	if (kept > 0)
+		log_info("shutdown: %zu queued job%s kept in the store for the "
+		    "next start", kept, kept == 1 ? "" : "s");
 }
 
 bool

@@ -147,6 +147,9 @@ run=$ASSERT_OUT
 wait_for sh -c "\"$BUILD/asyncctl\" --json status $run | grep -q running"
 assert_status 0 asyncctl submit echo '"kept"'
 kept=$ASSERT_OUT
+testd_kill TERM
+wait_for sh -c "grep -q 'shutdown: 1 queued job kept in the store' \
+    \"$TESTD_LOG\""
 testd_stop
 testd_start --state-dir "$state"
 assert_eq cancelled "$(field "$run" state)" "a running job at SIGTERM"
