@@ -282,15 +282,16 @@ follow_cancel(struct asyncd *c, uint64_t id, int sig)
 {
 	int	rv;
 
-	asyncctl_warnx("%s: cancelling job %" PRIu64 " (again to exit and "
-	    "leave it running)", sig == SIGINT ? "interrupted" :
-	    strsignal(sig), id);
 	/* No wait: the output shows the command stopping. */
 	rv = asyncd_cancel(c, id, 0, NULL);
 	if (rv != 0 && rv != ASYNCD_EDONE)
 		asyncctl_warnx("cancel %" PRIu64 ": %s", id,
 		    asyncd_errmsg() != NULL ? asyncd_errmsg() :
 		    asyncd_strerror(rv));
+	else
+		asyncctl_warnx("%s: cancelling job %" PRIu64 " (again to "
+		    "exit and leave it running)", sig == SIGINT ?
+		    "interrupted" : strsignal(sig), id);
 }
 
 /* The signal thread: see the top of the file. */
@@ -329,9 +330,6 @@ follow_sig_main(void *arg)
 	else
 		id = 0;
 	pthread_mutex_unlock(&s->lock);
-	/* From here, a second signal comes to this thread and ends it all. */
-	pthread_sigmask(SIG_UNBLOCK, &s->set, NULL);
-
 	if (id != 0) {
 		follow_cancel(s->c, id, sig);
 		pthread_mutex_lock(&s->lock);
@@ -339,6 +337,12 @@ follow_sig_main(void *arg)
 		pthread_cond_broadcast(&s->idle);
 		pthread_mutex_unlock(&s->lock);
 	}
+	/*
+	 * From here, a second signal comes to this thread and ends it all;
+	 * one that came during the cancel waited for it, so that leaving the
+	 * job to the daemon never leaves it uncancelled.
+	 */
+	pthread_sigmask(SIG_UNBLOCK, &s->set, NULL);
 	for (;;)
 		pause();
 	return (NULL);
