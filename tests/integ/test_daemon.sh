@@ -357,11 +357,7 @@ fi
 LSAN_OPTIONS=suppressions=${ASYNCD_SRCDIR:-$(pwd)}/tests/helpers/nng1518.supp
 export LSAN_OPTIONS
 CHECK=1
-# FIXME(issue 7): with the durable store (the default) the held client
-# below ends "cannot reach asyncd" (3 runs of 3); memory only it passes.
-# Not understood yet; this section is about nng's listener, so it runs
-# memory only until it is.
-testd_start --listener-check "$CHECK" --durability none
+testd_start --listener-check "$CHECK"
 unset LSAN_OPTIONS
 assert_status 0 asyncctl ping
 evpath=${TESTD_URL#ipc://}
