@@ -1,5 +1,5 @@
 /*
- * ad.h: the coroutine SDK, what a job type's C code sees.
+ * asyncd/plugin.h: the plugin SDK, what a job type's C code sees.
  *
  * A job type is a named C function that runs as a coroutine on the
  * daemon's loop thread: asyncio's "async def". It reads its arguments,
@@ -18,10 +18,16 @@
  * awaits, never from another thread). Pointers this API hands out are
  * borrowed and valid until the coroutine next suspends, unless stated.
  *
- * This header is internal for now; the plugin SDK will export it.
+ * Plugins: a shared object in the plugin directory that defines its
+ * registration function with AD_PLUGIN (end of this header). The daemon
+ * loads every plugin at start, calls the function on the loop thread, and
+ * keeps the plugin loaded until it exits: a plugin is replaced by
+ * restarting the daemon. Build one with
+ *	cc -shared -fPIC $(pkg-config --cflags asyncd-plugin) -o x.so x.c
+ * Only the functions declared here are visible to plugins.
  */
-#ifndef AD_H
-#define AD_H
+#ifndef ASYNCD_PLUGIN_H
+#define ASYNCD_PLUGIN_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -29,7 +35,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "asyncd_err.h"
+#include <asyncd_err.h>
 
 /* The running job, as its coroutine sees it. */
 struct ad_job;
@@ -152,4 +158,124 @@ int		 ad_cancel(struct ad_job *job, uint64_t id);
 int		 ad_run_in_thread(struct ad_job *job, void (*fn)(void *),
 		    void *arg);
 
-#endif /* AD_H */
+/*
+ * Runs a command (argv[0] searched in PATH, no shell) with stdin from
+ * /dev/null, as an exec job does, and suspends until it has exited and its
+ * output is read: asyncio.create_subprocess_exec and communicate. On
+ * return *result (the caller's) is the exec job's result object
+ * (exit_code, signal, stdout, stderr, pid, duration), or NULL if the
+ * command could not be started. Returns 0 once the command ran (whatever
+ * its status), ASYNCD_EFAILED if it could not be started (the job's error
+ * is set: spawn_failed), or the cancellation error once the command,
+ * signalled, has stopped.
+ */
+int		 ad_exec(struct ad_job *job, const char *const *argv,
+		    cJSON **result);
+
+/*
+ * Any thread (a plugin's own): runs fn(arg) on the loop thread soon after,
+ * in the order asked: loop.call_soon_threadsafe. fn may use every call of
+ * this header that needs no job, and must not block. Returns 0, or
+ * ASYNCD_ESHUTDOWN once the daemon is stopping (fn will not run).
+ */
+int		 ad_call_soon_threadsafe(void (*fn)(void *), void *arg);
+
+/*
+ * Functions for the executors. A thread function runs on the thread pool,
+ * a process function in a worker process (asyncd --worker, which loads the
+ * same plugins). Either takes the call's arguments (borrowed) and returns
+ * 0 with *result set (owned by the daemon after; NULL means null), or an
+ * error: the one set with ad_call_fail, else "failed". Each registered
+ * function is also a job type of its own name: the job's arguments are the
+ * call's, its result the function's.
+ *
+ * They must not use any call above: those are the loop's. What they may
+ * use is ad_call_*, from the thread that runs them.
+ */
+struct ad_call;
+typedef int	(*ad_call_fn)(struct ad_call *call, const cJSON *args,
+		    cJSON **result);
+
+struct ad_func {
+	const char	*name;		/* as a job type's */
+	const char	*description;	/* one line */
+	/* As a job type's: on the loop, at submit (optional). */
+	int		(*check)(struct ad_check *chk, const cJSON *args,
+			    char **cause);
+	ad_call_fn	 fn;
+};
+
+/* Sets the call's error (code NULL: "failed"); returns ASYNCD_EFAILED. */
+int		 ad_call_fail(struct ad_call *call, const char *code,
+		    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/*
+ * Reports progress of the job the call runs for (as ad_progress), from the
+ * function's thread or process. Does not block; when reports come faster
+ * than the loop takes them, only the latest is published.
+ */
+void		 ad_call_progress(struct ad_call *call, double fraction,
+		    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/*
+ * True once the call's job has been cancelled: a thread function should
+ * return soon (a thread cannot be stopped; one that goes on is logged).
+ * Process functions are killed instead, and always see false.
+ */
+bool		 ad_call_cancelled(struct ad_call *call);
+
+/*
+ * Runs the process function fn of a plugin in a worker process
+ * (loop.run_in_executor with a ProcessPoolExecutor) and suspends until it
+ * returns. args is borrowed (NULL means null). Returns 0 with *result set
+ * (the caller's), or ASYNCD_EFAILED with the job's error set: the
+ * function's own error, unknown_function, or worker_crashed (the worker
+ * died: a signal or an exit, which the message names; a new worker serves
+ * the next call). On cancellation or timeout the worker running the call
+ * is killed (and replaced) and the cancellation error returned at once.
+ */
+int		 ad_run_in_process(struct ad_job *job, const char *fn,
+		    const cJSON *args, cJSON **result);
+
+/*
+ * Registration. The plugin's registration function gets a struct
+ * ad_plugin and registers what it offers; the daemon copies nothing, so
+ * what it passes must be static (it stays loaded). If the function returns
+ * non-zero, or a registration fails (a bad or taken name), the whole
+ * plugin is skipped and the log says why.
+ */
+struct ad_plugin;
+
+/*
+ * The SDK's ABI: raised when anything in this header changes in a way a
+ * built plugin would notice. A plugin built against another is refused.
+ */
+#define AD_ABI_VERSION		1
+
+int		 ad_register_type(struct ad_plugin *p,
+		    const struct ad_type *type);
+int		 ad_register_thread(struct ad_plugin *p,
+		    const struct ad_func *fn);
+int		 ad_register_process(struct ad_plugin *p,
+		    const struct ad_func *fn);
+/*
+ * The name of the plugin (its file name without .so), for messages and
+ * as a prefix of its types' names by convention ("hash.sha256").
+ */
+const char	*ad_plugin_name(struct ad_plugin *p);
+
+/*
+ * AD_PLUGIN(fn) in one source file of a plugin defines what the daemon
+ * looks for: the ABI it was built against, and fn, its registration
+ * function, int fn(struct ad_plugin *).
+ */
+#define AD_PLUGIN(fn)							\
+	__attribute__((visibility("default"))) const unsigned		\
+	    ad_plugin_abi = AD_ABI_VERSION;				\
+	__attribute__((visibility("default"))) int			\
+	    ad_plugin_register(struct ad_plugin *);			\
+	int								\
+	ad_plugin_register(struct ad_plugin *p_)			\
+	{								\
+		return (fn(p_));					\
+	}
+
+#endif /* ASYNCD_PLUGIN_H */
