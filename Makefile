@@ -70,7 +70,7 @@ DAEMON_CORE_SRCS = daemon/log.c daemon/xmalloc.c daemon/inbox.c \
 		  daemon/pool_thread.c daemon/waiter.c daemon/ids.c \
 		  daemon/proc.c daemon/outlog.c daemon/exec.c daemon/acl.c \
 		  daemon/jobsd.c daemon/plugin.c daemon/pool_proc.c \
-		  daemon/worker.c
+		  daemon/worker.c daemon/sock.c
 DAEMON_SRCS	= $(DAEMON_CORE_SRCS) daemon/main.c daemon/server.c \
 		  daemon/events.c daemon/probe.c daemon/cmd.c \
 		  daemon/cmd_ping.c \
@@ -100,7 +100,7 @@ UNIT_BINS	= $(addprefix $(BUILD)/tests/,$(UNIT_TESTS))
 INTEG_BINS	= $(BUILD)/tests/test_lib $(BUILD)/tests/test_concurrency
 EXAMPLES	= $(BUILD)/examples/future_demo
 # Plugins: the examples (examples/plugins/NAME/NAME.c) and the tests'.
-EXAMPLE_PLUGINS	= hash primes crash
+EXAMPLE_PLUGINS	= hash primes crash fetch
 TEST_PLUGINS	= t badabi failreg taken
 PLUGIN_SOS	= $(patsubst %,$(BUILD)/plugins/%.so,$(EXAMPLE_PLUGINS)) \
 		  $(patsubst %,$(BUILD)/tests/plugins/%.so,$(TEST_PLUGINS))
@@ -219,6 +219,7 @@ $(BUILD)/tests/test_concurrency: tests/integ/test_concurrency.c \
 $(BUILD)/tests/submitter: tests/helpers/submitter.c $(LIB_A)
 $(BUILD)/tests/loadgen: tests/helpers/loadgen.c $(LIB_A)
 $(BUILD)/tests/bareconnect: tests/helpers/bareconnect.c
+$(BUILD)/tests/tcpserv: tests/helpers/tcpserv.c
 $(BUILD)/tests/test_client: tests/unit/test_client.c $(LIB_A)
 
 $(BUILD)/tests/%:
@@ -227,7 +228,7 @@ $(BUILD)/tests/%:
 	    $(ALL_LDFLAGS) -o $@ $(filter-out %.h,$^) $(LIBS_DAEMON) $(TEST_LIBS)
 
 tests: all $(UNIT_BINS) $(INTEG_BINS) $(BUILD)/tests/bareconnect \
-    $(BUILD)/tests/loadgen $(PLUGIN_SOS)
+    $(BUILD)/tests/loadgen $(BUILD)/tests/tcpserv $(PLUGIN_SOS)
 
 # The sanitizer build lives in its own tree so it never mixes with $(BUILD).
 SAN_BUILD	= build/san

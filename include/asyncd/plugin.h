@@ -236,6 +236,46 @@ int		 ad_run_in_process(struct ad_job *job, const char *fn,
 		    const cJSON *args, cJSON **result);
 
 /*
+ * Async sockets (asyncio.open_connection): a coroutine that awaits one of
+ * these lets every other job run meanwhile. A socket belongs to the job
+ * that connected it and must be closed (ad_close) before its coroutine
+ * returns. timeout is in seconds for this call (0: none; the job's own
+ * timeout applies anyway). Each returns 0, ASYNCD_ETIMEDOUT when the
+ * call's timeout passed, ASYNCD_EFAILED on a system error or a closed
+ * connection (ad_sock_error says which), or the cancellation error: a
+ * pending read, write or connect is interrupted at once by cancellation.
+ */
+struct ad_sock;
+
+/*
+ * Connects to host:port over TCP (host a name, resolved on the thread
+ * pool, or a numeric IPv4/IPv6 address) or, if host starts with '/', to
+ * that Unix socket (port ignored). On success *sock is the caller's. On
+ * failure *cause, if cause is not NULL, is an allocated message (or NULL)
+ * that the caller frees.
+ */
+int		 ad_connect(struct ad_job *job, const char *host, int port,
+		    double timeout, struct ad_sock **sock, char **cause);
+/* Reads 1 to len bytes into buf; *n is 0 only at end of stream. */
+int		 ad_read(struct ad_job *job, struct ad_sock *sock, void *buf,
+		    size_t len, double timeout, size_t *n);
+/*
+ * Reads up to and including delim: *line (the caller's, NUL-terminated)
+ * holds *n bytes. Fails (ASYNCD_EFAILED) if the stream ends first or max
+ * bytes come without delim; what was read stays for the next read.
+ */
+int		 ad_read_until(struct ad_job *job, struct ad_sock *sock,
+		    const char *delim, size_t max, double timeout, char **line,
+		    size_t *n);
+/* Writes all len bytes. */
+int		 ad_write(struct ad_job *job, struct ad_sock *sock,
+		    const void *buf, size_t len, double timeout);
+/* Closes and frees sock (NULL: nothing). Does not suspend. */
+void		 ad_close(struct ad_sock *sock);
+/* What the last failed call on sock ran into; borrowed, until the next. */
+const char	*ad_sock_error(struct ad_sock *sock);
+
+/*
  * Registration. The plugin's registration function gets a struct
  * ad_plugin and registers what it offers; the daemon copies nothing, so
  * what it passes must be static (it stays loaded). If the function returns

@@ -1,0 +1,172 @@
+#!/bin/sh
+# The process pool: workers start lazily and are reused; no descriptor of
+# the daemon leaks into them; a function's error is the job's; a worker
+# that crashes (the crash example: segfault, abort, exit) fails only its
+# job with worker_crashed and is replaced; cancel and timeout kill the
+# worker running the call; progress frames; recycling after
+# --max-calls-per-worker; saturation (calls queue, in order, never more
+# workers than --workers); the primes example's gather of 8 on 2
+# workers; SIGTERM with calls in flight leaves no worker behind.
+. tests/helpers/lib.sh
+
+PLUGINS=$_TESTD_TMP/plugins
+mkdir -p "$PLUGINS" || fail "mkdir"
+for p in "$BUILD/plugins/crash.so" "$BUILD/plugins/primes.so" \
+    "$BUILD/tests/plugins/t.so"; do
+	[ -f "$p" ] || fail "no $p (make tests)"
+	cp "$p" "$PLUGINS/" || fail "cp $p"
+done
+
+job() {
+	JOB=$("$BUILD/asyncctl" --json submit "$@" --wait --wait-timeout 60 \
+	    2>/dev/null)
+	[ -n "$JOB" ] || fail "no job object for $*"
+}
+field() {
+	printf '%s' "$JOB" | json_get "$1"
+}
+# The daemon's worker processes, one pid a line.
+workers() {
+	ps -o pid= -o args= --ppid "$TESTD_PID" | awk '/--worker/ { print $1 }'
+}
+nworkers() {
+	workers | wc -l | tr -d ' '
+}
+gone() {
+	[ ! -e "/proc/$1" ]
+}
+running() {
+	"$BUILD/asyncctl" --json status "$1" | grep -q '"running"'
+}
+
+testd_start --plugin-dir "$PLUGINS" --workers 2
+assert_eq 0 "$(nworkers)" "no worker before the first call"
+
+# ---- reuse, fds, errors.
+job t.pid
+assert_eq succeeded "$(field state)" "a process function is a job type"
+a=$(field result | json_get pid)
+assert_eq 1 "$(nworkers)" "one call started one worker"
+job t.pid
+assert_eq "$a" "$(field result | json_get pid)" "the idle worker is reused"
+job t.fds
+assert_eq '[]' "$(field result | json_get fds)" "a worker has only fds 0-2"
+job t.fail
+assert_eq failed "$(field state)" "a function's failure"
+assert_eq t_code "$(field error | json_get code)" "keeps its code"
+assert_eq 'failed on purpose' "$(field error | json_get message)" \
+    "and message"
+
+# ---- crashes: only the job fails, the worker is replaced.
+job crash.abort
+assert_eq failed "$(field state)" "abort fails the job"
+assert_eq worker_crashed "$(field error | json_get code)" "worker_crashed"
+assert_match 'killed by signal 6 \(SIGABRT\)' "$(field error | json_get message)" \
+    "the message names the signal"
+wait_for gone "$a"
+job t.pid
+b=$(field result | json_get pid)
+[ "$b" != "$a" ] || fail "the crashed worker served again"
+pass
+job crash.segv
+assert_eq worker_crashed "$(field error | json_get code)" "a segfault"
+# Under ASan the sanitizer catches SIGSEGV and exits 1.
+assert_match 'SIGSEGV|exited with status 1' "$(field error | json_get message)" \
+    "named"
+job crash.exit
+assert_match 'exited with status 3' "$(field error | json_get message)" \
+    "an exit is named with its status"
+assert_status 0 "$BUILD/asyncctl" ping
+job t.pid
+assert_eq succeeded "$(field state)" "the pool serves on after three crashes"
+
+# ---- progress from a worker.
+id=$("$BUILD/asyncctl" submit t.progress '{"seconds": 30}') || fail submit
+wait_for sh -c "'$BUILD/asyncctl' --json status $id | grep -q 'half way'"
+
+# ---- cancel kills the worker running the call, at once.
+wait_for running "$id"
+assert_status 0 "$BUILD/asyncctl" cancel "$id"
+JOB=$("$BUILD/asyncctl" --json wait "$id" --timeout 10)
+assert_eq cancelled "$(field state)" "cancelled while its worker computes"
+victim=$(sed -n "s/.*killing worker \([0-9]*\) (its call of t.progress.*/\1/p" \
+    "$TESTD_LOG")
+assert_match '^[0-9]+$' "$victim" "the log names the killed worker"
+wait_for gone "$victim"
+
+# ---- a timeout too.
+job t.sleep '{"seconds": 60}' --timeout 0.5
+assert_eq timed_out "$(field state)" "a call past its job's timeout"
+victim=$(sed -n "s/.*killing worker \([0-9]*\) (its call of t.sleep.*/\1/p" \
+    "$TESTD_LOG" | tail -1)
+assert_match '^[0-9]+$' "$victim" "its worker was killed"
+wait_for gone "$victim"
+job t.pid
+assert_eq succeeded "$(field state)" "and replaced"
+
+# ---- saturation: 6 calls on 2 workers queue, in order.
+ids=
+for i in 1 2 3 4 5 6; do
+	ids="$ids $("$BUILD/asyncctl" submit t.sleep '{"seconds": 0.4}')"
+done
+most=0
+for i in 1 2 3 4 5 6 7 8 9 10; do
+	n=$(nworkers)
+	[ "$n" -gt "$most" ] && most=$n
+	sleep 0.1
+done
+[ "$most" -le 2 ] || fail "$most workers for --workers 2"
+pass
+finished=
+pids=
+for id in $ids; do
+	JOB=$("$BUILD/asyncctl" --json wait "$id" --timeout 60)
+	assert_eq succeeded "$(field state)" "queued call $id"
+	finished="$finished $(field finished)"
+	pids="$pids $(field result | json_get pid)"
+done
+assert_eq 2 "$(printf '%s\n' $pids | sort -u | wc -l | tr -d ' ')" \
+    "6 calls ran on exactly the 2 workers"
+# First come, first served: call k ends no later than call k+2 begins.
+printf '%s\n' $finished | awk '{ f[NR] = $1 } END {
+	for (i = 1; i + 2 <= NR; i++) if (f[i] > f[i + 2]) exit 1 }' ||
+    fail "calls were not served in order: $finished"
+pass
+
+# ---- the primes example: a gather of 8 uses both workers.
+job primes.gather '{"below": 100000, "n": 8}'
+assert_eq succeeded "$(field state)" "primes.gather"
+assert_eq '[9592,9592,9592,9592,9592,9592,9592,9592]' \
+    "$(field result | json_get counts)" "8 counts of the primes below 1e5"
+assert_eq 2 "$(field result | json_get workers)" "on both workers"
+
+# ---- SIGTERM with calls in flight: the daemon exits, and no worker stays.
+for i in 1 2 3; do
+	"$BUILD/asyncctl" submit t.sleep '{"seconds": 120}' >/dev/null ||
+	    fail submit
+done
+wait_for sh -c "[ \$(ps -o args= --ppid $TESTD_PID | grep -c -- --worker) -eq 2 ]"
+left=$(workers)
+start=$(date +%s)
+testd_stop
+[ $(($(date +%s) - start)) -le 5 ] ||
+    fail "SIGTERM with calls in flight took over 5 s (cancel kills workers)"
+pass
+for pid in $left; do
+	wait_for gone "$pid"
+done
+
+# ---- recycling: 2 calls a worker.
+testd_start --plugin-dir "$PLUGINS" --workers 1 --max-calls-per-worker 2
+pids=
+for i in 1 2 3 4; do
+	job t.pid
+	pids="$pids $(field result | json_get pid)"
+done
+set -- $pids
+assert_eq "$1" "$2" "a worker serves its 2 calls"
+assert_eq "$3" "$4" "so does the next"
+[ "$1" != "$3" ] || fail "the worker was not recycled after 2 calls"
+pass
+wait_for gone "$1"
+testd_stop
