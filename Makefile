@@ -105,7 +105,8 @@ TEST_PLUGINS	= t badabi failreg taken
 PLUGIN_SOS	= $(patsubst %,$(BUILD)/plugins/%.so,$(EXAMPLE_PLUGINS)) \
 		  $(patsubst %,$(BUILD)/tests/plugins/%.so,$(TEST_PLUGINS))
 BENCH_BINS	= $(BUILD)/bench/bench_asyncd $(BUILD)/bench/bench_nng \
-		  $(BUILD)/bench/bench_spawn
+		  $(BUILD)/bench/bench_spawn $(BUILD)/bench/bench_pools \
+		  $(BUILD)/bench/bench_fetch
 
 .PHONY: all check check-thread check-aarch64 demo bench install uninstall \
 	deps clean tests valgrind check-stress
@@ -278,8 +279,16 @@ valgrind: deps
 demo: deps all
 	BUILD=$(BUILD) scripts/demo.sh
 
-bench: deps all $(BENCH_BINS)
+bench: deps all $(BENCH_BINS) $(BUILD)/tests/plugins/t.so \
+    $(BUILD)/tests/tcpserv
 	BUILD=$(BUILD) bench/run.sh
+
+# The pools' bench runs the daemon's own pool code.
+$(BUILD)/bench/bench_pools: bench/bench_pools.c bench/bench.h \
+    $(DAEMON_CORE_OBJS) $(PROTO_A)
+	@mkdir -p $(@D)
+	$(call say,CCLD,$@)$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) $(ALL_LDFLAGS) \
+	    -o $@ $(filter-out %.h,$^) $(LIBS_DAEMON)
 
 $(BUILD)/bench/%: bench/%.c bench/bench.h $(LIB_A)
 	@mkdir -p $(@D)
@@ -307,7 +316,10 @@ install: all
 	ln -sf libasyncd.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(LIB_SONAME)
 	ln -sf $(LIB_SONAME) $(DESTDIR)$(LIBDIR)/libasyncd.so
 	install -m 644 lib/asyncd.h proto/asyncd_err.h $(DESTDIR)$(INCLUDEDIR)/
-	install -m 644 $(BUILD)/asyncd.pc $(DESTDIR)$(LIBDIR)/pkgconfig/
+	install -d $(DESTDIR)$(INCLUDEDIR)/asyncd
+	install -m 644 include/asyncd/plugin.h $(DESTDIR)$(INCLUDEDIR)/asyncd/
+	install -m 644 $(BUILD)/asyncd.pc $(BUILD)/asyncd-plugin.pc \
+	    $(DESTDIR)$(LIBDIR)/pkgconfig/
 	install -d $(DESTDIR)$(UNITDIR)/system $(DESTDIR)$(UNITDIR)/user \
 	    $(DESTDIR)$(PREFIX)/lib/sysusers.d \
 	    $(DESTDIR)$(PREFIX)/lib/tmpfiles.d $(DESTDIR)$(DOCDIR)
@@ -320,6 +332,14 @@ install: all
 	install -m 644 systemd/asyncd.tmpfiles \
 	    $(DESTDIR)$(PREFIX)/lib/tmpfiles.d/asyncd.conf
 	install -m 644 README.md proto/PROTOCOL.md $(DESTDIR)$(DOCDIR)/
+	install -d $(addprefix $(DESTDIR)$(DOCDIR)/examples/plugins/, \
+	    $(EXAMPLE_PLUGINS))
+	install -m 644 examples/plugins/Makefile \
+	    $(DESTDIR)$(DOCDIR)/examples/plugins/
+	for p in $(EXAMPLE_PLUGINS); do \
+		install -m 644 examples/plugins/$$p/$$p.c \
+		    $(DESTDIR)$(DOCDIR)/examples/plugins/$$p/ || exit 1; \
+	done
 	@[ -z '$(DESTDIR)' ] || exit 0; \
 	ldconfig=$$(command -v ldconfig || echo /sbin/ldconfig); \
 	[ -x "$$ldconfig" ] || exit 0; \
@@ -349,7 +369,9 @@ uninstall:
 	    $(DESTDIR)$(LIBDIR)/libasyncd.a $(DESTDIR)$(LIBDIR)/libasyncd.so* \
 	    $(DESTDIR)$(INCLUDEDIR)/asyncd.h \
 	    $(DESTDIR)$(INCLUDEDIR)/asyncd_err.h \
+	    $(DESTDIR)$(INCLUDEDIR)/asyncd/plugin.h \
 	    $(DESTDIR)$(LIBDIR)/pkgconfig/asyncd.pc \
+	    $(DESTDIR)$(LIBDIR)/pkgconfig/asyncd-plugin.pc \
 	    $(DESTDIR)$(UNITDIR)/system/asyncd.service \
 	    $(DESTDIR)$(UNITDIR)/user/asyncd.service \
 	    $(DESTDIR)$(PREFIX)/lib/sysusers.d/asyncd.conf \

@@ -1,5 +1,5 @@
 /*
- * ad.c: the await primitives and accessors of the coroutine SDK (ad.h).
+ * ad.c: the await primitives and accessors of the plugin SDK (asyncd/plugin.h).
  *
  * Every await has the same shape: return at once if the job is already
  * cancelled; arm something that will call sched_wake (a timer, a watch on

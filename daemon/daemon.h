@@ -270,6 +270,7 @@ struct pool_call {
 struct pool_proc_config {
 	size_t		 workers;	/* most at once (>= 1) */
 	uint64_t	 max_calls;	/* per worker; 0: no limit */
+	const char	*exe;		/* the worker binary; NULL: our own */
 	const char	*plugin_dir;	/* for the workers' command line */
 	const char	*log_level;
 };

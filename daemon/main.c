@@ -818,6 +818,7 @@ main_exec_start(struct daemon *d, const struct main_options *o,
 	/* After the built-ins and configured commands: their names win. */
 	d->plugin_dir = main_plugin_dir(o->plugin_dir);
 	plugin_load_dir(&d->plugins, d->plugin_dir, d->reg, false);
+	memset(&pcfg, 0, sizeof pcfg);
 	pcfg.workers = o->workers > 0 ? o->workers : main_cpus();
 	pcfg.max_calls = o->max_calls;
 	pcfg.plugin_dir = d->plugin_dir;

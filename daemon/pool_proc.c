@@ -464,7 +464,8 @@ pool_proc_start(struct pool_proc **out, struct ev_loop *loop,
 	pool->cfg = *cfg;
 	if (pool->cfg.workers == 0)
 		pool->cfg.workers = 1;
-	pool->argv[i++] = xstrdup("/proc/self/exe");
+	pool->argv[i++] = xstrdup(cfg->exe != NULL ? cfg->exe :
+	    "/proc/self/exe");
 	pool->argv[i++] = xstrdup("--worker");
 	pool->argv[i++] = xstrdup("--plugin-dir");
 	pool->argv[i++] = xstrdup(cfg->plugin_dir);

@@ -64,7 +64,7 @@ worker_write(int fd, const void *buf, size_t len)
 static void
 worker_send(int fd, cJSON *root)
 {
-	char		*text;
+	char		*text, *frame;
 	uint32_t	 be;
 	size_t		 len;
 
@@ -73,11 +73,16 @@ worker_send(int fd, cJSON *root)
 	cJSON_Delete(root);
 	len = strlen(text);
 	be = htonl((uint32_t)len);
-	if (!worker_write(fd, &be, 4) || !worker_write(fd, text, len)) {
-		free(text);
+	/* One write for both: the daemon wakes once, not for a header. */
+	frame = xmalloc(len + 4);
+	memcpy(frame, &be, 4);
+	memcpy(frame + 4, text, len);
+	free(text);
+	if (!worker_write(fd, frame, len + 4)) {
+		free(frame);
 		exit(0);
 	}
-	free(text);
+	free(frame);
 }
 
 void
