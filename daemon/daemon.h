@@ -289,10 +289,11 @@ void	pool_proc_cancel(struct pool_proc *, struct pool_call *);
 void	pool_proc_kill(struct pool_proc *);
 /* Workers not yet reaped. */
 size_t	pool_proc_live(const struct pool_proc *);
-/* Frees the pool; workers left unreaped are logged and forgotten. */
+/*
+ * Frees the pool, once every worker is reaped; if some are not, it says so
+ * and keeps the pool (their reports may still come).
+ */
 void	pool_proc_stop(struct pool_proc *);
-void	pool_proc_stats(const struct pool_proc *, uint64_t *spawned,
-	    uint64_t *crashed);
 
 /*
  * ad.c: the SDK's awaits. ad_run_in_thread, setting *cancelled (if not

@@ -86,8 +86,6 @@ struct pool_proc {
 	size_t			 nactive;	/* spawning, idle or busy */
 	size_t			 nlive;		/* not reaped */
 	bool			 killing;	/* shutdown */
-	uint64_t		 spawned;
-	uint64_t		 crashed;
 };
 
 static void	pool_proc_dispatch(struct pool_proc *);
@@ -176,7 +174,6 @@ pool_proc_spawned(struct proc *p)
 		pool_proc_dispatch(pool);
 		return;
 	}
-	pool->spawned++;
 	w->fd = p->fd_out;
 	ev_io_set(&w->rio, w->fd, EV_READ);
 	ev_io_set(&w->wio, w->fd, EV_WRITE);
@@ -210,14 +207,12 @@ pool_proc_exited(struct proc *p, int status)
 	else
 		snprintf(how, sizeof how, "exited with status %d", code);
 	if (c != NULL) {
-		pool->crashed++;
 		w->call = NULL;
 		log_warnx("process pool: worker %ld %s while running %s",
 		    (long)p->pid, how, c->fn);
 		pool_proc_fail(c, "worker_crashed", "the worker process "
 		    "running %s %s", c->fn, how);
 	} else if (w->state != POOL_WORKER_DEAD) {
-		pool->crashed++;
 		log_warnx("process pool: idle worker %ld %s", (long)p->pid,
 		    how);
 	} else
@@ -542,28 +537,22 @@ pool_proc_live(const struct pool_proc *pool)
 }
 
 void
-pool_proc_stats(const struct pool_proc *pool, uint64_t *spawned,
-    uint64_t *crashed)
-{
-	*spawned = pool == NULL ? 0 : pool->spawned;
-	*crashed = pool == NULL ? 0 : pool->crashed;
-}
-
-void
 pool_proc_stop(struct pool_proc *pool)
 {
-	struct pool_worker	*w;
-	size_t			 i;
+	size_t	i;
 
 	if (pool == NULL)
 		return;
 	pool_proc_kill(pool);
-	if (pool->nlive > 0)
+	if (pool->nlive > 0) {
+		/*
+		 * A spawn or an exit may still be reported (the spawn threads
+		 * and the inbox outlive us): keep what their callbacks touch.
+		 */
 		log_warnx("process pool: %zu worker%s not reaped at exit",
 		    pool->nlive, pool->nlive == 1 ? "" : "s");
-	/* Their proc records stay: the spawn threads or reaper may hold them. */
-	while ((w = TAILQ_FIRST(&pool->workers)) != NULL)
-		TAILQ_REMOVE(&pool->workers, w, entry);
+		return;
+	}
 	for (i = 0; pool->argv[i] != NULL; i++)
 		free(pool->argv[i]);
 	free(pool);

@@ -8,6 +8,8 @@
  * With UNIXPATH it listens on that Unix socket instead (and writes 0).
  * reply:   reads a line from each client, answers "reply:" and the line,
  *          and closes (the fetch example's server).
+ * delay:   the same, 2 ms after the line came, as a server with work to
+ *          do would (other clients are served meanwhile).
  * half:    reads, writes "partial" without a newline, and closes.
  * silent:  accepts, reads, and never writes nor closes.
  * stall:   never accepts, and fills its own backlog first, so that the
@@ -23,23 +25,36 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define TCPSERV_MAX	4096
+/* The service time of "delay". */
+#define TCPSERV_DELAY	0.002
 
 struct tcpserv_conn {
 	int	 fd;
 	char	 buf[512];
 	size_t	 len;
+	double	 due;		/* delay: when to answer; 0: not yet */
 };
 
 static struct tcpserv_conn	tcpserv_conns[TCPSERV_MAX];
 static struct pollfd		tcpserv_pfds[TCPSERV_MAX + 1];
 
+static double
+tcpserv_now(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((double)ts.tv_sec + (double)ts.tv_nsec / 1e9);
+}
+
 static void
 tcpserv_usage(void)
 {
-	fprintf(stderr, "usage: tcpserv reply|half|silent|stall PORTFILE "
+	fprintf(stderr, "usage: tcpserv reply|delay|half|silent|stall PORTFILE "
 	    "[UNIXPATH]\n");
 	exit(2);
 }
@@ -107,6 +122,7 @@ tcpserv_accept(int lfd)
 	}
 	tcpserv_conns[i].fd = fd;
 	tcpserv_conns[i].len = 0;
+	tcpserv_conns[i].due = 0;
 }
 
 int
@@ -117,12 +133,14 @@ main(int argc, char **argv)
 	const char		*mode;
 	size_t			 i, n;
 	ssize_t			 r;
-	int			 lfd, one = 1, port, k;
+	double			 now, next;
+	int			 lfd, one = 1, port, k, timeout;
 
 	if (argc != 3 && argc != 4)
 		tcpserv_usage();
 	mode = argv[1];
-	if (strcmp(mode, "reply") != 0 && strcmp(mode, "half") != 0 &&
+	if (strcmp(mode, "reply") != 0 && strcmp(mode, "delay") != 0 &&
+	    strcmp(mode, "half") != 0 &&
 	    strcmp(mode, "silent") != 0 && strcmp(mode, "stall") != 0)
 		tcpserv_usage();
 	if (argc == 4) {
@@ -177,16 +195,34 @@ serve:
 			tcpserv_pfds[n].fd = tcpserv_conns[i].fd;
 			tcpserv_pfds[n++].events = POLLIN;
 		}
-		if (poll(tcpserv_pfds, n, -1) == -1 && errno != EINTR) {
+		next = 0;
+		for (i = 0; i < TCPSERV_MAX; i++) {
+			struct tcpserv_conn	*c = &tcpserv_conns[i];
+
+			if (c->fd != -1 && c->due > 0 &&
+			    (next == 0 || c->due < next))
+				next = c->due;
+		}
+		timeout = -1;
+		if (next > 0) {
+			now = tcpserv_now();
+			timeout = next <= now ? 0 : (int)((next - now) * 1e3) + 1;
+		}
+		if (poll(tcpserv_pfds, n, timeout) == -1 && errno != EINTR) {
 			perror("poll");
 			return (1);
 		}
 		/* One accept a round: the listening socket blocks. */
 		if (tcpserv_pfds[0].revents & POLLIN)
 			tcpserv_accept(lfd);
+		now = tcpserv_now();
 		for (i = 0; i < TCPSERV_MAX; i++) {
 			struct tcpserv_conn	*c = &tcpserv_conns[i];
 
+			if (c->fd != -1 && c->due > 0 && c->due <= now) {
+				tcpserv_answer(c);
+				continue;
+			}
 			if (c->fd == -1 || !(tcpserv_pfds[i + 1].revents &
 			    (POLLIN | POLLHUP | POLLERR)))
 				continue;
@@ -205,6 +241,10 @@ serve:
 					perror("write");
 				close(c->fd);
 				c->fd = -1;
+			} else if (strcmp(mode, "delay") == 0) {
+				if (c->due == 0 && (strchr(c->buf, '\n') != NULL ||
+				    c->len == sizeof c->buf - 1))
+					c->due = now + TCPSERV_DELAY;
 			} else if (strcmp(mode, "silent") != 0)
 				tcpserv_answer(c);
 		}
