@@ -13,10 +13,14 @@
  * at once, and so does every later await. The coroutine must then clean up
  * and return; the job ends cancelled or timed_out whatever it returns.
  *
- * Thread context: every function here must be called from the job's own
- * coroutine (ad_progress and the accessors may also be called between
- * awaits, never from another thread). Pointers this API hands out are
- * borrowed and valid until the coroutine next suspends, unless stated.
+ * Thread context: every function here that takes a struct ad_job must be
+ * called from that job's own coroutine (ad_progress and the accessors may
+ * also be called between awaits, never from another thread). The others
+ * say where they may be called: ad_call_* from a thread or process
+ * function, ad_register_* from the registration function (on the loop,
+ * at start, and in each worker process), ad_call_soon_threadsafe from
+ * any thread. Pointers this API hands out are borrowed and valid until
+ * the coroutine next suspends, unless stated.
  *
  * Plugins: a shared object in the plugin directory that defines its
  * registration function with AD_PLUGIN (end of this header). The daemon
@@ -34,6 +38,10 @@
 #include <stdint.h>
 
 #include <cjson/cJSON.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 #include <asyncd_err.h>
 
@@ -317,5 +325,9 @@ const char	*ad_plugin_name(struct ad_plugin *p);
 	{								\
 		return (fn(p_));					\
 	}
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* ASYNCD_PLUGIN_H */
