@@ -2,7 +2,8 @@
  * t: functions for the executor tests (tests/integ/test_plugins.sh and
  * test_pool.sh), built as a plugin named "t".
  *
- * Process functions: t.sleep {"seconds": S} sleeps and returns its pid;
+ * Process functions: t.sleep {"seconds": S} sleeps and returns its pid
+ * and when it started;
  * t.pid returns it; t.fds lists the worker's descriptors above 2; t.fail
  * fails with code t_code; t.progress reports progress, then sleeps.
  * Thread functions: t.seq returns the order in which calls started and
@@ -52,9 +53,14 @@ t_pid_result(void)
 static int
 t_sleep(struct ad_call *call, const cJSON *args, cJSON **result)
 {
+	struct timespec	ts;
+
 	(void)call;
+	clock_gettime(CLOCK_REALTIME, &ts);
 	t_nap(t_seconds(args));
 	*result = t_pid_result();
+	cJSON_AddNumberToObject(*result, "started", (double)ts.tv_sec +
+	    (double)ts.tv_nsec / 1e9);
 	return (0);
 }
 
