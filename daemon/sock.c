@@ -153,7 +153,10 @@ sock_resolve_fn(void *arg)
 	memset(&hints, 0, sizeof hints);
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_ADDRCONFIG;
+	/*
+	 * No AI_ADDRCONFIG: it ignores loopback, so on a host with no other
+	 * address "localhost" would resolve to nothing.
+	 */
 	r->rv = getaddrinfo(r->host, r->port, &hints, &r->res);
 }
 
