@@ -18,6 +18,8 @@ LIBDIR		?= $(PREFIX)/lib
 INCLUDEDIR	?= $(PREFIX)/include
 UNITDIR		?= $(PREFIX)/lib/systemd
 DOCDIR		?= $(PREFIX)/share/doc/asyncd
+# Where a root daemon looks for plugins, whatever the PREFIX (main.c).
+PLUGINDIR	?= /usr/lib/asyncd/plugins
 DESTDIR		?=
 
 BUILD		?= build
@@ -36,7 +38,7 @@ CC		?= cc
 CFLAGS		?= -O2 -g
 WARNFLAGS	= -Wall -Wextra -Werror -Wformat=2 -Wmissing-prototypes -Wshadow
 ALL_CPPFLAGS	= -D_GNU_SOURCE -DASYNCD_VERSION='"$(VERSION)"' \
-		  -Iproto -Ilib -Idaemon $(CPPFLAGS)
+		  -Iinclude -Iproto -Ilib -Idaemon $(CPPFLAGS)
 ALL_CFLAGS	= -std=gnu11 $(WARNFLAGS) -fPIC -pthread $(CFLAGS) -MMD -MP
 ALL_LDFLAGS	= -pthread $(LDFLAGS)
 ifneq ($(SANITIZER),)
@@ -67,7 +69,8 @@ DAEMON_CORE_SRCS = daemon/log.c daemon/xmalloc.c daemon/inbox.c \
 		  daemon/ad.c daemon/registry.c daemon/builtin.c \
 		  daemon/pool_thread.c daemon/waiter.c daemon/ids.c \
 		  daemon/proc.c daemon/outlog.c daemon/exec.c daemon/acl.c \
-		  daemon/jobsd.c daemon/store.c
+		  daemon/jobsd.c daemon/store.c daemon/plugin.c \
+		  daemon/pool_proc.c daemon/worker.c daemon/sock.c
 DAEMON_SRCS	= $(DAEMON_CORE_SRCS) daemon/main.c daemon/server.c \
 		  daemon/events.c daemon/probe.c daemon/cmd.c \
 		  daemon/cmd_ping.c \
@@ -97,8 +100,14 @@ UNIT_TESTS	= test_proto test_coro test_inbox test_jobtab test_sched \
 UNIT_BINS	= $(addprefix $(BUILD)/tests/,$(UNIT_TESTS))
 INTEG_BINS	= $(BUILD)/tests/test_lib $(BUILD)/tests/test_concurrency
 EXAMPLES	= $(BUILD)/examples/future_demo
+# Plugins: the examples (examples/plugins/NAME/NAME.c) and the tests'.
+EXAMPLE_PLUGINS	= hash primes crash fetch
+TEST_PLUGINS	= t badabi failreg taken
+PLUGIN_SOS	= $(patsubst %,$(BUILD)/plugins/%.so,$(EXAMPLE_PLUGINS)) \
+		  $(patsubst %,$(BUILD)/tests/plugins/%.so,$(TEST_PLUGINS))
 BENCH_BINS	= $(BUILD)/bench/bench_asyncd $(BUILD)/bench/bench_nng \
-		  $(BUILD)/bench/bench_spawn
+		  $(BUILD)/bench/bench_spawn $(BUILD)/bench/bench_pools \
+		  $(BUILD)/bench/bench_fetch
 
 .PHONY: all check check-thread check-aarch64 demo bench install uninstall \
 	deps clean tests valgrind check-stress
@@ -106,7 +115,7 @@ UNITS		= $(BUILD)/systemd/asyncd.service \
 		  $(BUILD)/systemd/asyncd-user.service
 
 all: $(ASYNCD) $(ASYNCCTL) $(LIB_A) $(LIB_SO) $(BUILD)/asyncd.pc $(EXAMPLES) \
-    $(UNITS)
+    $(UNITS) $(BUILD)/asyncd-plugin.pc $(filter $(BUILD)/plugins/%,$(PLUGIN_SOS))
 
 # ---- compiling ----------------------------------------------------------
 
@@ -134,8 +143,11 @@ $(LIB_SO): $(LIB_OBJS) $(PROTO_OBJS) lib/asyncd.map
 	$(Q)ln -sf $(notdir $@) $(BUILD)/$(LIB_SONAME)
 	$(Q)ln -sf $(notdir $@) $(BUILD)/libasyncd.so
 
-$(ASYNCD): $(DAEMON_OBJS) $(PROTO_A)
-	$(call say,LD,$@)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS_DAEMON)
+# Plugins see the SDK's symbols, and only those (daemon/asyncd.dynlist).
+$(ASYNCD): $(DAEMON_OBJS) $(PROTO_A) daemon/asyncd.dynlist
+	$(call say,LD,$@)$(CC) $(ALL_LDFLAGS) \
+	    -Wl,--dynamic-list=daemon/asyncd.dynlist -o $@ \
+	    $(filter-out %.dynlist,$^) $(LIBS_DAEMON)
 
 # asyncctl links libasyncd like any other program; statically, so that it
 # runs from the build tree.
@@ -146,7 +158,8 @@ $(ASYNCCTL): $(CLIENT_OBJS) $(LIB_A)
 # a stamp holding their values, written only when one changes: `make
 # install PREFIX=/x` after `make` regenerates them, and a `make` that changes
 # nothing rebuilds (or writes) nothing.
-DIRS_VARS	= PREFIX BINDIR SBINDIR LIBDIR INCLUDEDIR UNITDIR DOCDIR VERSION
+DIRS_VARS	= PREFIX BINDIR SBINDIR LIBDIR INCLUDEDIR UNITDIR DOCDIR VERSION \
+		  PLUGINDIR
 DIRS_STAMP	= $(BUILD)/dirs.stamp
 
 $(DIRS_STAMP): FORCE
@@ -171,6 +184,25 @@ $(BUILD)/examples/%: examples/%.c $(LIB_A)
 	$(call say,CCLD,$@)$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) $(ALL_LDFLAGS) \
 	    -o $@ $(filter-out %.h,$^) $(LIBS_CLIENT)
 
+# A plugin is built as a user would build it: only the SDK's headers.
+PLUGIN_CPPFLAGS	= -D_GNU_SOURCE -Iinclude -Iproto
+LIBS_hash	= -lcrypto
+
+$(BUILD)/plugins/%.so: examples/plugins/%/*.c include/asyncd/plugin.h
+	@mkdir -p $(@D)
+	$(call say,CCLD,$@)$(CC) -shared $(PLUGIN_CPPFLAGS) $(ALL_CFLAGS) \
+	    $(ALL_LDFLAGS) -o $@ $(filter %.c,$^) -lcjson $(LIBS_$*)
+
+$(BUILD)/tests/plugins/%.so: tests/plugins/%.c include/asyncd/plugin.h
+	@mkdir -p $(@D)
+	$(call say,CCLD,$@)$(CC) -shared $(PLUGIN_CPPFLAGS) $(ALL_CFLAGS) \
+	    $(ALL_LDFLAGS) -o $@ $< -lcjson
+
+$(BUILD)/asyncd-plugin.pc: include/asyncd-plugin.pc.in Makefile $(DIRS_STAMP)
+	$(call say,GEN,$@)sed -e 's|@PREFIX@|$(PREFIX)|; s|@LIBDIR@|$(LIBDIR)|' \
+	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|; s|@VERSION@|$(VERSION)|' \
+	    -e 's|@PLUGINDIR@|$(PLUGINDIR)|' $< > $@
+
 # ---- tests -------------------------------------------------------------
 
 TEST_LIBS	= -lcmocka
@@ -189,6 +221,7 @@ $(BUILD)/tests/test_concurrency: tests/integ/test_concurrency.c \
 $(BUILD)/tests/submitter: tests/helpers/submitter.c $(LIB_A)
 $(BUILD)/tests/loadgen: tests/helpers/loadgen.c $(LIB_A)
 $(BUILD)/tests/bareconnect: tests/helpers/bareconnect.c
+$(BUILD)/tests/tcpserv: tests/helpers/tcpserv.c
 $(BUILD)/tests/test_client: tests/unit/test_client.c $(LIB_A)
 
 $(BUILD)/tests/%:
@@ -197,7 +230,7 @@ $(BUILD)/tests/%:
 	    $(ALL_LDFLAGS) -o $@ $(filter-out %.h,$^) $(LIBS_DAEMON) $(TEST_LIBS)
 
 tests: all $(UNIT_BINS) $(INTEG_BINS) $(BUILD)/tests/bareconnect \
-    $(BUILD)/tests/loadgen
+    $(BUILD)/tests/loadgen $(BUILD)/tests/tcpserv $(PLUGIN_SOS)
 
 # The sanitizer build lives in its own tree so it never mixes with $(BUILD).
 SAN_BUILD	= build/san
@@ -247,9 +280,17 @@ valgrind: deps
 demo: deps all
 	BUILD=$(BUILD) scripts/demo.sh
 
-bench: deps all $(BENCH_BINS) $(BUILD)/tests/loadgen
+bench: deps all $(BENCH_BINS) $(BUILD)/tests/loadgen \
+    $(BUILD)/tests/plugins/t.so $(BUILD)/tests/tcpserv
 	BUILD=$(BUILD) bench/run.sh
 	BUILD=$(BUILD) bench/durability.sh
+
+# The pools' bench runs the daemon's own pool code.
+$(BUILD)/bench/bench_pools: bench/bench_pools.c bench/bench.h \
+    $(DAEMON_CORE_OBJS) $(PROTO_A)
+	@mkdir -p $(@D)
+	$(call say,CCLD,$@)$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) $(ALL_LDFLAGS) \
+	    -o $@ $(filter-out %.h,$^) $(LIBS_DAEMON)
 
 $(BUILD)/bench/%: bench/%.c bench/bench.h $(LIB_A)
 	@mkdir -p $(@D)
@@ -277,7 +318,10 @@ install: all
 	ln -sf libasyncd.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(LIB_SONAME)
 	ln -sf $(LIB_SONAME) $(DESTDIR)$(LIBDIR)/libasyncd.so
 	install -m 644 lib/asyncd.h proto/asyncd_err.h $(DESTDIR)$(INCLUDEDIR)/
-	install -m 644 $(BUILD)/asyncd.pc $(DESTDIR)$(LIBDIR)/pkgconfig/
+	install -d $(DESTDIR)$(INCLUDEDIR)/asyncd
+	install -m 644 include/asyncd/plugin.h $(DESTDIR)$(INCLUDEDIR)/asyncd/
+	install -m 644 $(BUILD)/asyncd.pc $(BUILD)/asyncd-plugin.pc \
+	    $(DESTDIR)$(LIBDIR)/pkgconfig/
 	install -d $(DESTDIR)$(UNITDIR)/system $(DESTDIR)$(UNITDIR)/user \
 	    $(DESTDIR)$(PREFIX)/lib/sysusers.d \
 	    $(DESTDIR)$(PREFIX)/lib/tmpfiles.d $(DESTDIR)$(DOCDIR)
@@ -290,6 +334,14 @@ install: all
 	install -m 644 systemd/asyncd.tmpfiles \
 	    $(DESTDIR)$(PREFIX)/lib/tmpfiles.d/asyncd.conf
 	install -m 644 README.md proto/PROTOCOL.md $(DESTDIR)$(DOCDIR)/
+	install -d $(addprefix $(DESTDIR)$(DOCDIR)/examples/plugins/, \
+	    $(EXAMPLE_PLUGINS))
+	install -m 644 examples/plugins/Makefile \
+	    $(DESTDIR)$(DOCDIR)/examples/plugins/
+	for p in $(EXAMPLE_PLUGINS); do \
+		install -m 644 examples/plugins/$$p/$$p.c \
+		    $(DESTDIR)$(DOCDIR)/examples/plugins/$$p/ || exit 1; \
+	done
 	@[ -z '$(DESTDIR)' ] || exit 0; \
 	ldconfig=$$(command -v ldconfig || echo /sbin/ldconfig); \
 	[ -x "$$ldconfig" ] || exit 0; \
@@ -319,7 +371,9 @@ uninstall:
 	    $(DESTDIR)$(LIBDIR)/libasyncd.a $(DESTDIR)$(LIBDIR)/libasyncd.so* \
 	    $(DESTDIR)$(INCLUDEDIR)/asyncd.h \
 	    $(DESTDIR)$(INCLUDEDIR)/asyncd_err.h \
+	    $(DESTDIR)$(INCLUDEDIR)/asyncd/plugin.h \
 	    $(DESTDIR)$(LIBDIR)/pkgconfig/asyncd.pc \
+	    $(DESTDIR)$(LIBDIR)/pkgconfig/asyncd-plugin.pc \
 	    $(DESTDIR)$(UNITDIR)/system/asyncd.service \
 	    $(DESTDIR)$(UNITDIR)/user/asyncd.service \
 	    $(DESTDIR)$(PREFIX)/lib/sysusers.d/asyncd.conf \

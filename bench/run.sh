@@ -27,12 +27,19 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
+mkdir "$tmp/plugins"
+cp "$BUILD/tests/plugins/t.so" "$BUILD/plugins/fetch.so" "$tmp/plugins/"
 "$BUILD/bench/bench_nng" serve "$base_url" &
+pids="$pids $!"
+"$BUILD/tests/tcpserv" reply "$tmp/port" &
+pids="$pids $!"
+"$BUILD/tests/tcpserv" delay "$tmp/dport" &
 pids="$pids $!"
 # Memory only: these figures are the core's against raw nng; what the job
 # store costs is bench/durability.sh's figure, from the same make bench.
 "$BUILD/asyncd" --socket "$asyncd_url" --state-dir "$tmp/state" \
-    --events none --durability none 2>"$tmp/asyncd.log" &
+    --events none --durability none --plugin-dir "$tmp/plugins" \
+    2>"$tmp/asyncd.log" &
 pids="$pids $!"
 
 # Both servers answer before measuring starts (bounded).
@@ -42,6 +49,23 @@ until "$BUILD/asyncctl" --socket "$asyncd_url" ping >/dev/null 2>&1; do
 	[ $i -lt 200 ] || { echo "bench: asyncd did not start" >&2; exit 1; }
 	sleep 0.05
 done
+i=0
+until [ -s "$tmp/port" ] && [ -s "$tmp/dport" ]; do
+	i=$((i + 1))
+	[ $i -lt 200 ] || { echo "bench: tcpserv did not start" >&2; exit 1; }
+	sleep 0.05
+done
+port=$(cat "$tmp/port")
+dport=$(cat "$tmp/dport")
+
+# fetch1000 PORT: 1,000 socket coroutines at once (fetch.many, timed inside
+# the daemon), as seconds=.
+fetch1000() {
+	"$BUILD/asyncctl" --socket "$asyncd_url" --json submit fetch.many \
+	    "{\"host\": \"127.0.0.1\", \"port\": $1, \"n\": 1000}" \
+	    --wait --wait-timeout 120 |
+	    sed -n 's/.*"seconds":\([0-9.e-]*\).*/seconds=\1/p'
+}
 
 # asyncctl run against task-spooler, as a shell script uses each: one
 # command at a time, each waited for. Only where tsp is installed.
@@ -107,6 +131,13 @@ while [ $r -le "$ROUNDS" ]; do
 		    "$asyncd_url" run -- true
 		run "run.tsp" seqrun "$SEQ_N" tsp_true
 	fi
+	run tp "$BUILD/bench/bench_pools" thread "$N"
+	run pp "$BUILD/bench/bench_pools" process "$BUILD/asyncd" \
+	    "$tmp/plugins" "$N" "$SECONDS_PER_RUN"
+	run fseq "$BUILD/bench/bench_fetch" 127.0.0.1 "$port" 1000
+	run fco fetch1000 "$port"
+	run dseq "$BUILD/bench/bench_fetch" 127.0.0.1 "$dport" 1000
+	run dco fetch1000 "$dport"
 	r=$((r + 1))
 done
 
@@ -164,5 +195,35 @@ else
 	echo "'tsp true; tsp -w' skipped (apt-get install task-spooler)"
 fi
 echo
+printf '%-34s %9s %9s %10s\n' "executors, round trip" "p50 us" "p99 us" \
+    "p50 ratio"
+printf '%-34s %9s %9s %10s\n' "raw mutex/condvar handoff" \
+    "$(get tp.raw_p50_us)" "$(get tp.raw_p99_us)" "1.00"
+printf '%-34s %9s %9s %10s\n' "thread pool (submit..done on loop)" \
+    "$(get tp.pool_p50_us)" "$(get tp.pool_p99_us)" \
+    "$(ratio "$(get tp.pool_p50_us)" "$(get tp.raw_p50_us)")"
+printf '%-34s %9s %9s %10s\n' "raw socketpair ping-pong, 2 procs" \
+    "$(get pp.raw_p50_us)" "$(get pp.raw_p99_us)" "1.00"
+printf '%-34s %9s %9s %10s\n' "process pool call (t.pid)" \
+    "$(get pp.pool_p50_us)" "$(get pp.pool_p99_us)" \
+    "$(ratio "$(get pp.pool_p50_us)" "$(get pp.raw_p50_us)")"
+printf '%-34s %9s %9s %10s\n' "calls/s, 2 in flight" "raw" "pool" \
+    "pool/raw"
+printf '%-34s %9s %9s %10s\n' "" "$(get pp.raw_calls_per_s)" \
+    "$(get pp.pool_calls_per_s)" \
+    "$(ratio "$(get pp.pool_calls_per_s)" "$(get pp.raw_calls_per_s)")"
+echo
+sec() { awk -v s="$1" 'BEGIN { printf "%.3f", s }'; }
+printf '%-34s %9s %10s\n' "1,000 TCP request/replies, seconds" \
+    "immediate" "2 ms each"
+printf '%-34s %9s %10s\n' "one blocking client, sequential" \
+    "$(sec "$(get fseq.seconds)")" "$(sec "$(get dseq.seconds)")"
+printf '%-34s %9s %10s\n' "1,000 socket coroutines at once" \
+    "$(sec "$(get fco.seconds)")" "$(sec "$(get dco.seconds)")"
+printf '%-34s %9s %10s\n' "speed-up" \
+    "$(ratio "$(get fseq.seconds)" "$(get fco.seconds)")" \
+    "$(ratio "$(get dseq.seconds)" "$(get dco.seconds)")"
+echo
 echo "targets: one-trip p50 within 2.00x of baseline; 16-client throughput"
-echo "at least 0.50x of baseline; exec jobs at least 0.70x of raw spawns"
+echo "at least 0.50x of baseline; exec jobs at least 0.70x of raw spawns;"
+echo "thread-pool and process-pool round trips within 2.00x of raw"

@@ -1,5 +1,5 @@
 /*
- * ad.c: the await primitives and accessors of the coroutine SDK (ad.h).
+ * ad.c: the await primitives and accessors of the plugin SDK (asyncd/plugin.h).
  *
  * Every await has the same shape: return at once if the job is already
  * cancelled; arm something that will call sched_wake (a timer, a watch on
@@ -328,6 +328,8 @@ ad_cancel(struct ad_job *aj, uint64_t id)
 struct ad_thread {
 	struct pool_work	 work;
 	struct job		*waiter;
+	atomic_bool		*flag;		/* set on cancel; may be NULL */
+	ev_timer		 stuck;		/* cancelled, fn still runs */
 	bool			 done;
 	bool			 suspended;
 	bool			 cancelled;	/* while waiting */
@@ -341,10 +343,25 @@ ad_thread_done(struct pool_work *w, int status)
 
 	t->done = true;
 	t->status = status;
+	ev_timer_stop(t->waiter->sched->loop, &t->stuck);
 	if (t->suspended) {
 		t->suspended = false;
 		sched_wake(t->waiter, 0);
 	}
+}
+
+/* A thread function ignores its cancellation: say so, once. */
+static void
+ad_thread_stuck_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct ad_thread	*t = container_of(w, struct ad_thread, stuck);
+
+	(void)loop;
+	(void)revents;
+	log_warnx("job %" PRIu64 " (%s): its thread-pool work is still "
+	    "running %.0f s after the job was cancelled; it ignores "
+	    "cancellation, and the job ends when it returns",
+	    t->waiter->id, t->waiter->type_name, AD_THREAD_STUCK);
 }
 
 static bool
@@ -359,11 +376,15 @@ ad_thread_cancel(struct job *job)
 		return (true);
 	/* Running: fn may use the coroutine's stack; wake when it returns. */
 	t->suspended = true;
+	if (t->flag != NULL)
+		atomic_store(t->flag, true);
+	ev_timer_start(job->sched->loop, &t->stuck);
 	return (false);
 }
 
 int
-ad_run_in_thread(struct ad_job *aj, void (*fn)(void *), void *arg)
+ad_run_in_thread_call(struct ad_job *aj, void (*fn)(void *), void *arg,
+    atomic_bool *flag)
 {
 	struct job		*job = ad_job_of(aj);
 	struct ad_thread	 t;
@@ -375,7 +396,9 @@ ad_run_in_thread(struct ad_job *aj, void (*fn)(void *), void *arg)
 		return (ASYNCD_EINTERNAL);
 	memset(&t, 0, sizeof t);
 	t.waiter = job;
+	t.flag = flag;
 	t.suspended = true;
+	ev_timer_init(&t.stuck, ad_thread_stuck_cb, AD_THREAD_STUCK, 0.);
 	pool_thread_submit(job->sched->threads, &t.work, fn, arg,
 	    ad_thread_done);
 	rv = sched_suspend(job, ad_thread_cancel, &t);
@@ -386,4 +409,119 @@ ad_run_in_thread(struct ad_job *aj, void (*fn)(void *), void *arg)
 	if (t.cancelled)
 		return (job->cancel_reason);
 	return (rv != 0 ? rv : t.status);
+}
+
+int
+ad_run_in_thread(struct ad_job *aj, void (*fn)(void *), void *arg)
+{
+	return (ad_run_in_thread_call(aj, fn, arg, NULL));
+}
+
+/* A coroutine waiting for a call on the process pool. */
+struct ad_process {
+	struct pool_call	 call;
+	struct job		*waiter;
+};
+
+static void
+ad_process_done(struct pool_call *c)
+{
+	struct ad_process	*p = container_of(c, struct ad_process, call);
+
+	sched_wake(p->waiter, 0);
+}
+
+static void
+ad_process_progress(struct pool_call *c, double fraction, const char *msg)
+{
+	struct ad_process	*p = container_of(c, struct ad_process, call);
+
+	if (msg != NULL)
+		ad_progress(&p->waiter->ad, fraction, "%s", msg);
+	else
+		ad_progress(&p->waiter->ad, fraction, NULL);
+}
+
+/* The worker is killed: nothing of the call is used after this. */
+static bool
+ad_process_cancel(struct job *job)
+{
+	struct ad_process	*p = job->await_arg;
+
+	pool_proc_cancel(job->sched->procpool, &p->call);
+	return (true);
+}
+
+int
+ad_run_in_process(struct ad_job *aj, const char *fn, const cJSON *args,
+    cJSON **result)
+{
+	static cJSON		 null = { .type = cJSON_NULL };
+	struct job		*job = ad_job_of(aj);
+	struct ad_process	 p;
+	int			 rv;
+
+	*result = NULL;
+	if (job->cancel_reason != 0)
+		return (job->cancel_reason);
+	if (job->sched->procpool == NULL)
+		return (ad_fail(aj, "unknown_function", "no process pool"));
+	if (!plugin_is_process(registry_find(job->sched->reg, fn)))
+		return (ad_fail(aj, "unknown_function", "no process function "
+		    "named '%s'", fn));
+	memset(&p, 0, sizeof p);
+	p.waiter = job;
+	p.call.fn = fn;
+	p.call.args = args != NULL ? args : &null;
+	p.call.done = ad_process_done;
+	p.call.progress = ad_process_progress;
+	pool_proc_submit(job->sched->procpool, &p.call);
+	if ((rv = sched_suspend(job, ad_process_cancel, &p)) != 0) {
+		cJSON_Delete(p.call.result);
+		free(p.call.err_code);
+		free(p.call.err_message);
+		return (rv);
+	}
+	if (p.call.status == 0) {
+		*result = p.call.result;
+		return (0);
+	}
+	rv = ad_fail(aj, p.call.err_code, "%s", p.call.err_message);
+	free(p.call.err_code);
+	free(p.call.err_message);
+	return (rv);
+}
+
+int
+ad_exec(struct ad_job *aj, const char *const *argv, cJSON **result)
+{
+	struct job		*job = ad_job_of(aj);
+	struct exec_spec	 sp;
+	struct exec_outcome	 oc;
+	size_t			 n = 0, i;
+	int			 rv;
+
+	*result = NULL;
+	if (job->cancel_reason != 0)
+		return (job->cancel_reason);
+	if (job->sched->exec == NULL)
+		return (ad_fail(aj, "spawn_failed", "this daemon runs no "
+		    "commands"));
+	if (argv == NULL || argv[0] == NULL)
+		return (ASYNCD_EINVAL);
+	while (argv[n] != NULL)
+		n++;
+	memset(&sp, 0, sizeof sp);
+	sp.argv = xcalloc(n + 1, sizeof *sp.argv);
+	for (i = 0; i < n; i++)
+		sp.argv[i] = xstrdup(argv[i]);
+	exec_spec_common(&sp, &(cJSON){ .type = cJSON_Object });
+	sp.check = false;
+	rv = exec_run(job, &sp, &oc);
+	*result = oc.result;
+	if (oc.spawn_err != 0 && rv == 0)
+		rv = ad_fail(aj, "spawn_failed", "cannot run '%s': %s",
+		    argv[0], strerror(oc.spawn_err));
+	exec_spec_free(&sp);
+	return (rv);
 }

@@ -1,7 +1,7 @@
 /*
  * builtin.c: the job types every daemon has: echo, sleep, fail, gather.
  *
- * They double as the reference for writing job types against ad.h: a
+ * They double as the reference for writing job types against asyncd/plugin.h: a
  * check function that refuses bad arguments at submit time, and a run
  * function that awaits.
  */

@@ -23,7 +23,7 @@
 #include <ev.h>
 #include <nng/nng.h>
 
-#include "ad.h"
+#include "asyncd/plugin.h"
 #include "coro.h"
 #include "proto.h"
 
@@ -38,6 +38,7 @@
 
 struct job;
 struct pool_thread;
+struct procs;
 struct sched;
 struct waiter;
 struct waiter_watch;
@@ -267,8 +268,143 @@ const struct ad_type *registry_find(struct registry *, const char *);
 struct type_info *registry_info(struct registry *, const char *);
 /* Only the users and groups of acl (and root, and the daemon's user). */
 void	registry_set_acl(struct registry *, const char *, const struct acl *);
+/* True if name may name a job type. */
+bool	registry_valid_name(const char *);
 /* The types sorted by name; the array is borrowed until the next add. */
 const struct ad_type *const *registry_list(struct registry *, size_t *);
+
+/*
+ * plugin.c: plugins (see asyncd/plugin.h). Loading, on the loop thread at
+ * startup (or in a worker before it serves).
+ */
+struct plugins;
+/*
+ * Loads every *.so of dir in name order, registering their types in reg;
+ * logs each plugin refused or skipped (quiet: at debug level, as workers
+ * do, the daemon having said it). Always sets *out (free it with
+ * plugin_free, after the registry).
+ */
+void	plugin_load_dir(struct plugins **, const char *, struct registry *,
+	    bool);
+void	plugin_free(struct plugins *);
+size_t	plugin_count(const struct plugins *);
+/* A process function by name, or NULL. */
+const struct ad_func *plugin_find_process(struct plugins *, const char *);
+/* True if type is a process function's job type. */
+bool	plugin_is_process(const struct ad_type *);
+/* Where ad_call_soon_threadsafe pushes; NULL once the loop stops. */
+void	plugin_set_inbox(struct inbox *);
+
+/*
+ * A call of a thread or process function. Fields are private to plugin.c,
+ * ad.c and worker.c. On the loop (thread functions) it lives on the
+ * coroutine's stack; the function's thread uses it until it returns.
+ */
+struct ad_call {
+	const struct ad_func	*func;
+	const cJSON		*args;		/* borrowed */
+	cJSON			*result;
+	char			*err_code;	/* set: it failed */
+	char			*err_message;
+	atomic_bool		 cancelled;
+	struct job		*job;		/* thread functions: progress */
+	struct inbox		*inbox;
+	int			 wfd;		/* worker: progress frames */
+	pthread_mutex_t		 lock;		/* guards what follows */
+	double			 pfrac;
+	char			*pmsg;
+	bool			 ppending;	/* pitem is in the inbox */
+	struct inbox_item	 pitem;
+};
+void	plugin_call_init(struct ad_call *, const struct ad_func *,
+	    const cJSON *);
+void	plugin_call_fini(struct ad_call *);
+/* Runs the function; 0, or ASYNCD_EFAILED with err_code set. */
+int	plugin_call_run(struct ad_call *);
+
+/*
+ * worker.c: asyncd --worker, a process-pool worker: reads calls on fd 0
+ * and answers on fd 1, one at a time, in frames (pool_proc.c). Never
+ * returns.
+ */
+void	worker_main(const char *plugin_dir) __attribute__((noreturn));
+/* From a process function: a progress frame on fd. */
+void	worker_progress(int fd, double, const char *);
+/*
+ * Frames: a 4-byte big-endian length, then that many bytes of JSON.
+ * Larger frames are a broken peer.
+ */
+#define WORKER_MAX_FRAME	((size_t)64 << 20)
+
+/*
+ * pool_proc.c: the process pool (ProcessPoolExecutor): worker processes,
+ * started lazily, one call at a time each, on the loop thread.
+ */
+struct pool_proc;
+struct pool_worker;
+
+struct pool_call {
+	/* In; borrowed until done (or pool_proc_cancel). */
+	const char	*fn;
+	const cJSON	*args;
+	/* Loop: exactly once, unless cancelled first. */
+	void		(*done)(struct pool_call *);
+	/* Loop: a progress frame; may be NULL. */
+	void		(*progress)(struct pool_call *, double, const char *);
+	void		*arg;
+	/*
+	 * Out: status 0 and result (the caller's), or ASYNCD_EFAILED with
+	 * err_code and err_message (the caller's).
+	 */
+	int		 status;
+	cJSON		*result;
+	char		*err_code;
+	char		*err_message;
+	/* Private. */
+	TAILQ_ENTRY(pool_call) entry;
+	struct pool_worker *worker;
+	bool		 queued;
+};
+
+struct pool_proc_config {
+	size_t		 workers;	/* most at once (>= 1) */
+	uint64_t	 max_calls;	/* per worker; 0: no limit */
+	const char	*exe;		/* the worker binary; NULL: our own */
+	const char	*plugin_dir;	/* for the workers' command line */
+	const char	*log_level;
+};
+
+/* Loop thread, at startup. Starts no worker yet. */
+void	pool_proc_start(struct pool_proc **, struct ev_loop *,
+	    struct procs *, const struct pool_proc_config *);
+/* Queues a call; done runs when it finishes. */
+void	pool_proc_submit(struct pool_proc *, struct pool_call *);
+/*
+ * Takes a call back: queued, it is dropped; running, its worker is
+ * killed (and will be replaced). done will not run.
+ */
+void	pool_proc_cancel(struct pool_proc *, struct pool_call *);
+/* Shutdown: kills every worker. */
+void	pool_proc_kill(struct pool_proc *);
+/* Workers not yet reaped. */
+size_t	pool_proc_live(const struct pool_proc *);
+/*
+ * Frees the pool, once every worker is reaped; if some are not, it says so
+ * and keeps the pool (their reports may still come).
+ */
+void	pool_proc_stop(struct pool_proc *);
+
+/*
+ * ad.c: the SDK's awaits. ad_run_in_thread, setting *cancelled (if not
+ * NULL) when the job is cancelled while fn runs: plugin.c's thread calls.
+ */
+int	ad_run_in_thread_call(struct ad_job *, void (*)(void *), void *,
+	    atomic_bool *);
+/*
+ * A thread function still running this long after its job was cancelled
+ * is logged (it ignores ad_call_cancelled); the job waits on for it.
+ */
+#define AD_THREAD_STUCK		1.0
 
 /* builtin.c */
 void	builtin_register(struct registry *);
@@ -521,13 +657,17 @@ size_t	pool_thread_size(const struct pool_thread *);
 /* The PATH a command gets unless its environment says otherwise. */
 #define PROC_DEFAULT_PATH	"/usr/local/bin:/usr/bin:/bin"
 
-struct procs;
 struct proc {
 	/* The caller's, set before proc_spawn; borrowed until on_spawned. */
 	char *const	*argv;		/* argv[0] without '/': child's PATH */
 	char *const	*envp;		/* the child's whole environment */
 	const char	*cwd;		/* NULL: the daemon's */
 	bool		 has_stdin;	/* a pipe; else /dev/null */
+	/*
+	 * A worker: 0 and 1 are one end of a socketpair (fd_out is the
+	 * other, ours: non-blocking), 2 is the daemon's own stderr.
+	 */
+	bool		 socket;
 	/*
 	 * Loop thread, in this order: on_spawned once (err is 0, or an errno
 	 * value: ENOENT, EACCES, a bad cwd...), then, if it spawned,
@@ -721,6 +861,8 @@ struct sched {
 	struct registry		*reg;
 	struct coro_pool	*pool;
 	struct pool_thread	*threads;
+	struct pool_proc	*procpool;	/* NULL: none */
+	struct inbox		*inbox;
 	struct jobtab		 tab;
 	struct job_queue	 queued;	/* top-level jobs, FIFO */
 	struct job_queue	 child_queued;	/* children go first */
@@ -1014,6 +1156,9 @@ struct daemon {
 	struct exec_ctx		 exec;
 	struct acl		*exec_allow;
 	struct jobsd		*jobsd;
+	struct plugins		*plugins;
+	char			*plugin_dir;
+	struct pool_proc	*procpool;
 	uid_t			 uid;		/* the daemon's own user */
 	bool			 stopping;
 	bool			 flushing;	/* jobs done; replies leaving */

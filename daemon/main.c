@@ -60,6 +60,11 @@ struct main_options {
 	char		*jobs_dir;	/* --jobs-dir; NULL: the default */
 	bool		 check_jobs;	/* --check-jobs: validate and exit */
 	enum store_durability durability;
+	char		*plugin_dir;	/* --plugin-dir; NULL: the default */
+	bool		 worker;	/* --worker: a process-pool worker */
+	size_t		 workers;	/* --workers; 0: CPUs */
+	uint64_t	 max_calls;	/* --max-calls-per-worker; 0: none */
+	const char	*log_level_name;
 	struct sched_config sched;
 	struct server_config server;
 };
@@ -118,6 +123,14 @@ static const char main_usage[] =
 "                        process (default: jobs survive the daemon dying)\n"
 "                        or power (fsync per commit: they survive the\n"
 "                        machine dying); kept in STATE-DIR/jobs.db\n"
+"  --plugin-dir DIR      plugins, every DIR/*.so, loaded at start (default\n"
+"                        $XDG_DATA_HOME/asyncd/plugins, else\n"
+"                        ~/.local/share/asyncd/plugins; as root\n"
+"                        /usr/lib/asyncd/plugins)\n"
+"  --workers N           most process-pool workers (default: number of\n"
+"                        CPUs); started when first needed\n"
+"  --max-calls-per-worker N\n"
+"                        replace a worker after N calls (default 0: never)\n"
 "  --log-level LEVEL     error, warning, info (default) or debug\n"
 "  --version             print the version and exit\n"
 "  --help                print this and exit\n";
@@ -130,7 +143,7 @@ enum {
 	OPT_KEEP_MIB, OPT_LISTENER_CHECK, OPT_MAX_ARGS_MIB,
 	OPT_CONTEXTS, OPT_DRAIN_TIMEOUT, OPT_LOG_LEVEL, OPT_VERSION, OPT_HELP,
 	OPT_EXEC_ALLOW, OPT_LOG_MAX_MIB, OPT_JOBS_DIR, OPT_CHECK_JOBS,
-	OPT_DURABILITY
+	OPT_DURABILITY, OPT_PLUGIN_DIR, OPT_WORKERS, OPT_MAX_CALLS, OPT_WORKER
 };
 
 static const struct option main_longopts[] = {
@@ -159,6 +172,11 @@ static const struct option main_longopts[] = {
 	{ "jobs-dir", required_argument, NULL, OPT_JOBS_DIR },
 	{ "check-jobs", no_argument, NULL, OPT_CHECK_JOBS },
 	{ "durability", required_argument, NULL, OPT_DURABILITY },
+	{ "plugin-dir", required_argument, NULL, OPT_PLUGIN_DIR },
+	{ "workers", required_argument, NULL, OPT_WORKERS },
+	{ "max-calls-per-worker", required_argument, NULL, OPT_MAX_CALLS },
+	/* Not in --help: the daemon starts its workers with it. */
+	{ "worker", no_argument, NULL, OPT_WORKER },
 	{ "version", no_argument, NULL, OPT_VERSION },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ NULL, 0, NULL, 0 }
@@ -251,6 +269,7 @@ main_parse(struct main_options *o, int argc, char **argv)
 	sched_config_default(&o->sched);
 	o->log_level = LOG_INFO;
 	o->durability = STORE_PROCESS;
+	o->log_level_name = "info";
 	o->mode = 0660;
 	/* Events carry keys and messages of everyone's jobs: admins only. */
 	o->events_mode = 0600;
@@ -362,6 +381,18 @@ main_parse(struct main_options *o, int argc, char **argv)
 				main_usage_error("--durability must be none, "
 				    "process or power");
 			break;
+		case OPT_PLUGIN_DIR:
+			o->plugin_dir = optarg;
+			break;
+		case OPT_WORKERS:
+			o->workers = main_size(name, optarg, 1, 1024);
+			break;
+		case OPT_MAX_CALLS:
+			o->max_calls = main_size(name, optarg, 0, SIZE_MAX);
+			break;
+		case OPT_WORKER:
+			o->worker = true;
+			break;
 		case OPT_LOG_MAX_MIB:
 			o->log_max = main_size(name, optarg, 1, 1 << 24) << 20;
 			break;
@@ -369,6 +400,7 @@ main_parse(struct main_options *o, int argc, char **argv)
 			if ((o->log_level = log_level_parse(optarg)) == -1)
 				main_usage_error("--log-level must be error, "
 				    "warning, info or debug");
+			o->log_level_name = optarg;
 			break;
 		case OPT_VERSION:
 			printf("asyncd %s (protocol %d)\n", ASYNCD_VERSION,
@@ -558,6 +590,26 @@ main_jobs_dir(const char *given)
 		xasprintf(&dir, "%s/.config/asyncd/jobs.d", home);
 	else
 		dir = xstrdup("/etc/asyncd/jobs.d");
+	return (dir);
+}
+
+/* The plugin directory: --plugin-dir, or the default. Allocated. */
+static char *
+main_plugin_dir(const char *given)
+{
+	const char	*home, *xdg;
+	char		*dir;
+
+	if (given != NULL)
+		return (xstrdup(given));
+	if (geteuid() == 0)
+		return (xstrdup("/usr/lib/asyncd/plugins"));
+	if ((xdg = getenv("XDG_DATA_HOME")) != NULL && *xdg == '/')
+		xasprintf(&dir, "%s/asyncd/plugins", xdg);
+	else if ((home = getenv("HOME")) != NULL && *home == '/')
+		xasprintf(&dir, "%s/.local/share/asyncd/plugins", home);
+	else
+		dir = xstrdup("/usr/lib/asyncd/plugins");
 	return (dir);
 }
 
@@ -793,14 +845,26 @@ main_outlog_drain(void *arg)
 	exec_drained(&d->exec);
 }
 
-/* Starts what commands need: spawn threads, the log thread, exec. */
+static size_t
+main_cpus(void)
+{
+	long	n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	return (n > 0 ? (size_t)n : 1);
+}
+
+/*
+ * Starts what commands need: spawn threads, the log thread, exec; and the
+ * plugins and the process pool, whose workers are spawned the same way.
+ */
 static int
 main_exec_start(struct daemon *d, const struct main_options *o,
     const char *state_dir, char **cause)
 {
-	char	*logs, *dir;
-	size_t	 nbad;
-	int	 rv;
+	struct pool_proc_config	 pcfg;
+	char			*logs, *dir;
+	size_t			 nbad;
+	int			 rv;
 
 	if ((rv = acl_create(&d->exec_allow, o->exec_allow, o->nexec_allow,
 	    cause)) != 0) {
@@ -835,6 +899,16 @@ main_exec_start(struct daemon *d, const struct main_options *o,
 	dir = main_jobs_dir(o->jobs_dir);
 	jobsd_load(&d->jobsd, dir, d->reg, &nbad);
 	free(dir);
+	/* After the built-ins and configured commands: their names win. */
+	d->plugin_dir = main_plugin_dir(o->plugin_dir);
+	plugin_load_dir(&d->plugins, d->plugin_dir, d->reg, false);
+	memset(&pcfg, 0, sizeof pcfg);
+	pcfg.workers = o->workers > 0 ? o->workers : main_cpus();
+	pcfg.max_calls = o->max_calls;
+	pcfg.plugin_dir = d->plugin_dir;
+	pcfg.log_level = o->log_level_name;
+	pool_proc_start(&d->procpool, d->loop, d->procs, &pcfg);
+	d->sched.procpool = d->procpool;
 	return (0);
 }
 
@@ -914,12 +988,15 @@ main_drain_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		d->sched.no_holds = true;
 		waiter_flush(&d->sched);
 		cmd_output_flush();
+		/* No job runs: no call either. Workers go now. */
+		pool_proc_kill(d->procpool);
 		d->flushing = true;
 		d->drain_deadline = now + MAIN_FLUSH_SECONDS;
 		return;
 	}
 	server_stats(d->server, &contexts, &busy);
-	if (busy > 0 && now < d->drain_deadline)
+	if ((busy > 0 || pool_proc_live(d->procpool) > 0) &&
+	    now < d->drain_deadline)
 		return;
 	ev_timer_stop(loop, w);
 	ev_break(loop, EVBREAK_ALL);
@@ -963,6 +1040,8 @@ main(int argc, char **argv)
 
 	main_parse(&o, argc, argv);
 	log_init(o.log_level);
+	if (o.worker)
+		worker_main(o.plugin_dir != NULL ? o.plugin_dir : "/nonexistent");
 	if (o.check_jobs)
 		main_check_jobs(&o);
 	signal(SIGPIPE, SIG_IGN);
@@ -991,6 +1070,7 @@ main(int argc, char **argv)
 	inbox_init(&d.inbox, d.loop);
 	inbox_start(&d.inbox);
 	ev_unref(d.loop);
+	plugin_set_inbox(&d.inbox);
 	d.reg = registry_create();
 	builtin_register(d.reg);
 	if ((rv = sched_init(&d.sched, d.loop, d.reg, &o.sched,
@@ -1100,8 +1180,10 @@ main(int argc, char **argv)
 		    "exiting without cleaning up");
 		_exit(1);
 	}
+	pool_proc_stop(d.procpool);
 	proc_stop(d.procs);
 	sched_fini(&d.sched);
+	plugin_set_inbox(NULL);
 	inbox_drain(&d.inbox);
 	store_close(d.store);
 	ids_close(ids);
@@ -1112,6 +1194,9 @@ main(int argc, char **argv)
 	inbox_fini(&d.inbox);
 	registry_free(d.reg);
 	jobsd_free(d.jobsd);
+	/* Last: nothing refers to their code any more. */
+	plugin_free(d.plugins);
+	free(d.plugin_dir);
 	ev_ref(d.loop);
 	ev_prepare_stop(d.loop, &d.log_prepare);
 	if (ev_is_active(&d.log_timer)) {

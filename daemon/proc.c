@@ -36,6 +36,7 @@
  * block.
  */
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -263,19 +264,31 @@ proc_spawn_fn(void *arg)
 		p->err = errno;
 		return;
 	}
-	if ((p->has_stdin && (rv = proc_pipe(in, 1)) != 0) ||
+	if (p->socket) {
+		/* out[0] ours, out[1] the child's 0 and 1; 2 stays the log. */
+		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0,
+		    out) == -1 || fcntl(out[0], F_SETFL, O_NONBLOCK) == -1) {
+			p->err = errno;
+			goto out;
+		}
+	} else if ((p->has_stdin && (rv = proc_pipe(in, 1)) != 0) ||
 	    (rv = proc_pipe(out, 0)) != 0 || (rv = proc_pipe(err, 0)) != 0) {
 		p->err = rv;
 		goto out;
 	}
 	posix_spawn_file_actions_init(&fa);
-	if (p->has_stdin)
+	if (p->socket) {
+		posix_spawn_file_actions_adddup2(&fa, out[1], 0);
+		posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+	} else if (p->has_stdin)
 		posix_spawn_file_actions_adddup2(&fa, in[0], 0);
 	else
 		posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY,
 		    0);
-	posix_spawn_file_actions_adddup2(&fa, out[1], 1);
-	posix_spawn_file_actions_adddup2(&fa, err[1], 2);
+	if (!p->socket) {
+		posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+		posix_spawn_file_actions_adddup2(&fa, err[1], 2);
+	}
 	if (p->cwd != NULL)
 		posix_spawn_file_actions_addchdir_np(&fa, p->cwd);
 	/* Exactly 0, 1 and 2, whatever anyone forgot to mark close-on-exec. */

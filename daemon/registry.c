@@ -40,7 +40,7 @@ registry_free(struct registry *reg)
 }
 
 /* Names are what a shell can pass unquoted and a file can be named. */
-static bool
+bool
 registry_valid_name(const char *name)
 {
 	size_t	len = strlen(name);

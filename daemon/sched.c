@@ -145,6 +145,7 @@ sched_init(struct sched *s, struct ev_loop *loop, struct registry *reg,
 	if ((rv = coro_pool_create(&s->pool, cfg->stack_size,
 	    SCHED_STACKS_CACHED)) != 0)
 		return (rv);
+	s->inbox = inbox;
 	if (cfg->threads > 0 &&
 	    (rv = pool_thread_start(&s->threads, cfg->threads, inbox)) != 0) {
 		coro_pool_free(s->pool);

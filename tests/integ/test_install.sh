@@ -66,7 +66,12 @@ for f in sbin/asyncd bin/asyncctl lib/libasyncd.a lib/libasyncd.so \
     lib/pkgconfig/asyncd.pc lib/systemd/system/asyncd.service \
     lib/systemd/user/asyncd.service lib/sysusers.d/asyncd.conf \
     lib/tmpfiles.d/asyncd.conf share/doc/asyncd/README.md \
-    share/doc/asyncd/PROTOCOL.md; do
+    share/doc/asyncd/PROTOCOL.md include/asyncd/plugin.h \
+    lib/pkgconfig/asyncd-plugin.pc share/doc/asyncd/examples/plugins/Makefile \
+    share/doc/asyncd/examples/plugins/hash/hash.c \
+    share/doc/asyncd/examples/plugins/primes/primes.c \
+    share/doc/asyncd/examples/plugins/fetch/fetch.c \
+    share/doc/asyncd/examples/plugins/crash/crash.c; do
 	[ -e "$root$prefix/$f" ] || fail "make install did not install $f"
 	pass
 done
@@ -95,6 +100,19 @@ ldd "$_TESTD_TMP/demo" | grep -q "libasyncd.so.0 => $root" ||
     LD_LIBRARY_PATH=$root$prefix/lib ldd "$_TESTD_TMP/demo" |
     grep -q "libasyncd.so.0 => $root" || fail "demo not linked to .so.0"
 pass
+
+# The example plugins, built from the installed sources with the installed
+# SDK alone (pkg-config asyncd-plugin), as a plugin author builds one.
+assert_match "^-I$root$prefix/include -fPIC\$" \
+    "$(echo $(pkg-config --cflags asyncd-plugin))" "pkg-config --cflags asyncd-plugin"
+cp -R "$root$prefix/share/doc/asyncd/examples/plugins" "$_TESTD_TMP/ex" ||
+    fail "cp examples"
+make -s -C "$_TESTD_TMP/ex" CFLAGS="-O2 -Werror" > "$_TESTD_TMP/ex.log" 2>&1 ||
+    { cat "$_TESTD_TMP/ex.log" >&2; fail "the example plugins do not build \
+against the installed SDK"; }
+pass
+mkdir "$_TESTD_TMP/plugins" && cp "$_TESTD_TMP/ex/hash.so" \
+    "$_TESTD_TMP/ex/primes.so" "$_TESTD_TMP/plugins/" || fail "cp plugins"
 
 # Installed again with a third prefix and no DESTDIR, as by someone trying
 # asyncd out in their home directory.
@@ -152,7 +170,8 @@ fi
 # It runs against the installed daemon.
 BUILD=$root$prefix
 "$root$prefix/sbin/asyncd" --socket "ipc://$_TESTD_TMP/d.sock" \
-    --state-dir "$_TESTD_TMP/state" 2> "$_TESTD_TMP/d.log" &
+    --state-dir "$_TESTD_TMP/state" --plugin-dir "$_TESTD_TMP/plugins" \
+    2> "$_TESTD_TMP/d.log" &
 dpid=$!
 export ASYNCD_SOCKET="ipc://$_TESTD_TMP/d.sock"
 wait_for "$root$prefix/bin/asyncctl" ping
@@ -162,6 +181,15 @@ pass
 LD_LIBRARY_PATH=$x/lib "$_TESTD_TMP/xdemo" > "$_TESTD_TMP/out" ||
     { cat "$_TESTD_TMP/out" >&2; fail "future_demo (built on $x) failed"; }
 pass
+out=$("$root$prefix/bin/asyncctl" --json submit hash.sha256 \
+    "{\"path\": \"$root$prefix/sbin/asyncd\"}" --wait --wait-timeout 60)
+assert_eq "$(sha256sum "$root$prefix/sbin/asyncd" | cut -d' ' -f1)" \
+    "$(printf '%s' "$out" | json_get result | json_get sha256)" \
+    "the installed daemon runs the hash plugin built against the install"
+out=$("$root$prefix/bin/asyncctl" --json submit primes.count '{"below": 100}' \
+    --wait --wait-timeout 60)
+assert_eq 25 "$(printf '%s' "$out" | json_get result | json_get count)" \
+    "and the primes plugin in its worker processes"
 kill -TERM "$dpid"
 wait "$dpid"
 assert_eq 0 "$?" "installed asyncd exit status"
