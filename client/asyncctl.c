@@ -1137,6 +1137,21 @@ asyncctl_wait(struct asyncctl *ctl, const struct asyncctl_cmd *cmd, int argc,
 	return (status);
 }
 
+int
+asyncctl_id_arg(const struct asyncctl_cmd *cmd, int argc, char **argv,
+    uint64_t *id)
+{
+	if (optind >= argc)
+		return (asyncctl_usage(cmd, "missing job id"));
+	if (!asyncctl_parse_id(argv[optind], id))
+		return (asyncctl_usage(cmd, "invalid job id '%s'",
+		    argv[optind]));
+	if (optind + 1 < argc)
+		return (asyncctl_usage(cmd, "unexpected argument '%s'",
+		    argv[optind + 1]));
+	return (-1);
+}
+
 /* Parses "COMMAND [common options] ID". Returns -1 to go on. */
 static int
 asyncctl_one_id(struct asyncctl *ctl, const struct asyncctl_cmd *cmd,
@@ -1146,14 +1161,8 @@ asyncctl_one_id(struct asyncctl *ctl, const struct asyncctl_cmd *cmd,
 
 	if ((ch = asyncctl_common_only(ctl, cmd, argc, argv)) != -1)
 		return (ch);
-	if (optind >= argc)
-		return (asyncctl_usage(cmd, "missing job id"));
-	if (!asyncctl_parse_id(argv[optind], id))
-		return (asyncctl_usage(cmd, "invalid job id '%s'",
-		    argv[optind]));
-	if (optind + 1 < argc)
-		return (asyncctl_usage(cmd, "unexpected argument '%s'",
-		    argv[optind + 1]));
+	if ((ch = asyncctl_id_arg(cmd, argc, argv, id)) != -1)
+		return (ch);
 	if ((ch = asyncctl_connect(ctl)) != 0)
 		return (ch);
 	return (-1);
@@ -1487,14 +1496,8 @@ asyncctl_cancel(struct asyncctl *ctl, const struct asyncctl_cmd *cmd,
 			break;
 		}
 	}
-	if (optind >= argc)
-		return (asyncctl_usage(cmd, "missing job id"));
-	if (!asyncctl_parse_id(argv[optind], &id))
-		return (asyncctl_usage(cmd, "invalid job id '%s'",
-		    argv[optind]));
-	if (optind + 1 < argc)
-		return (asyncctl_usage(cmd, "unexpected argument '%s'",
-		    argv[optind + 1]));
+	if ((rv = asyncctl_id_arg(cmd, argc, argv, &id)) != -1)
+		return (rv);
 	if ((rv = asyncctl_connect(ctl)) != 0)
 		return (rv);
 	if ((rv = asyncd_cancel(ctl->c, id, wait, &job)) == ASYNCD_EDONE)

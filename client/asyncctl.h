@@ -96,6 +96,12 @@ int	asyncctl_fail(struct asyncctl *ctl, const char *what, int err);
 int	asyncctl_connect(struct asyncctl *ctl);
 /* A job id: decimal digits, 1 to 2^53-1. */
 bool	asyncctl_parse_id(const char *s, uint64_t *id);
+/*
+ * The one job id left in argv after getopt (optind): -1 with *id set, or
+ * the usage error's exit status.
+ */
+int	asyncctl_id_arg(const struct asyncctl_cmd *cmd, int argc, char **argv,
+	    uint64_t *id);
 /* A duration in seconds, fractions allowed, 0 to 30 days. */
 bool	asyncctl_parse_seconds(const char *s, double *out);
 bool	asyncctl_parse_duration(const char *s, double *out);

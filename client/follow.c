@@ -39,6 +39,7 @@
 #include <unistd.h>
 
 #include "asyncctl.h"
+#include "proto.h"
 
 /*
  * Bytes per output reply: the protocol's most. Fewer, larger replies move
@@ -83,39 +84,6 @@ struct follow_out {
 	int		err;		/* errno of the write that failed */
 	int		stream;		/* ...and its stream */
 };
-
-static const char follow_b64[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-/* Base64 (RFC 4648, padded) of len bytes; NULL when out of memory. */
-static char *
-follow_base64(const unsigned char *p, size_t len)
-{
-	char		*out, *o;
-	size_t		 i;
-	unsigned	 v;
-
-	if ((o = out = malloc((len + 2) / 3 * 4 + 1)) == NULL)
-		return (NULL);
-	for (i = 0; i + 2 < len; i += 3) {
-		v = (unsigned)p[i] << 16 | (unsigned)p[i + 1] << 8 | p[i + 2];
-		*o++ = follow_b64[v >> 18];
-		*o++ = follow_b64[(v >> 12) & 63];
-		*o++ = follow_b64[(v >> 6) & 63];
-		*o++ = follow_b64[v & 63];
-	}
-	if (i < len) {
-		v = (unsigned)p[i] << 16;
-		if (i + 1 < len)
-			v |= (unsigned)p[i + 1] << 8;
-		*o++ = follow_b64[v >> 18];
-		*o++ = follow_b64[(v >> 12) & 63];
-		*o++ = i + 1 < len ? follow_b64[(v >> 6) & 63] : '=';
-		*o++ = '=';
-	}
-	*o = '\0';
-	return (out);
-}
 
 /*
  * Writes all of data to fd, waiting while a non-blocking descriptor is
@@ -534,7 +502,7 @@ follow_args(const struct follow_spec *sp, const char *cwd)
 	if (cJSON_AddStringToObject(args, "cwd", cwd) == NULL)
 		goto out;
 	if (sp->input != NULL) {
-		if ((b64 = follow_base64((unsigned char *)sp->input,
+		if ((b64 = proto_b64_encode(sp->input,
 		    sp->inlen)) == NULL)
 			goto out;
 		item = cJSON_AddStringToObject(args, "stdin_base64", b64);
@@ -848,14 +816,8 @@ follow_logs(struct asyncctl *ctl, const struct asyncctl_cmd *cmd, int argc,
 			break;
 		}
 	}
-	if (optind >= argc)
-		return (asyncctl_usage(cmd, "missing job id"));
-	if (!asyncctl_parse_id(argv[optind], &id))
-		return (asyncctl_usage(cmd, "invalid job id '%s'",
-		    argv[optind]));
-	if (optind + 1 < argc)
-		return (asyncctl_usage(cmd, "unexpected argument '%s'",
-		    argv[optind + 1]));
+	if ((rv = asyncctl_id_arg(cmd, argc, argv, &id)) != -1)
+		return (rv);
 	signal(SIGPIPE, SIG_IGN);
 	if ((rv = asyncctl_connect(ctl)) != 0)
 		return (rv);
