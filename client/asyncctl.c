@@ -14,6 +14,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
+#include <pwd.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
@@ -203,15 +204,27 @@ static const char asyncctl_status_help[] =
 	"terminal.\n";
 
 static const char asyncctl_list_help[] =
-	"Lists jobs as a table on a terminal (or with --table): ID STATE\n"
-	"TYPE KEY PARENT AGE RUNTIME ERROR, where ERROR is the error code of\n"
-	"a failed, cancelled or timed-out job. With --json, or when standard\n"
-	"output is not a terminal, prints one JSON object, as the daemon's\n"
-	"reply: {\"jobs\":[...],\"more\":BOOL}, more saying whether older\n"
-	"jobs match too (page with --before the last id).\n"
+	"Lists jobs, newest first, as a table on a terminal (or with\n"
+	"--table): ID STATE TYPE KEY PARENT AGE RUNTIME ERROR, where ERROR is\n"
+	"the error code of a job that did not succeed. With --json, or when\n"
+	"standard output is not a terminal, prints one JSON object, as the\n"
+	"daemon's reply: {\"jobs\":[...],\"more\":BOOL}, more saying whether\n"
+	"older jobs match too (page with --before the last id: no job shows\n"
+	"twice and none is skipped).\n"
+	"With a durable store the daemon lists its whole history, as long as\n"
+	"--retention keeps it, restarts included; with --durability none,\n"
+	"the jobs in its memory. Only root and the daemon's user see other\n"
+	"users' jobs. The filters combine:\n"
 	"  -s, --state S         only jobs in state S: queued, running,\n"
-	"                        succeeded, failed, cancelled, timed_out\n"
+	"                        succeeded, failed, cancelled, timed_out,\n"
+	"                        interrupted\n"
 	"  -t, --type T          only jobs of type T\n"
+	"  -o, --owner USER      only USER's jobs (a name or a uid)\n"
+	"  -k, --key K           only jobs submitted with key K\n"
+	"  -S, --since T         only jobs created at T or later: RFC 3339\n"
+	"                        (2026-12-02T01:30:00Z), or D ago (30s, 10m,\n"
+	"                        2h, 7d)\n"
+	"  -U, --until T         only jobs created before T (as --since)\n"
 	"  -n, --limit N         at most N jobs (1 to 1000; default 100)\n"
 	"  -b, --before ID       only jobs older than ID, to page through\n";
 
@@ -266,7 +279,8 @@ static const struct asyncctl_cmd asyncctl_cmds[] = {
 	  "print a job's output; -f follows it to the job's end",
 	  asyncctl_logs_help },
 	{ "list", asyncctl_list,
-	  "[--state S] [--type T] [--limit N] [--before ID]",
+	  "[--state S] [--type T] [--owner USER] [--key K] [--since T] "
+	  "[--until T] [--limit N] [--before ID]",
 	  "list jobs, newest first", asyncctl_list_help },
 	{ "cancel", asyncctl_cancel, "ID [--wait S]",
 	  "cancel a job", asyncctl_cancel_help },
@@ -490,6 +504,23 @@ asyncctl_parse_duration(const char *s, double *out)
 	(void)end;
 	*out *= unit;
 	return (true);
+}
+
+/*
+ * A point in time: RFC 3339 ("2026-12-02T01:30:00Z"), or a duration ago
+ * ("10m", as asyncctl_parse_duration reads it), as Unix time.
+ */
+static bool
+asyncctl_parse_when(const char *s, double *out)
+{
+	double	ago;
+
+	if (asyncd_parse_time(s, out) == 0)
+		return (true);
+	if (!asyncctl_parse_duration(s, &ago))
+		return (false);
+	*out = (double)time(NULL) - ago;
+	return (*out > 0);
 }
 
 /*
@@ -1209,7 +1240,7 @@ asyncctl_forget(struct asyncctl *ctl, const struct asyncctl_cmd *cmd,
 		ASYNCD_TIMED_OUT
 	};
 	char				*end;
-	double				 before = 0, ago;
+	double				 before = 0;
 	uint64_t			 id = 0, n = 0;
 	int				 ch, rv, state = -1;
 	size_t				 i;
@@ -1230,13 +1261,10 @@ asyncctl_forget(struct asyncctl *ctl, const struct asyncctl_cmd *cmd,
 				    "'%s' (a final state)", optarg));
 			break;
 		case 'b':
-			if (asyncd_parse_time(optarg, &before) == 0)
-				break;
-			if (!asyncctl_parse_duration(optarg, &ago))
+			if (!asyncctl_parse_when(optarg, &before))
 				return (asyncctl_usage(cmd, "invalid time "
 				    "'%s' (RFC 3339, or a duration ago)",
 				    optarg));
-			before = (double)time(NULL) - ago;
 			break;
 		default:
 			if ((rv = asyncctl_common_opt(ctl, cmd, ch,
@@ -1306,6 +1334,10 @@ asyncctl_list(struct asyncctl *ctl, const struct asyncctl_cmd *cmd, int argc,
 	static const struct option	 longopts[] = {
 		{ "state", required_argument, NULL, 's' },
 		{ "type", required_argument, NULL, 't' },
+		{ "owner", required_argument, NULL, 'o' },
+		{ "key", required_argument, NULL, 'k' },
+		{ "since", required_argument, NULL, 'S' },
+		{ "until", required_argument, NULL, 'U' },
 		{ "limit", required_argument, NULL, 'n' },
 		{ "before", required_argument, NULL, 'b' },
 		ASYNCCTL_COMMON_LONGOPTS,
@@ -1315,7 +1347,7 @@ asyncctl_list(struct asyncctl *ctl, const struct asyncctl_cmd *cmd, int argc,
 		"ID", "STATE", "TYPE", "KEY", "PARENT", "AGE", "RUNTIME",
 		"ERROR"
 	};
-	struct asyncd_list_opts		 opts = { -1, NULL, 0, 0 };
+	struct asyncd_list_opts		 opts = { .state = -1 };
 	struct asyncd_job		**jobs = NULL;
 	struct output_table		*t;
 	const char			*cells[NITEMS(headers)], *code;
@@ -1329,10 +1361,14 @@ asyncctl_list(struct asyncctl *ctl, const struct asyncctl_cmd *cmd, int argc,
 	int				 ch, rv, s;
 
 	optind = 0;
-	while ((ch = getopt_long(argc, argv, ":s:t:n:b:jTh", longopts, NULL)) !=
-	    -1) {
+	while ((ch = getopt_long(argc, argv, ":s:t:o:k:S:U:n:b:jTh", longopts,
+	    NULL)) != -1) {
 		switch (ch) {
 		case 's':
+			if (strcmp(optarg, "interrupted") == 0) {
+				opts.state = ASYNCD_INTERRUPTED;
+				break;
+			}
 			for (s = 0; s <= ASYNCD_TIMED_OUT; s++) {
 				if (strcmp(optarg, asyncd_state_name(s)) == 0)
 					break;
@@ -1347,6 +1383,28 @@ asyncctl_list(struct asyncctl *ctl, const struct asyncctl_cmd *cmd, int argc,
 				return (asyncctl_usage(cmd, "a job type is 1 "
 				    "to 64 bytes long"));
 			opts.type = optarg;
+			break;
+		case 'o':
+			/* A uid as it is; a name must name a user. */
+			if (*optarg == '\0' || ((*optarg < '0' ||
+			    *optarg > '9') && getpwnam(optarg) == NULL))
+				return (asyncctl_usage(cmd, "no user named "
+				    "'%s'", optarg));
+			opts.owner = optarg;
+			break;
+		case 'k':
+			if (*optarg == '\0' || strlen(optarg) > 256)
+				return (asyncctl_usage(cmd, "a key is 1 to "
+				    "256 bytes long"));
+			opts.key = optarg;
+			break;
+		case 'S':
+		case 'U':
+			if (!asyncctl_parse_when(optarg, ch == 'S' ?
+			    &opts.since : &opts.until))
+				return (asyncctl_usage(cmd, "invalid time "
+				    "'%s' (RFC 3339, or a duration ago)",
+				    optarg));
 			break;
 		case 'n':
 			errno = 0;
@@ -1374,6 +1432,9 @@ asyncctl_list(struct asyncctl *ctl, const struct asyncctl_cmd *cmd, int argc,
 	if (optind < argc)
 		return (asyncctl_usage(cmd, "unexpected argument '%s'",
 		    argv[optind]));
+	if (opts.since > 0 && opts.until > 0 && opts.since >= opts.until)
+		return (asyncctl_usage(cmd, "--since must be earlier than "
+		    "--until"));
 	if ((rv = asyncctl_connect(ctl)) != 0)
 		return (rv);
 	if ((rv = asyncd_list(ctl->c, &opts, &jobs, &n, &more)) != 0)

@@ -220,6 +220,36 @@ void	store_delete(struct store *, uint64_t);
 void	store_get(struct store *, uint64_t, store_get_fn, void *);
 /* Deletes the rows of jobs that finished before a Unix time. */
 void	store_expire(struct store *, double);
+/*
+ * What store_list selects: the jobs that meet every condition given,
+ * newest (highest id) first. Nothing in it is particular to one backend:
+ * SQLite runs it as one parameterised SELECT, and a shared backend
+ * (PostgreSQL) would do the same.
+ */
+struct store_filter {
+	int		 state;		/* enum proto_state, or -1: any */
+	const char	*type;		/* NULL: any */
+	const char	*key;		/* NULL: any */
+	bool		 by_uid;	/* only the jobs of uid */
+	uint64_t	 uid;
+	double		 since;		/* created at or after; 0: any */
+	double		 until;		/* created before; 0: any */
+	uint64_t	 before;	/* ids below this; 0: any */
+	size_t		 limit;		/* at most this many rows, >= 1 */
+};
+/*
+ * Rows read back, newest first, borrowed for the call (args and result
+ * are not read: NULL); err is 0 or ASYNCD_ESTORAGE (then no rows).
+ */
+typedef void (*store_list_fn)(void *, int, const struct store_row *,
+	    size_t);
+/*
+ * Reads the rows that match f (copied now); listed runs on the loop,
+ * once, after every write queued before has committed (or failed): what
+ * was acknowledged before the call is in the answer.
+ */
+void	store_list(struct store *, const struct store_filter *,
+	    store_list_fn, void *);
 /* True while a write has not come back. */
 bool	store_busy(const struct store *);
 /* True if the last group failed. */

@@ -20,10 +20,19 @@
  * first in a later group, since each of them writes absolute values and
  * may be repeated; the loop is told of the failure and goes on.
  *
- * Locks: store->lock guards the queue, the retry list and the flags; the
- * thread never holds it while it talks to SQLite. The database handle is
- * the thread's alone once the thread runs (store_open and store_load use
- * it before, on the loop thread, at startup).
+ * Reads. A list (STORE_LIST) is queued like a write, so that it comes
+ * after every write the loop queued before it; once the group it was
+ * queued with has committed, the store thread hands it to the reader
+ * thread, which runs it on a connection of its own (WAL: readers do not
+ * block the writer) and sends the rows back through the inbox. A list of
+ * a long history may take a while; submits do not wait for it. A single
+ * row (STORE_GET, a cache miss) is cheap and stays in the group.
+ *
+ * Locks: store->lock guards the queues (the store thread's, the retry
+ * list, the reader's) and the flags; neither thread holds it while it
+ * talks to SQLite. The write handle (db) is the store thread's alone
+ * once it runs, the read handle (rdb) the reader's (store_open and
+ * store_load use them before, on the loop thread, at startup).
  *
  * The interface assumes no single writer: job ids come from store_id_next
  * (here the id reservations of ids.c; a shared backend would use a
@@ -32,6 +41,7 @@
 #include <sys/stat.h>
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,7 +55,7 @@
  * Schema versions (PRAGMA user_version). Each step migrates from the one
  * before; a database newer than this daemon is refused.
  */
-#define STORE_SCHEMA	2
+#define STORE_SCHEMA	3
 
 /* Free pages given back after a group that deleted rows (4 KiB each). */
 #define STORE_VACUUM_PAGES	"256"
@@ -58,13 +68,34 @@
 	"created, started, finished, timeout, result, err_code, err_message, " \
 	"attempts, pid, pid_start, priority, not_before, retries, " \
 	"retry_delay, retry_backoff, attempt_errors"
+/* The same for a list, which shows neither arguments nor result. */
+#define STORE_LIST_COLUMNS "id, parent, type, key, NULL, state, uid, gid, " \
+	"created, started, finished, timeout, NULL, err_code, err_message, " \
+	"attempts, pid, pid_start, priority, not_before, retries, " \
+	"retry_delay, retry_backoff, attempt_errors"
+
+/*
+ * A list's conditions, one bit each: the statement of each combination
+ * is prepared once, when first used, so that every query is a prepared
+ * one with its values bound (?1 to ?7, the limit ?8) and SQLite plans
+ * each shape for the indexes that serve it.
+ */
+#define STORE_LIST_STATE	0x01
+#define STORE_LIST_TYPE		0x02
+#define STORE_LIST_KEY		0x04
+#define STORE_LIST_UID		0x08
+#define STORE_LIST_SINCE	0x10
+#define STORE_LIST_UNTIL	0x20
+#define STORE_LIST_BEFORE	0x40
+#define STORE_LIST_SHAPES	0x80
 
 enum store_kind {
 	STORE_INSERT,
 	STORE_UPDATE,
 	STORE_DELETE,
 	STORE_GET,		/* read one row back (a cache miss) */
-	STORE_EXPIRE		/* delete the finished rows before a time */
+	STORE_EXPIRE,		/* delete the finished rows before a time */
+	STORE_LIST		/* read the rows of a filter, after a group */
 };
 
 struct store_op {
@@ -98,6 +129,11 @@ struct store_op {
 	store_done_fn		 done;		/* NULL: nobody waits */
 	store_get_fn		 got;		/* STORE_GET's */
 	bool			 found;		/* STORE_GET: the row is here */
+	struct store_filter	 filter;	/* STORE_LIST's; type and key
+						   point to the op's own */
+	store_list_fn		 listed;
+	struct store_row	*rows;		/* STORE_LIST's answer, owned */
+	size_t			 nrows;
 	void			*arg;
 	int			 err;
 	bool			 retried;	/* its failure was reported */
@@ -124,11 +160,17 @@ struct store {
 						   this file exists */
 	pthread_t		 thread;
 	bool			 running;
+	sqlite3			*rdb;		/* the reader's connection */
+	pthread_t		 reader;
+	bool			 reading;	/* the reader runs */
 	pthread_mutex_t		 lock;		/* guards what follows */
 	pthread_cond_t		 cond;
+	pthread_cond_t		 rcond;		/* the reader's */
 	struct store_ops	 queue;		/* from the loop */
 	struct store_ops	 retry;		/* failed updates, again */
+	struct store_ops	 reads;		/* lists, for the reader */
 	bool			 stopping;
+	bool			 rstopping;
 	size_t			 inflight;	/* ops not yet back (loop) */
 	bool			 failing;	/* loop: last group failed */
 
@@ -138,6 +180,8 @@ struct store {
 	sqlite3_stmt		*st_meta;
 	sqlite3_stmt		*st_get;
 	sqlite3_stmt		*st_expire;
+	/* The reader's (on rdb), prepared when first used. */
+	sqlite3_stmt		*st_list[STORE_LIST_SHAPES];
 	uint64_t		 groups;
 	uint64_t		 written;
 };
@@ -172,9 +216,21 @@ static const char *const store_migrations[STORE_SCHEMA] = {
 	"ALTER TABLE jobs ADD COLUMN retry_delay REAL NOT NULL DEFAULT 0;"
 	"ALTER TABLE jobs ADD COLUMN retry_backoff REAL NOT NULL DEFAULT 0;"
 	"ALTER TABLE jobs ADD COLUMN attempt_errors TEXT;",
+	/*
+	 * 2 -> 3: indexes for list, which reads history newest first. An
+	 * index holds the rowid (the id) after its column, so an equality
+	 * on type, uid or key walks that index in id order; a time range
+	 * walks created. Most jobs have no key: only those are indexed.
+	 */
+	"CREATE INDEX jobs_type ON jobs (type);"
+	"CREATE INDEX jobs_uid ON jobs (uid);"
+	"CREATE INDEX jobs_key ON jobs (key) WHERE key IS NOT NULL;"
+	"CREATE INDEX jobs_created ON jobs (created);",
 };
 
 static void	store_row_read(sqlite3_stmt *, struct store_row *);
+static void	store_rows_free(struct store_row *, size_t);
+static void	store_bind_text(sqlite3_stmt *, int, const char *);
 
 static void
 store_op_free(struct store_op *op)
@@ -187,6 +243,7 @@ store_op_free(struct store_op *op)
 	free(op->err_message);
 	free(op->attempt_errors);
 	free(op->state_text);
+	store_rows_free(op->rows, op->nrows);
 	free(op);
 }
 
@@ -246,7 +303,7 @@ store_int(struct store *st, const char *sql, int64_t dflt, int64_t *out,
 static int
 store_migrate(struct store *st, char **cause)
 {
-	int64_t	version;
+	int64_t	version, first;
 	char	sql[64];
 	int	rv;
 
@@ -259,7 +316,8 @@ store_migrate(struct store *st, char **cause)
 		    st->path, version, STORE_SCHEMA);
 		return (ASYNCD_ESTORAGE);
 	}
-	for (; version < STORE_SCHEMA; version++) {
+	/* A new file is made at the newest schema: nothing to say. */
+	for (first = version; version < STORE_SCHEMA; version++) {
 		if ((rv = store_exec(st, "BEGIN IMMEDIATE", cause)) != 0)
 			return (rv);
 		snprintf(sql, sizeof sql, "PRAGMA user_version = %d",
@@ -271,7 +329,7 @@ store_migrate(struct store *st, char **cause)
 			    NULL);
 			return (rv);
 		}
-		if (version > 0)
+		if (first > 0)
 			log_info("%s: schema migrated to version %" PRId64,
 			    st->path, version + 1);
 	}
@@ -341,8 +399,10 @@ store_open(struct store **out, const char *path, enum store_durability dur,
 	st->fail_file = getenv("ASYNCD_TEST_STORE_FAIL");
 	pthread_mutex_init(&st->lock, NULL);
 	pthread_cond_init(&st->cond, NULL);
+	pthread_cond_init(&st->rcond, NULL);
 	TAILQ_INIT(&st->queue);
 	TAILQ_INIT(&st->retry);
+	TAILQ_INIT(&st->reads);
 
 	rc = sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE |
 	    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
@@ -403,6 +463,22 @@ store_open(struct store **out, const char *path, enum store_durability dur,
 	    "state NOT IN ('queued', 'running') AND finished > 0 AND "
 	    "finished < ?1", cause)) != 0)
 		goto damaged;
+	/*
+	 * The reader's own connection: in WAL mode it reads what has
+	 * committed while the writer goes on, so a long list never holds
+	 * up a submit's commit.
+	 */
+	rc = sqlite3_open_v2(path, &st->rdb, SQLITE_OPEN_READONLY |
+	    SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK) {
+		xasprintf(cause, "cannot open the job store %s to read: %s",
+		    path, st->rdb != NULL ? sqlite3_errmsg(st->rdb) :
+		    sqlite3_errstr(rc));
+		rv = ASYNCD_ESTORAGE;
+		goto fail;
+	}
+	sqlite3_extended_result_codes(st->rdb, 1);
+	sqlite3_busy_timeout(st->rdb, 5000);
 	*out = st;
 	return (0);
 damaged:
@@ -576,6 +652,145 @@ store_get_row(struct store *st, struct store_op *op)
 	return (rc == SQLITE_DONE ? SQLITE_OK : rc);
 }
 
+/* A row whose strings are copies (a list's answer). */
+static void
+store_row_copy(struct store_row *to, const struct store_row *from)
+{
+	*to = *from;
+	to->type = store_dup(from->type);
+	to->key = store_dup(from->key);
+	to->args = store_dup(from->args);
+	to->state = store_dup(from->state);
+	to->result = store_dup(from->result);
+	to->err_code = store_dup(from->err_code);
+	to->err_message = store_dup(from->err_message);
+	to->attempt_errors = store_dup(from->attempt_errors);
+}
+
+static void
+store_rows_free(struct store_row *rows, size_t n)
+{
+	size_t	i;
+
+	for (i = 0; i < n; i++) {
+		free((char *)rows[i].type);
+		free((char *)rows[i].key);
+		free((char *)rows[i].args);
+		free((char *)rows[i].state);
+		free((char *)rows[i].result);
+		free((char *)rows[i].err_code);
+		free((char *)rows[i].err_message);
+		free((char *)rows[i].attempt_errors);
+	}
+	free(rows);
+}
+
+/*
+ * The SELECT of one shape of list (STORE_LIST_* bits). Rows come newest
+ * first, so an equality (state, type, uid, key) walks its index, which
+ * holds the id after the column, in id order and stops at the limit. A
+ * time range alone is different: ids and creation times nearly follow
+ * each other, but nothing says they must (a clock set back; several
+ * daemons on one store), so the ids in the range are picked from the
+ * created index alone (it holds them: no row is read), and only the
+ * page's rows are read. Both bounds are always given then (the other is
+ * infinite), which is what makes SQLite walk that index.
+ */
+static char *
+store_list_sql(unsigned shape)
+{
+	char	*sql;
+
+	if ((shape & (STORE_LIST_SINCE | STORE_LIST_UNTIL)) != 0 &&
+	    (shape & (STORE_LIST_STATE | STORE_LIST_TYPE | STORE_LIST_KEY |
+	    STORE_LIST_UID)) == 0) {
+		xasprintf(&sql, "SELECT " STORE_LIST_COLUMNS " FROM jobs "
+		    "WHERE id IN (SELECT id FROM jobs WHERE created >= ?5 AND "
+		    "created < ?6%s ORDER BY id DESC LIMIT ?8) ORDER BY id DESC",
+		    (shape & STORE_LIST_BEFORE) ? " AND id < ?7" : "");
+		return (sql);
+	}
+	xasprintf(&sql, "SELECT " STORE_LIST_COLUMNS " FROM jobs WHERE 1%s%s"
+	    "%s%s%s%s%s ORDER BY id DESC LIMIT ?8",
+	    (shape & STORE_LIST_STATE) ? " AND state = ?1" : "",
+	    (shape & STORE_LIST_TYPE) ? " AND type = ?2" : "",
+	    (shape & STORE_LIST_KEY) ? " AND key = ?3" : "",
+	    (shape & STORE_LIST_UID) ? " AND uid = ?4" : "",
+	    (shape & STORE_LIST_SINCE) ? " AND created >= ?5" : "",
+	    (shape & STORE_LIST_UNTIL) ? " AND created < ?6" : "",
+	    (shape & STORE_LIST_BEFORE) ? " AND id < ?7" : "");
+	return (sql);
+}
+
+/*
+ * STORE_LIST, on the reader's connection (the reader thread, or the loop
+ * before the threads start): reads the rows of op's filter into op.
+ * Returns an SQLite code.
+ */
+static int
+store_list_rows(struct store *st, struct store_op *op)
+{
+	const struct store_filter	*f = &op->filter;
+	struct store_row		 row;
+	sqlite3_stmt			*stmt;
+	unsigned			 shape = 0;
+	char				*sql;
+	int				 rc;
+
+	if (f->state >= 0)
+		shape |= STORE_LIST_STATE;
+	if (f->type != NULL)
+		shape |= STORE_LIST_TYPE;
+	if (f->key != NULL)
+		shape |= STORE_LIST_KEY;
+	if (f->by_uid)
+		shape |= STORE_LIST_UID;
+	if (f->since > 0)
+		shape |= STORE_LIST_SINCE;
+	if (f->until > 0)
+		shape |= STORE_LIST_UNTIL;
+	if (f->before > 0)
+		shape |= STORE_LIST_BEFORE;
+	if ((stmt = st->st_list[shape]) == NULL) {
+		sql = store_list_sql(shape);
+		rc = sqlite3_prepare_v3(st->rdb, sql, -1,
+		    SQLITE_PREPARE_PERSISTENT, &st->st_list[shape], NULL);
+		free(sql);
+		if (rc != SQLITE_OK)
+			return (rc);
+		stmt = st->st_list[shape];
+	}
+	if (f->state >= 0)
+		store_bind_text(stmt, 1, proto_state_name(f->state));
+	store_bind_text(stmt, 2, f->type);
+	store_bind_text(stmt, 3, f->key);
+	sqlite3_bind_int64(stmt, 4, (sqlite3_int64)f->uid);
+	/* Unbounded ends, for the shape that walks the created index. */
+	sqlite3_bind_double(stmt, 5, f->since > 0 ? f->since : -HUGE_VAL);
+	sqlite3_bind_double(stmt, 6, f->until > 0 ? f->until : HUGE_VAL);
+	sqlite3_bind_int64(stmt, 7, (sqlite3_int64)f->before);
+	sqlite3_bind_int64(stmt, 8, (sqlite3_int64)f->limit);
+	op->rows = xcalloc(f->limit, sizeof *op->rows);
+	while (op->nrows < f->limit &&
+	    (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		store_row_read(stmt, &row);
+		if (row.type == NULL || row.state == NULL)
+			continue;	/* NOT NULL: never */
+		store_row_copy(&op->rows[op->nrows++], &row);
+	}
+	if (op->nrows == f->limit)
+		rc = SQLITE_DONE;
+	sqlite3_reset(stmt);
+	sqlite3_clear_bindings(stmt);
+	if (rc != SQLITE_DONE) {
+		store_rows_free(op->rows, op->nrows);
+		op->rows = NULL;
+		op->nrows = 0;
+		return (rc);
+	}
+	return (SQLITE_OK);
+}
+
 /* ---- the store thread */
 
 static void
@@ -707,7 +922,7 @@ store_main(void *arg)
 {
 	struct store		*st = arg;
 	struct store_batch	*b;
-	struct store_ops	 group, keep;
+	struct store_ops	 group, keep, reads;
 	struct store_op		*op, *next;
 	int			 rc;
 	bool			 last;
@@ -726,13 +941,30 @@ store_main(void *arg)
 		last = st->stopping;
 		pthread_mutex_unlock(&st->lock);
 
-		rc = store_commit(st, &group);
+		/*
+		 * Lists go to the reader once the group has committed: they
+		 * see every write queued before them, a group that fails (a
+		 * full disk) does not fail them, and however long one takes,
+		 * the next group does not wait for it.
+		 */
+		TAILQ_INIT(&reads);
+		for (op = TAILQ_FIRST(&group); op != NULL; op = next) {
+			next = TAILQ_NEXT(op, entry);
+			if (op->kind == STORE_LIST) {
+				TAILQ_REMOVE(&group, op, entry);
+				TAILQ_INSERT_TAIL(&reads, op, entry);
+			}
+		}
+		rc = SQLITE_OK;
+		if (!TAILQ_EMPTY(&group)) {
+			rc = store_commit(st, &group);
+			st->groups++;
+		}
 		b = xcalloc(1, sizeof *b);
 		b->store = st;
 		b->item.fn = store_batch_cb;
 		TAILQ_INIT(&b->ops);
 		TAILQ_INIT(&keep);
-		st->groups++;
 		for (op = TAILQ_FIRST(&group); op != NULL; op = next) {
 			next = TAILQ_NEXT(op, entry);
 			TAILQ_REMOVE(&group, op, entry);
@@ -769,11 +1001,57 @@ store_main(void *arg)
 			inbox_push(st->inbox, &b->item);
 		else
 			free(b);
+		/* After the group's verdict, so the loop hears that first. */
+		if (!TAILQ_EMPTY(&reads)) {
+			pthread_mutex_lock(&st->lock);
+			TAILQ_CONCAT(&st->reads, &reads, entry);
+			pthread_cond_signal(&st->rcond);
+			pthread_mutex_unlock(&st->lock);
+		}
 		if (!TAILQ_EMPTY(&keep))
 			usleep(STORE_RETRY_USEC);
 		pthread_mutex_lock(&st->lock);
 		TAILQ_CONCAT(&keep, &st->retry, entry);
 		TAILQ_CONCAT(&st->retry, &keep, entry);
+	}
+	pthread_mutex_unlock(&st->lock);
+	return (NULL);
+}
+
+/*
+ * The reader thread: runs the lists the store thread hands it, on its own
+ * connection, and sends each round's answers back through the inbox.
+ */
+static void *
+store_reader(void *arg)
+{
+	struct store		*st = arg;
+	struct store_batch	*b;
+	struct store_op		*op;
+
+	pthread_mutex_lock(&st->lock);
+	for (;;) {
+		while (TAILQ_EMPTY(&st->reads) && !st->rstopping)
+			pthread_cond_wait(&st->rcond, &st->lock);
+		if (TAILQ_EMPTY(&st->reads))
+			break;
+		b = xcalloc(1, sizeof *b);
+		b->store = st;
+		b->item.fn = store_batch_cb;
+		TAILQ_INIT(&b->ops);
+		TAILQ_CONCAT(&b->ops, &st->reads, entry);
+		pthread_mutex_unlock(&st->lock);
+
+		TAILQ_FOREACH(op, &b->ops, entry) {
+			if (store_list_rows(st, op) != SQLITE_OK) {
+				op->err = ASYNCD_ESTORAGE;
+				log_warnx("%s: cannot read the job store %s: "
+				    "%s", __func__, st->path,
+				    sqlite3_errmsg(st->rdb));
+			}
+		}
+		inbox_push(st->inbox, &b->item);
+		pthread_mutex_lock(&st->lock);
 	}
 	pthread_mutex_unlock(&st->lock);
 	return (NULL);
@@ -817,6 +1095,26 @@ store_got(struct store_op *op)
 	op->got(op->arg, 0, &row);
 }
 
+/* Loop thread: a list's rows. */
+static void
+store_listed(struct store_op *op)
+{
+	op->listed(op->arg, op->err, op->err == 0 ? op->rows : NULL,
+	    op->err == 0 ? op->nrows : 0);
+}
+
+/* Loop thread: an op is back; its callback runs. */
+static void
+store_op_done(struct store_op *op)
+{
+	if (op->kind == STORE_GET)
+		store_got(op);
+	else if (op->kind == STORE_LIST)
+		store_listed(op);
+	else if (op->done != NULL)
+		op->done(op->arg, op->err);
+}
+
 /* Loop thread: a group's verdict. */
 static void
 store_batch_cb(struct inbox_item *item)
@@ -830,12 +1128,9 @@ store_batch_cb(struct inbox_item *item)
 		TAILQ_REMOVE(&b->ops, op, entry);
 		if (!op->note)
 			st->inflight--;
-		if (op->kind != STORE_GET)
+		if (op->kind != STORE_GET && op->kind != STORE_LIST)
 			st->failing = op->err != 0;
-		if (op->kind == STORE_GET)
-			store_got(op);
-		else if (op->done != NULL)
-			op->done(op->arg, op->err);
+		store_op_done(op);
 		store_op_free(op);
 	}
 	free(b);
@@ -846,6 +1141,9 @@ store_start(struct store *st)
 {
 	int	rv;
 
+	if ((rv = pthread_create(&st->reader, NULL, store_reader, st)) != 0)
+		return (rv);
+	st->reading = true;
 	if ((rv = pthread_create(&st->thread, NULL, store_main, st)) != 0)
 		return (rv);
 	st->running = true;
@@ -863,17 +1161,17 @@ store_queue(struct store *st, struct store_op *op)
 
 		TAILQ_INIT(&one);
 		TAILQ_INSERT_TAIL(&one, op, entry);
-		rc = store_commit(st, &one);
+		if (op->kind == STORE_LIST)
+			rc = store_list_rows(st, op);
+		else
+			rc = store_commit(st, &one);
 		TAILQ_REMOVE(&one, op, entry);
 		if (rc != SQLITE_OK)
-			log_warnx("%s: cannot write the job store %s: %s",
+			log_warnx("%s: cannot use the job store %s: %s",
 			    __func__, st->path, sqlite3_errstr(rc));
 		st->inflight--;
 		op->err = rc == SQLITE_OK ? 0 : ASYNCD_ESTORAGE;
-		if (op->kind == STORE_GET)
-			store_got(op);
-		else if (op->done != NULL)
-			op->done(op->arg, op->err);
+		store_op_done(op);
 		store_op_free(op);
 		return;
 	}
@@ -975,6 +1273,26 @@ store_get(struct store *st, uint64_t id, store_get_fn got, void *arg)
 }
 
 void
+store_list(struct store *st, const struct store_filter *f,
+    store_list_fn listed, void *arg)
+{
+	struct store_op	*op;
+
+	op = xcalloc(1, sizeof *op);
+	op->kind = STORE_LIST;
+	op->filter = *f;
+	op->type = f->type != NULL ? xstrdup(f->type) : NULL;
+	op->key = f->key != NULL ? xstrdup(f->key) : NULL;
+	op->filter.type = op->type;
+	op->filter.key = op->key;
+	if (op->filter.limit == 0)
+		op->filter.limit = 1;
+	op->listed = listed;
+	op->arg = arg;
+	store_queue(st, op);
+}
+
+void
 store_expire(struct store *st, double before)
 {
 	struct store_op	*op;
@@ -1000,20 +1318,32 @@ store_failing(const struct store *st)
 void
 store_stop(struct store *st)
 {
-	if (st == NULL || !st->running)
+	if (st == NULL)
 		return;
-	pthread_mutex_lock(&st->lock);
-	st->stopping = true;
-	pthread_cond_signal(&st->cond);
-	pthread_mutex_unlock(&st->lock);
-	pthread_join(st->thread, NULL);
-	st->running = false;
+	if (st->running) {
+		pthread_mutex_lock(&st->lock);
+		st->stopping = true;
+		pthread_cond_signal(&st->cond);
+		pthread_mutex_unlock(&st->lock);
+		pthread_join(st->thread, NULL);
+		st->running = false;
+	}
+	/* After the writer: the lists it handed over are answered too. */
+	if (st->reading) {
+		pthread_mutex_lock(&st->lock);
+		st->rstopping = true;
+		pthread_cond_signal(&st->rcond);
+		pthread_mutex_unlock(&st->lock);
+		pthread_join(st->reader, NULL);
+		st->reading = false;
+	}
 }
 
 void
 store_close(struct store *st)
 {
 	struct store_op	*op;
+	size_t		 i;
 
 	if (st == NULL)
 		return;
@@ -1022,12 +1352,20 @@ store_close(struct store *st)
 		TAILQ_REMOVE(&st->retry, op, entry);
 		store_op_free(op);
 	}
+	while ((op = TAILQ_FIRST(&st->reads)) != NULL) {
+		TAILQ_REMOVE(&st->reads, op, entry);
+		store_op_free(op);
+	}
 	sqlite3_finalize(st->st_insert);
 	sqlite3_finalize(st->st_update);
 	sqlite3_finalize(st->st_delete);
 	sqlite3_finalize(st->st_meta);
 	sqlite3_finalize(st->st_get);
 	sqlite3_finalize(st->st_expire);
+	for (i = 0; i < STORE_LIST_SHAPES; i++)
+		sqlite3_finalize(st->st_list[i]);
+	if (st->rdb != NULL)
+		sqlite3_close(st->rdb);
 	if (st->db != NULL) {
 		/* Reclaims what deleted rows freed, a bounded step. */
 		(void)sqlite3_exec(st->db, "PRAGMA incremental_vacuum(1000)",
@@ -1036,6 +1374,7 @@ store_close(struct store *st)
 	}
 	pthread_mutex_destroy(&st->lock);
 	pthread_cond_destroy(&st->cond);
+	pthread_cond_destroy(&st->rcond);
 	free(st->path);
 	free(st);
 }

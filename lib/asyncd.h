@@ -288,12 +288,32 @@ struct asyncd_list_opts {
 	const char	*type;		/* NULL: all */
 	uint64_t	 before;	/* only ids below this; 0: newest */
 	size_t		 limit;		/* 0: the daemon's default (100) */
+	/*
+	 * Added with history (ASYNCD_0.5); zero is the old behaviour, so
+	 * initialize the whole struct ({ .state = -1, .key = ... }). A
+	 * program built before them calls the asyncd_list it was built
+	 * with, which reads only the four fields above.
+	 */
+	const char	*key;		/* only jobs with this key; NULL: any */
+	const char	*owner;		/* only this user's jobs: a user name or
+					   a decimal uid; NULL: any (only root
+					   and the daemon's user may name
+					   another user) */
+	double		 since;		/* created at or after (Unix time);
+					   0: any */
+	double		 until;		/* created before (Unix time); 0: any */
 };
 
 /*
- * Lists jobs, newest first. Sets *jobs to an array of *n jobs (free with
- * asyncd_jobs_free) and, if more is not NULL, *more to whether older jobs
- * match too.
+ * Lists jobs, newest first: with a durable store, the daemon's whole
+ * history (as long as --retention keeps it), read from the store; without
+ * one, the jobs in its memory. Sets *jobs to an array of *n jobs (free
+ * with asyncd_jobs_free) and, if more is not NULL, *more to whether older
+ * jobs match too (ask again with before set to the last job's id: a set
+ * that does not change pages with no job twice and none left out).
+ * Errors: ASYNCD_EINVAL (a bad option, or an owner that names no user),
+ * ASYNCD_EPERM (owner names another user and the caller is not root or
+ * the daemon's user), ASYNCD_ESTORAGE, ...
  */
 int	asyncd_list(struct asyncd *c, const struct asyncd_list_opts *opts,
 	    struct asyncd_job ***jobs, size_t *n, bool *more);

@@ -96,9 +96,11 @@
  * ASYNCD_EUNREACHABLE, since the daemon may or may not have acted on them.
  */
 #include <sys/queue.h>
+#include <sys/types.h>
 
 #include <errno.h>
 #include <math.h>
+#include <pwd.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -1545,6 +1547,48 @@ asyncd_forget(struct asyncd *c, uint64_t id, int state, double before,
 	return (0);
 }
 
+/*
+ * A user name or a decimal uid as a uid. Names are looked up here, in the
+ * client, so that the daemon's loop never waits on the user database.
+ * Returns 0, ASYNCD_EINVAL (no such user) or ASYNCD_ENOMEM.
+ */
+static int
+client_owner(const char *owner, uint32_t *uid)
+{
+	struct passwd	 pw, *found = NULL;
+	char		*buf = NULL, *grown, *end;
+	size_t		 size = 1024;
+	unsigned long long v;
+	int		 rv;
+
+	if (*owner == '\0' || strlen(owner) > 256)
+		return (ASYNCD_EINVAL);
+	if (*owner >= '0' && *owner <= '9') {
+		errno = 0;
+		v = strtoull(owner, &end, 10);
+		if (errno != 0 || *end != '\0' || v > PROTO_MAX_UID)
+			return (ASYNCD_EINVAL);
+		*uid = (uint32_t)v;
+		return (0);
+	}
+	for (;;) {
+		if ((grown = realloc(buf, size)) == NULL) {
+			free(buf);
+			return (ASYNCD_ENOMEM);
+		}
+		buf = grown;
+		rv = getpwnam_r(owner, &pw, buf, size, &found);
+		if (rv != ERANGE || size >= 1024 * 1024)
+			break;
+		size *= 4;
+	}
+	free(buf);
+	if (rv != 0 || found == NULL)
+		return (rv == ENOMEM ? ASYNCD_ENOMEM : ASYNCD_EINVAL);
+	*uid = (uint32_t)pw.pw_uid;
+	return (0);
+}
+
 int
 asyncd_list(struct asyncd *c, const struct asyncd_list_opts *opts,
     struct asyncd_job ***jobs, size_t *n, bool *more)
@@ -1567,11 +1611,29 @@ asyncd_list(struct asyncd *c, const struct asyncd_list_opts *opts,
 		if (opts->type != NULL && ((len = strlen(opts->type)) == 0 ||
 		    len > PROTO_MAX_TYPE))
 			return (ASYNCD_EINVAL);
+		if (opts->key != NULL && ((len = strlen(opts->key)) == 0 ||
+		    len > PROTO_MAX_KEY))
+			return (ASYNCD_EINVAL);
+		/* Times from 1970 to 9999 (RFC 3339's four-digit years). */
+		if (!(opts->since >= 0 && opts->since < 253402300800.0) ||
+		    !(opts->until >= 0 && opts->until < 253402300800.0) ||
+		    (opts->since > 0 && opts->until > 0 &&
+		    opts->since >= opts->until))
+			return (ASYNCD_EINVAL);
+		if (opts->owner != NULL) {
+			if ((rv = client_owner(opts->owner,
+			    &req.u.list.owner)) != 0)
+				return (rv);
+			req.u.list.by_owner = true;
+		}
 		req.u.list.state = opts->state == (int)ASYNCD_INTERRUPTED ?
 		    PROTO_INTERRUPTED : opts->state;
 		req.u.list.type = (char *)opts->type;	/* only read */
+		req.u.list.key = (char *)opts->key;
 		req.u.list.before = opts->before;
 		req.u.list.limit = opts->limit;
+		req.u.list.since = opts->since;
+		req.u.list.until = opts->until;
 	}
 	if ((rv = client_call(c, &req, 0, &rep)) != 0)
 		return (rv);
@@ -1590,6 +1652,39 @@ asyncd_list(struct asyncd *c, const struct asyncd_list_opts *opts,
 		*more = rep.u.jobs.more;
 	proto_reply_fini(&rep);
 	return (0);
+}
+
+/*
+ * asyncd_list as libasyncd.so.0 had it before ASYNCD_0.5, for programs
+ * built then: their struct asyncd_list_opts ends after limit, so only
+ * those fields are read. The shared library exports it as
+ * asyncd_list@ASYNCD_0 (asyncd.map); the static one never calls it.
+ */
+struct client_list_opts_0 {
+	int		 state;
+	const char	*type;
+	uint64_t	 before;
+	size_t		 limit;
+};
+
+int	client_list_0(struct asyncd *, const struct client_list_opts_0 *,
+	    struct asyncd_job ***, size_t *, bool *);
+__asm__(".symver client_list_0, asyncd_list@ASYNCD_0");
+
+int
+client_list_0(struct asyncd *c, const struct client_list_opts_0 *old,
+    struct asyncd_job ***jobs, size_t *n, bool *more)
+{
+	struct asyncd_list_opts	opts;
+
+	if (old == NULL)
+		return (asyncd_list(c, NULL, jobs, n, more));
+	memset(&opts, 0, sizeof opts);
+	opts.state = old->state;
+	opts.type = old->type;
+	opts.before = old->before;
+	opts.limit = old->limit;
+	return (asyncd_list(c, &opts, jobs, n, more));
 }
 
 int

@@ -137,7 +137,16 @@ struct proto_list {
 	char		*type;		/* NULL: all */
 	uint64_t	 before;	/* only ids below this; 0: from newest */
 	size_t		 limit;
+	char		*key;		/* NULL: all */
+	bool		 by_owner;	/* only the jobs of owner */
+	uint32_t	 owner;		/* a uid (by_owner) */
+	double		 since;		/* created at or after (Unix time);
+					   0: any */
+	double		 until;		/* created before (Unix time); 0: any */
 };
+
+/* The largest uid "owner" may name: (uid_t)-1 is no user. */
+#define PROTO_MAX_UID		4294967294.0
 
 /* forget: one job (id), or the finished jobs that match. */
 struct proto_forget {

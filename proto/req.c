@@ -441,12 +441,46 @@ req_encode_forget(const struct proto_req *req, cJSON *obj)
 	return (0);
 }
 
+/* An RFC 3339 time field as Unix time; absent: 0. */
+static int
+req_time(const cJSON *obj, const char *name, double *out, char **cause)
+{
+	const cJSON	*item;
+
+	*out = 0;
+	if ((item = req_field(obj, name)) == NULL)
+		return (0);
+	if (!cJSON_IsString(item) ||
+	    proto_parse_time(item->valuestring, out) != 0 || *out <= 0)
+		return (req_fail(cause, ASYNCD_EBADREQUEST, "field '%s' must "
+		    "be an RFC 3339 time, like 2026-12-02T01:30:00Z", name));
+	return (0);
+}
+
+/* Adds a Unix time as RFC 3339, to the millisecond; false: no memory. */
+static bool
+req_add_time(cJSON *obj, const char *name, double t)
+{
+	char		buf[96];
+	struct tm	tm;
+	long long	msecs = llround(t * 1000.0);
+	time_t		secs = (time_t)(msecs / 1000);
+	int		ms = (int)(msecs % 1000);
+
+	gmtime_r(&secs, &tm);
+	snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
+	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+	    tm.tm_min, tm.tm_sec, ms);
+	return (cJSON_AddStringToObject(obj, name, buf) != NULL);
+}
+
 static int
 req_decode_list(cJSON *obj, struct proto_req *req, char **cause)
 {
 	struct proto_list	*l = &req->u.list;
 	const cJSON		*item;
 	char			*state;
+	double			 owner;
 	int			 rv;
 
 	l->state = -1;
@@ -463,6 +497,9 @@ req_decode_list(cJSON *obj, struct proto_req *req, char **cause)
 	if ((rv = req_string(obj, "type", false, PROTO_MAX_TYPE, &l->type,
 	    cause)) != 0)
 		return (rv);
+	if ((rv = req_string(obj, "key", false, PROTO_MAX_KEY, &l->key,
+	    cause)) != 0)
+		return (rv);
 	if ((rv = req_id(obj, "before", false, &l->before, cause)) != 0)
 		return (rv);
 	if ((item = req_field(obj, "limit")) != NULL) {
@@ -474,6 +511,21 @@ req_decode_list(cJSON *obj, struct proto_req *req, char **cause)
 			    PROTO_LIST_MAX));
 		l->limit = (size_t)item->valuedouble;
 	}
+	if ((item = req_field(obj, "owner")) != NULL) {
+		if ((rv = req_int(obj, "owner", 0, PROTO_MAX_UID, &owner,
+		    NULL)) != 0)
+			return (req_fail(cause, ASYNCD_EBADREQUEST, "field "
+			    "'owner' must be a user id (an integer from 0 to "
+			    "%.0f)", PROTO_MAX_UID));
+		l->by_owner = true;
+		l->owner = (uint32_t)owner;
+	}
+	if ((rv = req_time(obj, "since", &l->since, cause)) != 0 ||
+	    (rv = req_time(obj, "until", &l->until, cause)) != 0)
+		return (rv);
+	if (l->since > 0 && l->until > 0 && l->since >= l->until)
+		return (req_fail(cause, ASYNCD_EBADREQUEST, "field 'since' "
+		    "must be earlier than 'until'"));
 	return (0);
 }
 
@@ -482,13 +534,22 @@ req_encode_list(const struct proto_req *req, cJSON *obj)
 {
 	const struct proto_list	*l = &req->u.list;
 
-	if (l->state >= PROTO_STATE_COUNT)
+	if (l->state >= PROTO_STATE_COUNT || l->since < 0 || l->until < 0 ||
+	    (l->by_owner && l->owner > PROTO_MAX_UID))
 		return (ASYNCD_EINVAL);
 	if (l->state >= 0 && cJSON_AddStringToObject(obj, "state",
 	    proto_state_name(l->state)) == NULL)
 		return (ASYNCD_ENOMEM);
 	if (l->type != NULL && cJSON_AddStringToObject(obj, "type", l->type) ==
 	    NULL)
+		return (ASYNCD_ENOMEM);
+	if (l->key != NULL && cJSON_AddStringToObject(obj, "key", l->key) ==
+	    NULL)
+		return (ASYNCD_ENOMEM);
+	if (l->by_owner && !req_add_number(obj, "owner", (double)l->owner))
+		return (ASYNCD_ENOMEM);
+	if ((l->since > 0 && !req_add_time(obj, "since", l->since)) ||
+	    (l->until > 0 && !req_add_time(obj, "until", l->until)))
 		return (ASYNCD_ENOMEM);
 	if (l->before != 0 && !req_add_number(obj, "before",
 	    (double)l->before))
@@ -742,6 +803,7 @@ proto_req_fini(struct proto_req *req)
 		break;
 	case PROTO_LIST:
 		free(req->u.list.type);
+		free(req->u.list.key);
 		break;
 	default:
 		break;

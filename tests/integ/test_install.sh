@@ -181,6 +181,67 @@ pass
 LD_LIBRARY_PATH=$x/lib "$_TESTD_TMP/xdemo" > "$_TESTD_TMP/out" ||
     { cat "$_TESTD_TMP/out" >&2; fail "future_demo (built on $x) failed"; }
 pass
+# A program built before struct asyncd_list_opts grew (ASYNCD_0.5) is
+# bound to asyncd_list@ASYNCD_0, which reads only the four fields it
+# knew: what lies past them (here 0xff bytes) is never read.
+objdump -T "$root$prefix/lib/libasyncd.so" | grep -q 'ASYNCD_0 *asyncd_list$' ||
+    fail "libasyncd.so has no asyncd_list@ASYNCD_0"
+objdump -T "$root$prefix/lib/libasyncd.so" |
+    grep -q 'ASYNCD_0\.5 *asyncd_list$' ||
+    fail "libasyncd.so has no asyncd_list@@ASYNCD_0.5"
+pass
+cat > "$_TESTD_TMP/oldlist.c" <<'EOF'
+#include <stdio.h>
+#include <string.h>
+
+#include <asyncd.h>
+
+struct old_list_opts {
+	int		 state;
+	const char	*type;
+	uint64_t	 before;
+	size_t		 limit;
+};
+
+__asm__(".symver old_list, asyncd_list@ASYNCD_0");
+int	old_list(struct asyncd *, const struct old_list_opts *,
+	    struct asyncd_job ***, size_t *, bool *);
+
+int
+main(void)
+{
+	struct {
+		struct old_list_opts	opts;
+		unsigned char		after[64];
+	}			 buf;
+	struct asyncd		*c;
+	struct asyncd_job	**jobs;
+	size_t			 n;
+	bool			 more;
+	int			 rv;
+
+	memset(&buf, 0xff, sizeof buf);
+	buf.opts.state = -1;
+	buf.opts.type = NULL;
+	buf.opts.before = 0;
+	buf.opts.limit = 1;
+	if ((rv = asyncd_open(&c, NULL)) != 0 ||
+	    (rv = old_list(c, &buf.opts, &jobs, &n, &more)) != 0) {
+		printf("%s\n", asyncd_strerror(rv));
+		return (1);
+	}
+	printf("%zu %s\n", n, more ? "more" : "all");
+	asyncd_jobs_free(jobs, n);
+	asyncd_close(c);
+	return (0);
+}
+EOF
+# shellcheck disable=SC2086
+cc -std=c11 -Wall -Werror -o "$_TESTD_TMP/oldlist" "$_TESTD_TMP/oldlist.c" \
+    $flags -pthread || fail "a program of the old asyncd_list does not build"
+pass
+assert_eq "1 more" "$(LD_LIBRARY_PATH=$root$prefix/lib "$_TESTD_TMP/oldlist")" \
+    "the old asyncd_list on the new library"
 out=$("$root$prefix/bin/asyncctl" --json submit hash.sha256 \
     "{\"path\": \"$root$prefix/sbin/asyncd\"}" --wait --wait-timeout 60)
 assert_eq "$(sha256sum "$root$prefix/sbin/asyncd" | cut -d' ' -f1)" \

@@ -793,7 +793,7 @@ test_lib_gather_order(void **state)
 	    "{\"type\":\"echo\",\"args\":\"a\"}]}},"
 	    "{\"type\":\"echo\",\"args\":\"b\"},"
 	    "{\"type\":\"echo\",\"args\":{\"c\":3}}]}";
-	struct asyncd_list_opts	  lo = { -1, NULL, 0, 0 };
+	struct asyncd_list_opts	  lo = { .state = -1 };
 	struct asyncd_job	 *job, **jobs;
 	uint64_t		  id;
 	size_t			  n, i, children = 0;
@@ -898,7 +898,7 @@ lib_list_is(struct asyncd *c, const struct asyncd_list_opts *opts,
 static void
 test_lib_list_paging(void **state)
 {
-	struct asyncd_list_opts	 opts = { -1, NULL, 0, 0 };
+	struct asyncd_list_opts	 opts = { .state = -1 };
 	uint64_t		 e[5], s, want[6];
 	size_t			 i;
 

@@ -121,6 +121,11 @@ struct fake {
 	int			 busy_waits;	/* waits to answer "busy" */
 	int			 busy_err;	/* with this error */
 	int			 busy_outputs;	/* outputs to answer "busy" */
+	/* The history filters of the last list, as received. */
+	bool			 list_by_owner;
+	uint32_t		 list_owner;
+	double			 list_since;
+	double			 list_until;
 };
 
 /* What each test gets: a fake daemon and a client of it. */
@@ -408,10 +413,17 @@ fake_list(struct fake *fk, struct proto_list *l)
 	size_t			 i, n = 0, limit;
 
 	limit = l->limit != 0 ? l->limit : PROTO_LIST_DEFAULT;
+	fk->list_by_owner = l->by_owner;
+	fk->list_owner = l->owner;
+	fk->list_since = l->since;
+	fk->list_until = l->until;
 	memset(&rep, 0, sizeof rep);
 	rep.op = PROTO_LIST;
 	for (i = fk->njobs; i-- > 0;) {
 		if (l->state >= 0 && (int)fk->jobs[i].pj.state != l->state)
+			continue;
+		if (l->key != NULL && (fk->jobs[i].pj.key == NULL ||
+		    strcmp(fk->jobs[i].pj.key, l->key) != 0))
 			continue;
 		if (l->type != NULL &&
 		    strcmp(fk->jobs[i].pj.type, l->type) != 0)
@@ -2271,6 +2283,85 @@ test_client_list(void **state)
 	    ASYNCD_EINVAL);
 }
 
+/* The history filters: sent as the daemon reads them, checked first. */
+static void
+test_client_list_filters(void **state)
+{
+	struct asyncd_list_opts	  opts = { .state = -1 };
+	struct asyncd_job	**jobs = NULL;
+	size_t			  n = 0;
+	char			  big[PROTO_MAX_KEY + 2];
+
+	opts.key = "k7";
+	opts.owner = "root";
+	opts.since = 1796083200.25;
+	opts.until = 1796169600;
+	assert_int_equal(asyncd_list(ENV->c, &opts, &jobs, &n, NULL), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(asyncd_job_id(jobs[0]), JOB_FULL);
+	asyncd_jobs_free(jobs, n);
+	pthread_mutex_lock(&ENV->fake->lock);
+	assert_true(ENV->fake->list_by_owner);
+	assert_int_equal(ENV->fake->list_owner, 0);
+	assert_true(ENV->fake->list_since == 1796083200.25);
+	assert_true(ENV->fake->list_until == 1796169600);
+	pthread_mutex_unlock(&ENV->fake->lock);
+
+	/* A uid as it is; a key no job has. */
+	opts.owner = "4294967294";
+	opts.key = "nosuchkey";
+	opts.since = opts.until = 0;
+	assert_int_equal(asyncd_list(ENV->c, &opts, &jobs, &n, NULL), 0);
+	assert_int_equal(n, 0);
+	pthread_mutex_lock(&ENV->fake->lock);
+	assert_int_equal(ENV->fake->list_owner, 4294967294u);
+	assert_true(ENV->fake->list_since == 0);
+	pthread_mutex_unlock(&ENV->fake->lock);
+
+	/* No owner: nothing sent. */
+	opts.owner = NULL;
+	opts.key = NULL;
+	assert_int_equal(asyncd_list(ENV->c, &opts, &jobs, &n, NULL), 0);
+	asyncd_jobs_free(jobs, n);
+	pthread_mutex_lock(&ENV->fake->lock);
+	assert_false(ENV->fake->list_by_owner);
+	pthread_mutex_unlock(&ENV->fake->lock);
+
+	opts.owner = "no such user, surely";
+	assert_int_equal(asyncd_list(ENV->c, &opts, &jobs, &n, NULL),
+	    ASYNCD_EINVAL);
+	opts.owner = "4294967295";
+	assert_int_equal(asyncd_list(ENV->c, &opts, &jobs, &n, NULL),
+	    ASYNCD_EINVAL);
+	opts.owner = "12x";
+	assert_int_equal(asyncd_list(ENV->c, &opts, &jobs, &n, NULL),
+	    ASYNCD_EINVAL);
+	opts.owner = "";
+	assert_int_equal(asyncd_list(ENV->c, &opts, &jobs, &n, NULL),
+	    ASYNCD_EINVAL);
+	opts.owner = NULL;
+	opts.key = "";
+	assert_int_equal(asyncd_list(ENV->c, &opts, &jobs, &n, NULL),
+	    ASYNCD_EINVAL);
+	memset(big, 'k', sizeof big - 1);
+	big[sizeof big - 1] = '\0';
+	opts.key = big;
+	assert_int_equal(asyncd_list(ENV->c, &opts, &jobs, &n, NULL),
+	    ASYNCD_EINVAL);
+	opts.key = NULL;
+	opts.since = -1;
+	assert_int_equal(asyncd_list(ENV->c, &opts, &jobs, &n, NULL),
+	    ASYNCD_EINVAL);
+	opts.since = 200;
+	opts.until = 100;
+	assert_int_equal(asyncd_list(ENV->c, &opts, &jobs, &n, NULL),
+	    ASYNCD_EINVAL);
+	opts.since = 0;
+	opts.until = NAN;
+	assert_int_equal(asyncd_list(ENV->c, &opts, &jobs, &n, NULL),
+	    ASYNCD_EINVAL);
+}
+
 static void
 test_client_cancel(void **state)
 {
@@ -3349,6 +3440,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_client_call,
 		    test_client_setup, test_client_teardown),
 		cmocka_unit_test_setup_teardown(test_client_status_job,
+		    test_client_setup, test_client_teardown),
+		cmocka_unit_test_setup_teardown(test_client_list_filters,
 		    test_client_setup, test_client_teardown),
 		cmocka_unit_test_setup_teardown(test_client_list,
 		    test_client_setup, test_client_teardown),

@@ -1078,6 +1078,111 @@ test_proto_req_decode_list_bad(void **state)
 	test_proto_req_accepted(J({"v":1,"op":"list","limit":7.0}));
 }
 
+/* list's history filters: key, owner and a time range. */
+static void
+test_proto_req_decode_list_filters(void **state)
+{
+	struct proto_req	req;
+	char			key[PROTO_MAX_KEY + 2], *json;
+
+	(void)state;
+	test_proto_req_ok(J({"v":1,"op":"list","key":"nightly","owner":1000,
+	    "since":"2026-12-01T00:00:00Z","until":"2026-12-02T00:00:00.5Z",
+	    "state":"interrupted"}), &req);
+	assert_string_equal(req.u.list.key, "nightly");
+	assert_true(req.u.list.by_owner);
+	assert_int_equal(req.u.list.owner, 1000);
+	assert_true(req.u.list.since == 1796083200.0);
+	assert_true(req.u.list.until == 1796169600.5);
+	assert_int_equal(req.u.list.state, PROTO_INTERRUPTED);
+	proto_req_fini(&req);
+
+	/* Absent or null: no filter; owner 0 is root, not "any". */
+	test_proto_req_ok(J({"v":1,"op":"list","key":null,"owner":null,
+	    "since":null,"until":null}), &req);
+	assert_null(req.u.list.key);
+	assert_false(req.u.list.by_owner);
+	assert_true(req.u.list.since == 0 && req.u.list.until == 0);
+	proto_req_fini(&req);
+	test_proto_req_ok(J({"v":1,"op":"list","owner":0}), &req);
+	assert_true(req.u.list.by_owner);
+	assert_int_equal(req.u.list.owner, 0);
+	proto_req_fini(&req);
+	test_proto_req_ok(J({"v":1,"op":"list","owner":4294967294}), &req);
+	assert_int_equal(req.u.list.owner, 4294967294u);
+	proto_req_fini(&req);
+	test_proto_req_ok(J({"v":1,"op":"list",
+	    "since":"2026-12-02T01:30:00+01:00"}), &req);
+	assert_true(req.u.list.since == 1796171400.0);
+	assert_true(req.u.list.until == 0);
+	proto_req_fini(&req);
+
+	test_proto_req_bad(J({"v":1,"op":"list","key":""}),
+	    ASYNCD_EBADREQUEST, "'key'");
+	test_proto_req_bad(J({"v":1,"op":"list","key":7}),
+	    ASYNCD_EBADREQUEST, "'key'");
+	memset(key, 'k', sizeof key - 1);
+	key[sizeof key - 1] = '\0';
+	if (asprintf(&json, "{\"v\":1,\"op\":\"list\",\"key\":\"%s\"}",
+	    key) == -1)
+		fail();
+	test_proto_req_bad(json, ASYNCD_EBADREQUEST, "'key'");
+	free(json);
+	test_proto_req_bad(J({"v":1,"op":"list","owner":-1}),
+	    ASYNCD_EBADREQUEST, "'owner' must be a user id");
+	test_proto_req_bad(J({"v":1,"op":"list","owner":4294967295}),
+	    ASYNCD_EBADREQUEST, "'owner'");
+	test_proto_req_bad(J({"v":1,"op":"list","owner":1.5}),
+	    ASYNCD_EBADREQUEST, "'owner'");
+	test_proto_req_bad(J({"v":1,"op":"list","owner":"root"}),
+	    ASYNCD_EBADREQUEST, "'owner'");
+	test_proto_req_bad(J({"v":1,"op":"list","since":"yesterday"}),
+	    ASYNCD_EBADREQUEST, "'since' must be an RFC 3339 time");
+	test_proto_req_bad(J({"v":1,"op":"list","since":1796083200}),
+	    ASYNCD_EBADREQUEST, "'since'");
+	test_proto_req_bad(J({"v":1,"op":"list","until":"2026-13-01T00:00:00Z"}),
+	    ASYNCD_EBADREQUEST, "'until'");
+	test_proto_req_bad(J({"v":1,"op":"list","until":"2026-12-01"}),
+	    ASYNCD_EBADREQUEST, "'until'");
+	test_proto_req_bad(J({"v":1,"op":"list","until":"1970-01-01T00:00:00Z"}),
+	    ASYNCD_EBADREQUEST, "'until'");
+	test_proto_req_bad(J({"v":1,"op":"list","since":"2026-12-02T00:00:00Z",
+	    "until":"2026-12-01T00:00:00Z"}), ASYNCD_EBADREQUEST,
+	    "'since' must be earlier than 'until'");
+	test_proto_req_bad(J({"v":1,"op":"list","since":"2026-12-02T00:00:00Z",
+	    "until":"2026-12-02T00:00:00Z"}), ASYNCD_EBADREQUEST, "'since'");
+}
+
+/* The filters survive encoding; times to the millisecond. */
+static void
+test_proto_req_list_filters_roundtrip(void **state)
+{
+	struct proto_req	req, out;
+
+	(void)state;
+	memset(&req, 0, sizeof req);
+	req.op = PROTO_LIST;
+	req.u.list.state = -1;
+	req.u.list.key = "k";
+	req.u.list.by_owner = true;
+	req.u.list.owner = 0;
+	req.u.list.since = 1796083200.25;
+	req.u.list.until = 1796169600.9996;
+	test_proto_req_roundtrip(&req, J({"v":1,"op":"list","key":"k",
+	    "owner":0,"since":"2026-12-01T00:00:00.250Z",
+	    "until":"2026-12-02T00:00:01.000Z"}), &out);
+	assert_string_equal(out.u.list.key, "k");
+	assert_true(out.u.list.by_owner);
+	assert_int_equal(out.u.list.owner, 0);
+	assert_true(out.u.list.since == 1796083200.25);
+	assert_true(out.u.list.until == 1796169601.0);
+	proto_req_fini(&out);
+
+	req.u.list.since = -1;
+	assert_int_equal(proto_req_encode(&req, &(char *){ NULL }),
+	    ASYNCD_EINVAL);
+}
+
 static void
 test_proto_req_decode_cancel_bad(void **state)
 {
@@ -2498,6 +2603,8 @@ main(void)
 		cmocka_unit_test(test_proto_req_decode_wait_ids),
 		cmocka_unit_test(test_proto_req_decode_status_id),
 		cmocka_unit_test(test_proto_req_decode_list_bad),
+		cmocka_unit_test(test_proto_req_decode_list_filters),
+		cmocka_unit_test(test_proto_req_list_filters_roundtrip),
 		cmocka_unit_test(test_proto_req_decode_cancel_bad),
 		cmocka_unit_test(test_proto_req_decode_nesting),
 		cmocka_unit_test(test_proto_job_roundtrip),
