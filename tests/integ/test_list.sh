@@ -117,7 +117,9 @@ waiting=$ASSERT_OUT
 
 all_before=$(asyncctl --json list --limit 1000) || fail "list"
 total=$(ids_of "$all_before" | wc -l)
-assert_eq $((10 + 3 + 2 + ${theirs:+1} + 0)) "$total" "jobs listed"
+# Ten echoes, the keyed one, two failures, theirs, the sleep and the one
+# queued behind it.
+assert_eq $((10 + 1 + 2 + ${theirs:+1} + 2)) "$total" "jobs listed"
 testd_kill KILL
 testd_stop 137
 
@@ -142,6 +144,8 @@ assert_match "\"id\":$live,\"type\":\"sleep\",\"state\":\"(queued|running)\"" \
     "$all" "the live job"
 assert_match "\"id\":$live,[^{}]*\"attempts\":2" "$all" \
     "the live job as memory has it (its second attempt)"
+assert_match "\"id\":$waiting,\"type\":\"echo\",\"state\":\"queued\"" \
+    "$all" "the job queued behind it"
 
 # ---- each filter.
 assert_status 0 asyncctl --json list --state failed
@@ -178,7 +182,9 @@ third=$(echo "$echoes" | awk '{ print $(NF - 2) }')
 seventh=$(echo "$echoes" | awk '{ print $(NF - 6) }')
 t3=$(created_of "$all" | awk -v id="$third" '$1 == id { print $2 }')
 t7=$(created_of "$all" | awk -v id="$seventh" '$1 == id { print $2 }')
-[ -n "$t3" ] && [ -n "$t7" ] || fail "no created times in '$all'"
+if [ -z "$t3" ] || [ -z "$t7" ]; then
+	fail "no created times in '$all'"
+fi
 want_since=$(created_of "$all" | awk -v t="$t3" '$2 >= t { print $1 }' |
     tr '\n' ' ' | sed 's/ $//')
 want_range=$(created_of "$all" |
