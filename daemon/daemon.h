@@ -220,6 +220,15 @@ void	store_delete(struct store *, uint64_t);
 void	store_get(struct store *, uint64_t, store_get_fn, void *);
 /* Deletes the rows of jobs that finished before a Unix time. */
 void	store_expire(struct store *, double);
+/* How many rows a deletion took (0 with err); runs on the loop. */
+typedef void (*store_count_fn)(void *, int, uint64_t);
+/*
+ * Deletes the rows of finished jobs in a state (-1: any final one) that
+ * finished before a Unix time (0: any time), only uid's when by_uid;
+ * counted runs on the loop, once, after the writes queued before it.
+ */
+void	store_forget(struct store *, int, double, bool, uint64_t,
+	    store_count_fn, void *);
 /*
  * What store_list selects: the jobs that meet every condition given,
  * newest (highest id) first. Nothing in it is particular to one backend:

@@ -95,6 +95,7 @@ enum store_kind {
 	STORE_DELETE,
 	STORE_GET,		/* read one row back (a cache miss) */
 	STORE_EXPIRE,		/* delete the finished rows before a time */
+	STORE_FORGET,		/* delete finished rows by state and owner */
 	STORE_LIST		/* read the rows of a filter, after a group */
 };
 
@@ -128,6 +129,9 @@ struct store_op {
 	char			*state_text;	/* STORE_GET's */
 	store_done_fn		 done;		/* NULL: nobody waits */
 	store_get_fn		 got;		/* STORE_GET's */
+	store_count_fn		 counted;	/* STORE_FORGET's */
+	uint64_t		 count;		/* STORE_FORGET: rows deleted */
+	bool			 by_uid;	/* STORE_FORGET: uid's only */
 	bool			 found;		/* STORE_GET: the row is here */
 	struct store_filter	 filter;	/* STORE_LIST's; type and key
 						   point to the op's own */
@@ -180,6 +184,7 @@ struct store {
 	sqlite3_stmt		*st_meta;
 	sqlite3_stmt		*st_get;
 	sqlite3_stmt		*st_expire;
+	sqlite3_stmt		*st_forget;
 	/* The reader's (on rdb), prepared when first used. */
 	sqlite3_stmt		*st_list[STORE_LIST_SHAPES];
 	uint64_t		 groups;
@@ -461,7 +466,11 @@ store_open(struct store **out, const char *path, enum store_durability dur,
 	    " FROM jobs WHERE id = ?1", cause)) != 0 ||
 	    (rv = store_prepare(st, &st->st_expire, "DELETE FROM jobs WHERE "
 	    "state NOT IN ('queued', 'running') AND finished > 0 AND "
-	    "finished < ?1", cause)) != 0)
+	    "finished < ?1", cause)) != 0 ||
+	    (rv = store_prepare(st, &st->st_forget, "DELETE FROM jobs WHERE "
+	    "state NOT IN ('queued', 'running') AND finished > 0 AND "
+	    "finished < ?1 AND (?2 IS NULL OR state = ?2) AND (?3 IS NULL OR "
+	    "uid = ?3)", cause)) != 0)
 		goto damaged;
 	/*
 	 * The reader's own connection: in WAL mode it reads what has
@@ -823,6 +832,18 @@ store_write(struct store *st, struct store_op *op)
 		rc = sqlite3_step(st->st_expire);
 		sqlite3_reset(st->st_expire);
 		return (rc == SQLITE_DONE ? SQLITE_OK : rc);
+	case STORE_FORGET:
+		stmt = st->st_forget;
+		sqlite3_bind_double(stmt, 1, op->finished);
+		store_bind_text(stmt, 2, op->state);
+		if (op->by_uid)
+			sqlite3_bind_int64(stmt, 3, (sqlite3_int64)op->uid);
+		rc = sqlite3_step(stmt);
+		op->count = rc == SQLITE_DONE ?
+		    (uint64_t)sqlite3_changes64(st->db) : 0;
+		sqlite3_reset(stmt);
+		sqlite3_clear_bindings(stmt);
+		return (rc == SQLITE_DONE ? SQLITE_OK : rc);
 	default:
 		stmt = st->st_delete;
 		sqlite3_bind_int64(stmt, 1, (sqlite3_int64)op->id);
@@ -972,7 +993,8 @@ store_main(void *arg)
 			if (rc == SQLITE_OK)
 				st->written++;
 			if (rc != SQLITE_OK && op->kind != STORE_INSERT &&
-			    op->kind != STORE_GET && !last) {
+			    op->kind != STORE_GET && op->kind != STORE_FORGET &&
+			    !last) {
 				/* Kept for later; the loop hears once. */
 				if (!op->retried) {
 					struct store_op	*note;
@@ -1111,6 +1133,8 @@ store_op_done(struct store_op *op)
 		store_got(op);
 	else if (op->kind == STORE_LIST)
 		store_listed(op);
+	else if (op->kind == STORE_FORGET)
+		op->counted(op->arg, op->err, op->err == 0 ? op->count : 0);
 	else if (op->done != NULL)
 		op->done(op->arg, op->err);
 }
@@ -1293,6 +1317,23 @@ store_list(struct store *st, const struct store_filter *f,
 }
 
 void
+store_forget(struct store *st, int state, double before, bool by_uid,
+    uint64_t uid, store_count_fn counted, void *arg)
+{
+	struct store_op	*op;
+
+	op = xcalloc(1, sizeof *op);
+	op->kind = STORE_FORGET;
+	op->state = state >= 0 ? proto_state_name(state) : NULL;
+	op->finished = before > 0 ? before : HUGE_VAL;
+	op->by_uid = by_uid;
+	op->uid = uid;
+	op->counted = counted;
+	op->arg = arg;
+	store_queue(st, op);
+}
+
+void
 store_expire(struct store *st, double before)
 {
 	struct store_op	*op;
@@ -1362,6 +1403,7 @@ store_close(struct store *st)
 	sqlite3_finalize(st->st_meta);
 	sqlite3_finalize(st->st_get);
 	sqlite3_finalize(st->st_expire);
+	sqlite3_finalize(st->st_forget);
 	for (i = 0; i < STORE_LIST_SHAPES; i++)
 		sqlite3_finalize(st->st_list[i]);
 	if (st->rdb != NULL)

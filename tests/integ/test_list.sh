@@ -264,6 +264,27 @@ assert_status 2 asyncctl list --owner no-such-user-here
 assert_status 2 asyncctl list --key ''
 assert_status 2 asyncctl list --since 1h --until 2h
 assert_status 0 asyncctl cancel "$live"
+
+# ---- forget by state and time reaches the jobs that left memory: the
+# store forgets them too, and the answer counts them.
+assert_status 0 asyncctl wait "$waiting"
+far=2099-01-01T00:00:00Z
+if [ -n "$other" ]; then
+	assert_status 0 nobody forget --state succeeded --before "$far"
+	assert_eq 1 "$ASSERT_OUT" "another user forgets its own job only"
+fi
+assert_status 0 asyncctl forget --state failed --before "$far"
+assert_eq 2 "$ASSERT_OUT" "forget --state failed, one long out of memory"
+assert_status 0 asyncctl forget --state succeeded --before "$far"
+assert_eq $((10 + 1 + 1)) "$ASSERT_OUT" \
+    "forget --state succeeded: the echoes, the keyed one and the last one"
+assert_status 0 asyncctl --json list --limit 1000
+assert_eq "$live" "$(ids_line "$ASSERT_OUT")" "only the cancelled job is left"
+testd_stop
+start --state-dir "$state" --keep "$KEEP"
+assert_status 0 asyncctl --json list --limit 1000
+assert_eq "$live" "$(ids_line "$ASSERT_OUT")" "forgotten, after a restart"
+assert_status 1 asyncctl status "$(echo "$echoes" | awk '{ print $NF }')"
 testd_stop
 
 # ---- a schema 1 database is migrated, and list reads it.
