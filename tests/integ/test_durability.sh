@@ -109,7 +109,7 @@ pass
 
 # ---- an at_least_once job that was running runs again, counting an
 # attempt; a client waiting on it rides over the restart.
-assert_status 0 asyncctl submit sleep '{"seconds": 1.5}' --key again
+assert_status 0 asyncctl submit sleep '{"seconds": 4}' --key again
 again=$ASSERT_OUT
 wait_for sh -c "\"$BUILD/asyncctl\" --json status $again | grep -q running"
 "$BUILD/asyncctl" wait --timeout 60 "$again" >"$_TESTD_TMP/w.out" \
@@ -138,6 +138,86 @@ kill -TERM "$second"
 wait "$second" || fail "second daemon exited $?"
 pass
 rm -rf "$dir"
+
+# ---- an interruption is a counted attempt with an "interrupted" error:
+# an at_least_once job running each time the daemon dies runs again until
+# its retries (with them, after their delay) or three interruptions
+# (without) are used up, and then ends interrupted: a job that kills the
+# daemon does not crash-loop it for ever.
+istate=$(mktemp -d "$_TESTD_TMP/istate.XXXXXX")
+
+# Job $1 runs its attempt $2, and its running state is committed: the
+# store commits in order, so a submit acknowledged after it says so.
+running_stored() {
+	wait_for sh -c "\"$BUILD/asyncctl\" --json status $1 |
+	    grep -q '\"state\":\"running\"'"
+	assert_eq "$2" "$(field "$1" attempts)" "job $1 runs attempt $2"
+	assert_status 0 asyncctl submit echo '"barrier"' --wait
+}
+
+# The codes in job $1's attempt_errors, one per line.
+attempt_codes() {
+	"$BUILD/asyncctl" --json status "$1" | json_get attempt_errors |
+	    grep -o '"code":"[a-z_]*"' | cut -d'"' -f4
+}
+
+testd_start --state-dir "$istate"
+# No retries: three interruptions.
+assert_status 0 asyncctl submit sleep '{"seconds": 600}'
+loop=$ASSERT_OUT
+# One retry, soon: two interruptions.
+assert_status 0 asyncctl submit sleep '{"seconds": 600}' --retries 1 \
+    --retry-delay 0.05
+once=$ASSERT_OUT
+# One retry, in an hour: the interruption waits for its retry delay.
+assert_status 0 asyncctl submit sleep '{"seconds": 600}' --retries 1 \
+    --retry-delay 3600
+later=$ASSERT_OUT
+running_stored "$loop" 1
+running_stored "$once" 1
+running_stored "$later" 1
+crash
+
+testd_start --state-dir "$istate"
+running_stored "$loop" 2
+running_stored "$once" 2
+assert_eq interrupted "$(attempt_codes "$loop")" "the first interruption"
+assert_match 'daemon stopped while the job ran' "$("$BUILD/asyncctl" \
+    --json status "$loop" | json_get attempt_errors)" "its message"
+assert_eq interrupted "$(attempt_codes "$once")" "an interruption with retries"
+assert_eq queued "$(field "$later" state)" "queued for its retry delay"
+assert_eq 1 "$(field "$later" attempts)" "its attempt counted"
+assert_eq interrupted "$(attempt_codes "$later")" "its attempt's error"
+nb=$(field "$later" not_before)
+awk -v nb="$nb" -v now="$(date +%s)" 'BEGIN { exit !(nb > now + 600) }' ||
+    fail "not_before $nb is not about an hour ahead"
+pass
+crash
+
+testd_start --state-dir "$istate"
+running_stored "$loop" 3
+assert_eq "interrupted
+interrupted" "$(attempt_codes "$loop")" "two interruptions recorded"
+# Its retry used, the second interruption ends it.
+assert_eq interrupted "$(field "$once" state)" "no retries left"
+assert_eq 2 "$(field "$once" attempts)" "its attempts"
+assert_match 'no retries left' "$("$BUILD/asyncctl" --json status "$once" |
+    json_get error)" "why it ended"
+crash
+
+testd_start --state-dir "$istate"
+assert_eq interrupted "$(field "$loop" state)" "three interruptions end it"
+assert_eq 3 "$(field "$loop" attempts)" "three attempts"
+assert_eq "interrupted
+interrupted" "$(attempt_codes "$loop")" "the earlier two in attempt_errors"
+assert_eq interrupted "$("$BUILD/asyncctl" --json status "$loop" |
+    json_get error | json_get code)" "the last one is its error"
+assert_match '3 times' "$("$BUILD/asyncctl" --json status "$loop" |
+    json_get error)" "the message says how often"
+assert_match 'at_least_once' "$("$BUILD/asyncctl" --json status "$loop" |
+    json_get error)" "and why it stops"
+assert_eq queued "$(field "$later" state)" "a queued job is not interrupted"
+testd_stop
 
 # ---- an orderly stop keeps queued jobs for the next start, and cancels
 # running ones.
