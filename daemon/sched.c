@@ -379,10 +379,13 @@ sched_saved(void *arg, int err)
 
 	job->unsaved = false;
 	if (err != 0) {
+		char	*msg;
+
 		job->no_store = true;
-		job_set_error(job, asyncd_errcode(ASYNCD_ESTORAGE), "the job "
-		    "could not be stored (see the daemon's log); it was not "
-		    "accepted");
+		xasprintf(&msg, "the job could not be stored (%s), so it was "
+		    "not accepted", store_error_text(s->store));
+		job_set_error(job, asyncd_errcode(ASYNCD_ESTORAGE), msg);
+		free(msg);
 		sched_finish(s, job, PROTO_FAILED);
 		sched_saves_notify(job);
 		return;
@@ -622,9 +625,12 @@ sched_unstart(struct sched *s, struct job *job)
 		    ASYNCD_EJOBTIMEDOUT ? PROTO_TIMED_OUT : PROTO_CANCELLED);
 		return;
 	}
-	log_info("job %" PRIu64 " (%s): its start could not be stored, and "
-	    "its type runs a job at most once; queued until the store can be "
-	    "written", job->id, job->type_name);
+	/* Once per job: it tries again each SCHED_START_RETRY. */
+	if (!job->start_unstored)
+		log_info("job %" PRIu64 " (%s): its start could not be stored, "
+		    "and its type runs a job at most once; queued until the "
+		    "store can be written", job->id, job->type_name);
+	job->start_unstored = true;
 	jobtab_set_state(&s->tab, job, PROTO_QUEUED);
 	job->not_before = ev_now(s->loop) + SCHED_START_RETRY;
 	sched_enqueue(s, job);
@@ -1138,9 +1144,10 @@ sched_forget(struct sched *s, struct job *job)
 /*
  * With a store, the finished jobs in memory are a cache: past --keep (or
  * --keep-mib) the oldest go from memory only, read ones first, and come
- * back from the store when asked for. A job that holds its key stays
- * (keys are looked up in memory), and so does a child whose parent has not
- * read its result (ad_await looks in memory), unless memory forces them.
+ * back from the store when asked for (by id, or a submit by key: a
+ * succeeded job keeps its key in the store). A child whose parent has not
+ * read its result stays (ad_await looks in memory), unless memory forces
+ * it.
  */
 static void
 sched_uncache(struct sched *s)
@@ -1160,9 +1167,8 @@ sched_uncache(struct sched *s)
 			 * A child's result waits for its parent's await,
 			 * which looks in memory only.
 			 */
-			if ((job->key_bound || (job->parent_id != 0 &&
-			    !job->delivered)) && tab->finished_bytes <=
-			    s->cfg.keep_bytes)
+			if (job->parent_id != 0 && !job->delivered &&
+			    tab->finished_bytes <= s->cfg.keep_bytes)
 				continue;
 			(void)sched_drop(s, job, false);
 		}

@@ -35,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
@@ -45,13 +46,16 @@
  * Schema versions (PRAGMA user_version). Each step migrates from the one
  * before; a database newer than this daemon is refused.
  */
-#define STORE_SCHEMA	2
+#define STORE_SCHEMA	3
 
 /* Free pages given back after a group that deleted rows (4 KiB each). */
 #define STORE_VACUUM_PAGES	"256"
 
 /* How long a failed group waits before its retried writes go again. */
 #define STORE_RETRY_USEC	200000
+
+/* While writes fail, how often the log says so again, in seconds. */
+#define STORE_FAIL_LOG_EVERY	60
 
 /* The columns store_load and a get read, in struct store_row's order. */
 #define STORE_COLUMNS	"id, parent, type, key, args, state, uid, gid, " \
@@ -64,6 +68,7 @@ enum store_kind {
 	STORE_UPDATE,
 	STORE_DELETE,
 	STORE_GET,		/* read one row back (a cache miss) */
+	STORE_GET_KEY,		/* read back the succeeded job of a key */
 	STORE_EXPIRE		/* delete the finished rows before a time */
 };
 
@@ -111,6 +116,7 @@ struct store_batch {
 	struct inbox_item	 item;
 	struct store_ops	 ops;
 	struct store		*store;
+	int			 rc;		/* the group's SQLite code */
 };
 
 struct store {
@@ -131,12 +137,14 @@ struct store {
 	bool			 stopping;
 	size_t			 inflight;	/* ops not yet back (loop) */
 	bool			 failing;	/* loop: last group failed */
+	int			 fail_rc;	/* loop: and its SQLite code */
 
 	sqlite3_stmt		*st_insert;
 	sqlite3_stmt		*st_update;
 	sqlite3_stmt		*st_delete;
 	sqlite3_stmt		*st_meta;
 	sqlite3_stmt		*st_get;
+	sqlite3_stmt		*st_get_key;
 	sqlite3_stmt		*st_expire;
 	uint64_t		 groups;
 	uint64_t		 written;
@@ -172,6 +180,12 @@ static const char *const store_migrations[STORE_SCHEMA] = {
 	"ALTER TABLE jobs ADD COLUMN retry_delay REAL NOT NULL DEFAULT 0;"
 	"ALTER TABLE jobs ADD COLUMN retry_backoff REAL NOT NULL DEFAULT 0;"
 	"ALTER TABLE jobs ADD COLUMN attempt_errors TEXT;",
+	/*
+	 * 2 -> 3: keys are looked up in the store (a succeeded job keeps
+	 * its key but not its place in memory). Partial: most jobs have no
+	 * key.
+	 */
+	"CREATE INDEX jobs_key ON jobs (key) WHERE key IS NOT NULL;",
 };
 
 static void	store_row_read(sqlite3_stmt *, struct store_row *);
@@ -399,6 +413,9 @@ store_open(struct store **out, const char *path, enum store_durability dur,
 	    "meta WHERE k = 'next_id'), 0)))", cause)) != 0 ||
 	    (rv = store_prepare(st, &st->st_get, "SELECT " STORE_COLUMNS
 	    " FROM jobs WHERE id = ?1", cause)) != 0 ||
+	    (rv = store_prepare(st, &st->st_get_key, "SELECT " STORE_COLUMNS
+	    " FROM jobs WHERE key = ?1 AND state = 'succeeded' ORDER BY id "
+	    "DESC LIMIT 1", cause)) != 0 ||
 	    (rv = store_prepare(st, &st->st_expire, "DELETE FROM jobs WHERE "
 	    "state NOT IN ('queued', 'running') AND finished > 0 AND "
 	    "finished < ?1", cause)) != 0)
@@ -458,11 +475,11 @@ store_load(struct store *st, store_load_fn fn, void *arg, size_t keep,
 	*next = meta_next > 0 ? (uint64_t)meta_next : 1;
 	/*
 	 * Every live job, and the newest keep finished ones: the cache.
-	 * The others stay in the store until someone asks (store_get).
+	 * The others stay in the store until someone asks (store_get, and
+	 * store_get_key for the key of a succeeded one).
 	 */
 	if (store_prepare(st, &stmt, "SELECT " STORE_COLUMNS " FROM jobs "
-	    "WHERE state IN ('queued', 'running') OR (state = 'succeeded' AND "
-	    "key IS NOT NULL) OR id IN (SELECT id FROM "
+	    "WHERE state IN ('queued', 'running') OR id IN (SELECT id FROM "
 	    "jobs WHERE state NOT IN ('queued', 'running') ORDER BY id DESC "
 	    "LIMIT ?1) ORDER BY id", cause) != 0)
 		return (ASYNCD_ESTORAGE);
@@ -534,21 +551,44 @@ store_dup(const char *s)
 	return (s != NULL ? xstrdup(s) : NULL);
 }
 
-/* STORE_GET: copies the row into op (the loop builds a row from it). */
+/*
+ * STORE_GET, STORE_GET_KEY: copies the row into op (the loop builds a row
+ * from it).
+ */
 static int
 store_get_row(struct store *st, struct store_op *op)
 {
 	struct store_row	 row;
+	sqlite3_stmt		*stmt;
 	int			 rc;
 
-	sqlite3_bind_int64(st->st_get, 1, (sqlite3_int64)op->id);
-	rc = sqlite3_step(st->st_get);
+	if (op->kind == STORE_GET_KEY) {
+		stmt = st->st_get_key;
+		sqlite3_bind_text(stmt, 1, op->key, -1, SQLITE_TRANSIENT);
+	} else {
+		stmt = st->st_get;
+		sqlite3_bind_int64(stmt, 1, (sqlite3_int64)op->id);
+	}
+	rc = sqlite3_step(stmt);
+	/* Read again after its group failed: what an earlier try copied. */
+	free(op->type);
+	free(op->args);
+	free(op->state_text);
+	free(op->result);
+	free(op->err_code);
+	free(op->err_message);
+	free(op->attempt_errors);
+	op->type = op->args = op->state_text = op->result = op->err_code =
+	    op->err_message = op->attempt_errors = NULL;
+	op->found = false;
 	if (rc == SQLITE_ROW) {
-		store_row_read(st->st_get, &row);
+		store_row_read(stmt, &row);
+		op->id = row.id;
 		op->found = row.type != NULL && row.args != NULL &&
 		    row.state != NULL;
 		op->parent = row.parent;
 		op->type = store_dup(row.type);
+		free(op->key);
 		op->key = store_dup(row.key);
 		op->args = store_dup(row.args);
 		op->state_text = store_dup(row.state);
@@ -572,7 +612,8 @@ store_get_row(struct store *st, struct store_op *op)
 		op->attempt_errors = store_dup(row.attempt_errors);
 		rc = SQLITE_DONE;
 	}
-	sqlite3_reset(st->st_get);
+	sqlite3_reset(stmt);
+	sqlite3_clear_bindings(stmt);
 	return (rc == SQLITE_DONE ? SQLITE_OK : rc);
 }
 
@@ -602,6 +643,7 @@ store_write(struct store *st, struct store_op *op)
 		stmt = st->st_update;
 		break;
 	case STORE_GET:
+	case STORE_GET_KEY:
 		return (store_get_row(st, op));
 	case STORE_EXPIRE:
 		sqlite3_bind_double(st->st_expire, 1, op->finished);
@@ -709,6 +751,7 @@ store_main(void *arg)
 	struct store_batch	*b;
 	struct store_ops	 group, keep;
 	struct store_op		*op, *next;
+	time_t			 fail_since = 0, fail_said = 0;
 	int			 rc;
 	bool			 last;
 
@@ -729,6 +772,7 @@ store_main(void *arg)
 		rc = store_commit(st, &group);
 		b = xcalloc(1, sizeof *b);
 		b->store = st;
+		b->rc = rc;
 		b->item.fn = store_batch_cb;
 		TAILQ_INIT(&b->ops);
 		TAILQ_INIT(&keep);
@@ -739,8 +783,19 @@ store_main(void *arg)
 			op->err = rc == SQLITE_OK ? 0 : ASYNCD_ESTORAGE;
 			if (rc == SQLITE_OK)
 				st->written++;
+			else if (op->kind == STORE_GET ||
+			    op->kind == STORE_GET_KEY) {
+				/*
+				 * A read need not fail with its group's
+				 * writes (a full disk): read again, alone,
+				 * what is committed.
+				 */
+				op->err = store_get_row(st, op) == SQLITE_OK ?
+				    0 : ASYNCD_ESTORAGE;
+			}
 			if (rc != SQLITE_OK && op->kind != STORE_INSERT &&
-			    op->kind != STORE_GET && !last) {
+			    op->kind != STORE_GET && op->kind != STORE_GET_KEY &&
+			    !last) {
 				/* Kept for later; the loop hears once. */
 				if (!op->retried) {
 					struct store_op	*note;
@@ -762,9 +817,25 @@ store_main(void *arg)
 			}
 			TAILQ_INSERT_TAIL(&b->ops, op, entry);
 		}
-		if (rc != SQLITE_OK)
-			log_warnx("%s: cannot write the job store %s: %s",
-			    __func__, st->path, sqlite3_errstr(rc));
+		/*
+		 * A failing store is retried every STORE_RETRY_USEC: said
+		 * when it starts failing, then once a minute, and when it
+		 * works again.
+		 */
+		if (rc != SQLITE_OK && (fail_since == 0 ||
+		    time(NULL) - fail_said >= STORE_FAIL_LOG_EVERY)) {
+			log_warnx("%s: cannot write the job store %s: %s%s",
+			    __func__, st->path, sqlite3_errstr(rc),
+			    fail_since != 0 ? " (still)" : "");
+			fail_said = time(NULL);
+			if (fail_since == 0)
+				fail_since = fail_said;
+		} else if (rc == SQLITE_OK && fail_since != 0) {
+			log_info("the job store %s can be written again (it "
+			    "failed for %lld s)", st->path,
+			    (long long)(time(NULL) - fail_since));
+			fail_since = 0;
+		}
 		if (!TAILQ_EMPTY(&b->ops))
 			inbox_push(st->inbox, &b->item);
 		else
@@ -826,13 +897,15 @@ store_batch_cb(struct inbox_item *item)
 	struct store		*st = b->store;
 	struct store_op		*op;
 
+	if (b->rc != SQLITE_OK)
+		st->fail_rc = b->rc;
 	while ((op = TAILQ_FIRST(&b->ops)) != NULL) {
 		TAILQ_REMOVE(&b->ops, op, entry);
 		if (!op->note)
 			st->inflight--;
-		if (op->kind != STORE_GET)
+		if (op->kind != STORE_GET && op->kind != STORE_GET_KEY)
 			st->failing = op->err != 0;
-		if (op->kind == STORE_GET)
+		if (op->kind == STORE_GET || op->kind == STORE_GET_KEY)
 			store_got(op);
 		else if (op->done != NULL)
 			op->done(op->arg, op->err);
@@ -865,12 +938,14 @@ store_queue(struct store *st, struct store_op *op)
 		TAILQ_INSERT_TAIL(&one, op, entry);
 		rc = store_commit(st, &one);
 		TAILQ_REMOVE(&one, op, entry);
-		if (rc != SQLITE_OK)
+		if (rc != SQLITE_OK) {
 			log_warnx("%s: cannot write the job store %s: %s",
 			    __func__, st->path, sqlite3_errstr(rc));
+			st->fail_rc = rc;
+		}
 		st->inflight--;
 		op->err = rc == SQLITE_OK ? 0 : ASYNCD_ESTORAGE;
-		if (op->kind == STORE_GET)
+		if (op->kind == STORE_GET || op->kind == STORE_GET_KEY)
 			store_got(op);
 		else if (op->done != NULL)
 			op->done(op->arg, op->err);
@@ -975,6 +1050,20 @@ store_get(struct store *st, uint64_t id, store_get_fn got, void *arg)
 }
 
 void
+store_get_key(struct store *st, const char *key, store_get_fn got,
+    void *arg)
+{
+	struct store_op	*op;
+
+	op = xcalloc(1, sizeof *op);
+	op->kind = STORE_GET_KEY;
+	op->key = xstrdup(key);
+	op->got = got;
+	op->arg = arg;
+	store_queue(st, op);
+}
+
+void
 store_expire(struct store *st, double before)
 {
 	struct store_op	*op;
@@ -995,6 +1084,23 @@ bool
 store_failing(const struct store *st)
 {
 	return (st->failing);
+}
+
+const char *
+store_error_text(const struct store *st)
+{
+	switch (st->fail_rc & 0xff) {
+	case SQLITE_OK:
+		return ("no error");
+	case SQLITE_FULL:
+		return ("the disk holding the job store is full");
+	case SQLITE_IOERR:
+		return ("an I/O error on the job store");
+	case SQLITE_READONLY:
+		return ("the job store is read-only");
+	default:
+		return (sqlite3_errstr(st->fail_rc));
+	}
 }
 
 void
@@ -1027,6 +1133,7 @@ store_close(struct store *st)
 	sqlite3_finalize(st->st_delete);
 	sqlite3_finalize(st->st_meta);
 	sqlite3_finalize(st->st_get);
+	sqlite3_finalize(st->st_get_key);
 	sqlite3_finalize(st->st_expire);
 	if (st->db != NULL) {
 		/* Reclaims what deleted rows freed, a bounded step. */
