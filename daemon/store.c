@@ -183,7 +183,8 @@ static const char *const store_migrations[STORE_SCHEMA] = {
 	/*
 	 * 2 -> 3: keys are looked up in the store (a succeeded job keeps
 	 * its key but not its place in memory). Partial: most jobs have no
-	 * key.
+	 * key. (The branch that indexes list's filters adds a step here
+	 * too: one goes after the other when they merge.)
 	 */
 	"CREATE INDEX jobs_key ON jobs (key) WHERE key IS NOT NULL;",
 };

@@ -254,6 +254,60 @@ assert_status 0 asyncctl wait "$old"
 assert_eq '"c1"' "$ASSERT_OUT" "read back after a restart"
 testd_stop
 
+# ---- keys live in the store: succeeded keyed jobs leave memory like any
+# finished job (past --keep), and a duplicate submit of an old key still
+# answers the original job, also after a restart, also two at once.
+kstate=$(mktemp -d "$_TESTD_TMP/kstate.XXXXXX")
+# True if memory (list) holds job $1.
+in_memory() {
+	"$BUILD/asyncctl" --json list --limit 1000 | grep -q "\"id\":$1[,}]"
+}
+testd_start --state-dir "$kstate" --keep 2
+for i in 1 2 3 4 5 6 7 8; do
+	assert_status 0 asyncctl --json submit echo "\"k$i\"" --key "k$i" --wait
+	eval "k$i=\$(printf '%s' \"\$ASSERT_OUT\" | json_get id)"
+done
+in_memory "$k1" && fail "job $k1 of key k1 is still in memory"
+pass
+assert_status 0 asyncctl submit echo '"dup"' --key k1
+assert_eq "$k1" "$ASSERT_OUT" "an old key, read from the store"
+testd_kill KILL
+testd_stop 137
+testd_start --state-dir "$kstate" --keep 2
+in_memory "$k2" && fail "job $k2 of key k2 was loaded at start"
+pass
+assert_status 0 asyncctl submit echo '"dup"' --key k2
+assert_eq "$k2" "$ASSERT_OUT" "an old key after a restart"
+assert_status 0 asyncctl wait "$k2"
+assert_eq '"k2"' "$ASSERT_OUT" "with its original result"
+# Two submits of one old key in flight at once: one job, the original.
+"$BUILD/asyncctl" submit echo '"x"' --key k3 >"$_TESTD_TMP/r1" 2>&1 &
+r1=$!
+"$BUILD/asyncctl" submit echo '"y"' --key k3 >"$_TESTD_TMP/r2" 2>&1 &
+r2=$!
+wait "$r1" || fail "the first submit of k3: $(cat "$_TESTD_TMP/r1")"
+wait "$r2" || fail "the second submit of k3: $(cat "$_TESTD_TMP/r2")"
+assert_eq "$k3" "$(cat "$_TESTD_TMP/r1")" "k3, first of two at once"
+assert_eq "$k3" "$(cat "$_TESTD_TMP/r2")" "k3, second of two at once"
+# And of a new key: one new job.
+"$BUILD/asyncctl" submit echo '"x"' --key knew >"$_TESTD_TMP/r1" 2>&1 &
+r1=$!
+"$BUILD/asyncctl" submit echo '"y"' --key knew >"$_TESTD_TMP/r2" 2>&1 &
+r2=$!
+wait "$r1" || fail "the first submit of knew: $(cat "$_TESTD_TMP/r1")"
+wait "$r2" || fail "the second submit of knew: $(cat "$_TESTD_TMP/r2")"
+assert_eq "$(cat "$_TESTD_TMP/r1")" "$(cat "$_TESTD_TMP/r2")" \
+    "a new key submitted twice at once"
+[ "$(cat "$_TESTD_TMP/r1")" -gt "$k8" ] || fail "knew is not a new job"
+pass
+# A failed keyed job does not hold its key, in the store either.
+assert_status 1 asyncctl --json submit fail '{}' --key kfail --wait
+kf=$(printf '%s' "$ASSERT_OUT" | json_get id)
+assert_status 0 asyncctl submit echo 1 --key kfail
+[ "$ASSERT_OUT" != "$kf" ] || fail "a failed job kept its key"
+pass
+testd_stop
+
 # ---- retention: a job past it is expired (also after a restart); an id
 # never issued is unknown.
 testd_start --state-dir "$state" --retention 1
