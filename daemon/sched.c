@@ -654,6 +654,10 @@ sched_started(void *arg, int err)
 		sched_unstart(job->sched, job);
 		return;
 	}
+	if (job->start_unstored && err == 0)
+		log_info("job %" PRIu64 " (%s): its start is stored; it runs",
+		    job->id, job->type_name);
+	job->start_unstored = false;
 	sched_ready(job->sched, job);
 }
 
