@@ -30,6 +30,7 @@
  * sequence), and every write names its job by id.
  */
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 
 #include <errno.h>
 #include <stdio.h>
@@ -121,6 +122,7 @@ struct store_batch {
 
 struct store {
 	char			*path;
+	char			*wal_path;	/* path-wal */
 	sqlite3			*db;
 	struct ids		*ids;
 	struct inbox		*inbox;
@@ -350,6 +352,7 @@ store_open(struct store **out, const char *path, enum store_durability dur,
 	*cause = NULL;
 	st = xcalloc(1, sizeof *st);
 	st->path = xstrdup(path);
+	xasprintf(&st->wal_path, "%s-wal", path);
 	st->ids = ids;
 	st->inbox = inbox;
 	st->durability = dur;
@@ -743,6 +746,41 @@ store_commit(struct store *st, struct store_ops *ops)
 	return (rc);
 }
 
+/*
+ * Store thread, after each group: keeps the WAL from filling a small disk
+ * by itself. SQLite checkpoints on its own only past wal_autocheckpoint
+ * pages (32 MiB), and a WAL that has taken the last free space can never
+ * be checkpointed (the database file cannot grow to take its pages), so
+ * no write would succeed again until a restart. So once the WAL holds
+ * half the space left, it is checkpointed and truncated while the
+ * database can still grow; on a roomy disk this never happens, and on a
+ * nearly full one it costs a checkpoint every few groups. It also runs
+ * while writes fail, in case the checkpoint only rewrites pages the file
+ * has (freeing the WAL's space for the writes retried).
+ */
+static void
+store_wal_room(struct store *st, bool failed)
+{
+	struct stat	sb;
+	struct statvfs	vfs;
+	uint64_t	free_bytes;
+	int		rc;
+
+	if (stat(st->wal_path, &sb) == -1 || sb.st_size == 0 ||
+	    statvfs(st->wal_path, &vfs) == -1)
+		return;
+	free_bytes = (uint64_t)vfs.f_bavail * vfs.f_frsize;
+	if ((uint64_t)sb.st_size < free_bytes / 2)
+		return;
+	rc = sqlite3_wal_checkpoint_v2(st->db, NULL,
+	    SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+	if (rc != SQLITE_OK && !failed)
+		log_warnx("%s: %s: the disk is nearly full (%" PRIu64 " KiB "
+		    "free), and the WAL (%lld KiB) cannot be checkpointed: "
+		    "%s", __func__, st->path, free_bytes >> 10,
+		    (long long)sb.st_size >> 10, sqlite3_errstr(rc));
+}
+
 static void	store_batch_cb(struct inbox_item *);
 
 static void *
@@ -771,6 +809,7 @@ store_main(void *arg)
 		pthread_mutex_unlock(&st->lock);
 
 		rc = store_commit(st, &group);
+		store_wal_room(st, rc != SQLITE_OK);
 		b = xcalloc(1, sizeof *b);
 		b->store = st;
 		b->rc = rc;
@@ -1145,5 +1184,6 @@ store_close(struct store *st)
 	pthread_mutex_destroy(&st->lock);
 	pthread_cond_destroy(&st->cond);
 	free(st->path);
+	free(st->wal_path);
 	free(st);
 }
