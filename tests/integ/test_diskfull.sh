@@ -88,6 +88,12 @@ assert_match "could not be stored" "$ASSERT_OUT$ASSERT_ERR" \
     "storage_error on a full disk"
 assert_match 'full' "$ASSERT_OUT$ASSERT_ERR" "the message says the disk is full"
 assert_match 'not accepted' "$ASSERT_OUT$ASSERT_ERR" "and that it was not taken"
+# The code on the wire (asyncctl prints the message only).
+if command -v nngcat >/dev/null; then
+	reply=$(nngcat --req0 --dial "$TESTD_URL" --raw --recv-timeout 5 \
+	    --send-timeout 5 --data '{"v":1,"op":"submit","type":"echo"}')
+	assert_match '"code":"storage_error"' "$reply" "the error code"
+fi
 # The daemon serves on.
 assert_status 0 asyncctl ping
 assert_eq running "$(field "$blocker" state)" "status of an accepted job"
