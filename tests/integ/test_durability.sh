@@ -125,6 +125,8 @@ mkdir -p "$dir"
 "$BUILD/asyncd" --socket "$url" --state-dir "$state" --log-level debug \
     </dev/null >"$_TESTD_TMP/second.log" 2>&1 &
 second=$!
+# Not testd's daemon: killed at exit if a check below fails first.
+testd_at_exit '[ -z "$second" ] || kill -KILL "$second" 2>/dev/null'
 wait_for "$BUILD/asyncctl" --socket "$url" ping
 wait "$waiter"
 st=$?
@@ -136,6 +138,7 @@ assert_eq at_least_once "$("$BUILD/asyncctl" --socket "$url" --json \
     status "$again" | json_get delivery)" "sleep's policy"
 kill -TERM "$second"
 wait "$second" || fail "second daemon exited $?"
+second=
 pass
 rm -rf "$dir"
 
