@@ -29,8 +29,11 @@ static const struct cmd_entry *const cmd_table[PROTO_OP_COUNT] = {
  * With a store, the finished jobs in memory are a cache (sched_uncache):
  * before a command that names jobs runs, the ones it names that are not
  * in memory but may be in the store are read back, and the command runs
- * once they are (found or not). Returns true if the command waits for
- * that.
+ * once they are (found or not). So does a submit with a key that no job
+ * in memory holds: a succeeded job that left the cache may hold it. Two
+ * such submits of one key at once both run after their reads, one after
+ * the other on the loop: the first binds the key (sched_submit), the
+ * second finds it bound. Returns true if the command waits for that.
  */
 struct cmd_fetch {
 	struct work	*work;
@@ -101,6 +104,16 @@ cmd_fetch(struct work *w)
 	case PROTO_WAIT:
 		one = 0;
 		break;
+	case PROTO_SUBMIT:
+		if (req->u.submit.key == NULL ||
+		    jobtab_find_key(&s->tab, req->u.submit.key) != NULL)
+			return (false);
+		f = xcalloc(1, sizeof *f);
+		f->work = w;
+		f->pinned = xcalloc(1, sizeof *f->pinned);
+		f->pending = 1;
+		store_get_key(s->store, req->u.submit.key, cmd_fetched, f);
+		return (true);
 	default:
 		return (false);
 	}

@@ -46,9 +46,9 @@ cmd_submit_saved(struct job_watch *jw, struct job *job)
 
 	job_unpin(job);
 	if (job->no_store) {
-		server_reply_error(sw->work, ASYNCD_ESTORAGE, "the job could "
-		    "not be stored, so it was not accepted: %s",
-		    job->err_message != NULL ? job->err_message : "");
+		server_reply_error(sw->work, ASYNCD_ESTORAGE, "%s",
+		    job->err_message != NULL ? job->err_message : "the job "
+		    "could not be stored, so it was not accepted");
 		free(sw);
 		return;
 	}

@@ -218,6 +218,12 @@ void	store_delete(struct store *, uint64_t);
 /* Reads a job's row back; got runs on the loop, once, after the writes
  * queued before it. */
 void	store_get(struct store *, uint64_t, store_get_fn, void *);
+/*
+ * Reads back the newest succeeded job that holds key (the only finished
+ * jobs that bind their key, and the only ones memory may have let go of);
+ * like store_get, after the writes queued before it.
+ */
+void	store_get_key(struct store *, const char *, store_get_fn, void *);
 /* Deletes the rows of jobs that finished before a Unix time. */
 void	store_expire(struct store *, double);
 /* How many rows a deletion took (0 with err); runs on the loop. */
@@ -263,6 +269,8 @@ void	store_list(struct store *, const struct store_filter *,
 bool	store_busy(const struct store *);
 /* True if the last group failed. */
 bool	store_failing(const struct store *);
+/* Why the last group that failed did, for a human (a static string). */
+const char *store_error_text(const struct store *);
 /* Writes what is queued and joins the thread; then drain the inbox. */
 void	store_stop(struct store *);
 /* After store_stop and the inbox drained. NULL is allowed. */
@@ -547,6 +555,8 @@ struct job {
 	bool			 unsaved;
 	bool			 saving;
 	bool			 no_store;	/* its row could not be written */
+	bool			 start_unstored;	/* an at_most_once start
+						   waits for the store */
 	LIST_HEAD(, job_watch)	 saves;		/* wait for the first row */
 	bool			 type_waiting;	/* in tinfo->waiting */
 	int			 cancel_reason;	/* 0, ECANCELED, EJOBTIMEDOUT */

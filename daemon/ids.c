@@ -52,6 +52,7 @@ struct ids {
 	struct pool_thread	*pool;		/* NULL: write in place */
 	struct ids_write	*pending;	/* a reservation being written */
 	bool			 warned;
+	bool			 write_warned;	/* a reservation failed */
 };
 
 /* Stores mark in the file; returns 0 or an errno value. Any thread. */
@@ -172,11 +173,20 @@ ids_write_done(struct pool_work *work, int status)
 
 	ids->pending = NULL;
 	if (status == 0 && wr->err == 0) {
+		if (ids->write_warned)
+			log_info("job ids reserved again in %s", ids->path);
 		ids->mark = wr->mark;
 		ids->warned = false;
-	} else if (status == 0)
+		ids->write_warned = false;
+	} else if (status == 0 && !ids->write_warned) {
+		/*
+		 * Tried again at each submit (a full disk): said once, and
+		 * again when it works.
+		 */
 		log_warnx("cannot reserve job ids: %s: %s", ids->path,
 		    strerror(wr->err));
+		ids->write_warned = true;
+	}
 	free(wr);
 }
 

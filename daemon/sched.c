@@ -57,6 +57,24 @@
 /* Freed stacks kept for reuse: enough to absorb a burst without munmap. */
 #define SCHED_STACKS_CACHED	64
 
+/*
+ * How many times restarts may interrupt an at_least_once job that has no
+ * retries before it ends interrupted. One interruption is the common case
+ * (a deploy, the daemon killed for a reason of its own), two in a row
+ * happen (a restart during an upgrade); a third in a row on the same job
+ * points at the job killing the daemon, and the daemon must get out of
+ * that loop before systemd gives up restarting it (StartLimitBurst, 5
+ * starts in 10 s by default). With retries, they bound it instead.
+ */
+#define SCHED_MAX_INTERRUPTIONS	3
+
+/*
+ * How long an at_most_once job whose running state could not be stored
+ * waits, queued, before it tries again (the store is failing: a full
+ * disk).
+ */
+#define SCHED_START_RETRY	1.
+
 /* What a job type's check function gets: ad_check_job needs the types. */
 struct ad_check {
 	struct sched		*sched;
@@ -98,6 +116,7 @@ static void	sched_log_unstarted(struct sched *);
 static void	sched_saved(void *, int);
 static void	sched_final(void *, int);
 static void	sched_retry(struct sched *, struct job *);
+static void	sched_released(struct sched *, struct type_info *);
 
 void
 sched_config_default(struct sched_config *cfg)
@@ -360,10 +379,13 @@ sched_saved(void *arg, int err)
 
 	job->unsaved = false;
 	if (err != 0) {
+		char	*msg;
+
 		job->no_store = true;
-		job_set_error(job, asyncd_errcode(ASYNCD_ESTORAGE), "the job "
-		    "could not be stored (see the daemon's log); it was not "
-		    "accepted");
+		xasprintf(&msg, "the job could not be stored (%s), so it was "
+		    "not accepted", store_error_text(s->store));
+		job_set_error(job, asyncd_errcode(ASYNCD_ESTORAGE), msg);
+		free(msg);
 		sched_finish(s, job, PROTO_FAILED);
 		sched_saves_notify(job);
 		return;
@@ -577,13 +599,65 @@ sched_ready(struct sched *s, struct job *job)
 	}
 }
 
-/* Loop: an at_most_once job's running state is stored: it may run. */
+/*
+ * Loop: an at_most_once job could not be stored as running, so it may not
+ * run (a daemon that died now would run it again): it goes back to its
+ * queue, uncounted, and tries again in SCHED_START_RETRY; its running
+ * write, retried by the store, is overwritten by this queued one, which
+ * comes after it. A job cancelled meanwhile ends now.
+ */
+static void
+sched_unstart(struct sched *s, struct job *job)
+{
+	ev_timer_stop(s->loop, &job->deadline);
+	coro_free(job->coro);
+	job->coro = NULL;
+	s->ncoros--;
+	if (job->toplevel)
+		s->nrunning--;
+	sched_released(s, job->tinfo);
+	job->attempts--;
+	job->started = 0;
+	if (job->cancel_reason != 0) {
+		job_set_error(job, asyncd_errcode(job->cancel_reason),
+		    job->cancel_msg);
+		sched_finish(s, job, job->cancel_reason ==
+		    ASYNCD_EJOBTIMEDOUT ? PROTO_TIMED_OUT : PROTO_CANCELLED);
+		return;
+	}
+	/* Once per job: it tries again each SCHED_START_RETRY. */
+	if (!job->start_unstored)
+		log_info("job %" PRIu64 " (%s): its start could not be stored, "
+		    "and its type runs a job at most once; queued until the "
+		    "store can be written", job->id, job->type_name);
+	job->start_unstored = true;
+	jobtab_set_state(&s->tab, job, PROTO_QUEUED);
+	job->not_before = ev_now(s->loop) + SCHED_START_RETRY;
+	sched_enqueue(s, job);
+	sched_store_update(job);
+	sched_publish(s, job);
+}
+
+/*
+ * Loop: a job's running state is stored (or could not be): it may run. An
+ * at_least_once job runs either way (its policy allows a second run, and
+ * accepted jobs go on through a full disk); an at_most_once one only once
+ * stored.
+ */
 static void
 sched_started(void *arg, int err)
 {
 	struct job	*job = arg;
 
-	(void)err;	/* logged by the store, and retried there */
+	if (err != 0 &&
+	    strcmp(sched_delivery(job->tinfo), "at_most_once") == 0) {
+		sched_unstart(job->sched, job);
+		return;
+	}
+	if (job->start_unstored && err == 0)
+		log_info("job %" PRIu64 " (%s): its start is stored; it runs",
+		    job->id, job->type_name);
+	job->start_unstored = false;
 	sched_ready(job->sched, job);
 }
 
@@ -610,11 +684,12 @@ sched_start(struct sched *s, struct job *job)
 	job->started = ev_now(s->loop);
 	job->attempts++;
 	job->pid = 0;
-	if (s->store != NULL && !job->no_store &&
-	    strcmp(sched_delivery(job->tinfo), "at_most_once") == 0) {
+	if (s->store != NULL && !job->no_store) {
 		/*
-		 * At most once: the row says running before the job runs,
-		 * so a daemon that dies now never runs it again.
+		 * The row says running before the job runs, so a daemon that
+		 * dies now finds it interrupted: an at_most_once job never
+		 * runs again, and an at_least_once one counts the attempt (a
+		 * job that kills the daemon at once is not run for ever).
 		 */
 		store_update(s->store, job, sched_started, job);
 		if (job->timeout > 0) {
@@ -685,6 +760,42 @@ sched_admit(struct sched *s)
 		sched_start(s, job);
 }
 
+/* Adds the error of the attempt that just ended to job's list. */
+static void
+sched_attempt_error(struct sched *s, struct job *job, const char *code,
+    const char *message)
+{
+	cJSON	*e;
+
+	if (job->attempt_errors == NULL &&
+	    (job->attempt_errors = cJSON_CreateArray()) == NULL)
+		fatalx("%s: out of memory", __func__);
+	if ((e = cJSON_CreateObject()) == NULL ||
+	    cJSON_AddNumberToObject(e, "attempt", job->attempts) == NULL ||
+	    cJSON_AddStringToObject(e, "code", code) == NULL ||
+	    cJSON_AddStringToObject(e, "message", message) == NULL ||
+	    cJSON_AddNumberToObject(e, "finished",
+	    proto_time_round(ev_now(s->loop))) == NULL)
+		fatalx("%s: out of memory", __func__);
+	cJSON_AddItemToArray(job->attempt_errors, e);
+}
+
+/*
+ * How long before the next attempt: retry_delay times retry_backoff for
+ * each retry before, give or take a tenth.
+ */
+static double
+sched_retry_delay(const struct job *job)
+{
+	double	delay;
+
+	delay = job->retry_delay * pow(job->retry_backoff,
+	    (double)job->attempts - 1);
+	if (delay > PROTO_MAX_SECONDS)
+		delay = PROTO_MAX_SECONDS;
+	return (delay * (0.9 + 0.2 * drand48()));
+}
+
 /*
  * A job that failed or timed out with retries left: its error goes on
  * its list of attempts, and it is queued again after retry_delay times
@@ -694,7 +805,6 @@ static void
 sched_retry(struct sched *s, struct job *job)
 {
 	struct job	*child;
-	cJSON		*e;
 	double		 delay;
 
 	ev_timer_stop(s->loop, &job->deadline);
@@ -704,24 +814,9 @@ sched_retry(struct sched *s, struct job *job)
 		sched_cancel(s, child, ASYNCD_ECANCELED, "parent job %" PRIu64
 		    " failed and will be retried", job->id);
 	}
-	if (job->attempt_errors == NULL &&
-	    (job->attempt_errors = cJSON_CreateArray()) == NULL)
-		fatalx("%s: out of memory", __func__);
-	if ((e = cJSON_CreateObject()) == NULL ||
-	    cJSON_AddNumberToObject(e, "attempt", job->attempts) == NULL ||
-	    cJSON_AddStringToObject(e, "code", job->err_code != NULL ?
-	    job->err_code : "failed") == NULL ||
-	    cJSON_AddStringToObject(e, "message", job->err_message != NULL ?
-	    job->err_message : "") == NULL ||
-	    cJSON_AddNumberToObject(e, "finished",
-	    proto_time_round(ev_now(s->loop))) == NULL)
-		fatalx("%s: out of memory", __func__);
-	cJSON_AddItemToArray(job->attempt_errors, e);
-	delay = job->retry_delay * pow(job->retry_backoff,
-	    (double)job->attempts - 1);
-	if (delay > PROTO_MAX_SECONDS)
-		delay = PROTO_MAX_SECONDS;
-	delay *= 0.9 + 0.2 * drand48();
+	sched_attempt_error(s, job, job->err_code != NULL ? job->err_code :
+	    "failed", job->err_message != NULL ? job->err_message : "");
+	delay = sched_retry_delay(job);
 	log_info("job %" PRIu64 " (%s) attempt %u %s: %s; retried in %.3f s",
 	    job->id, job->type_name, job->attempts, job->cancel_reason != 0 ?
 	    "timed out" : "failed", job->err_message != NULL ?
@@ -1053,9 +1148,10 @@ sched_forget(struct sched *s, struct job *job)
 /*
  * With a store, the finished jobs in memory are a cache: past --keep (or
  * --keep-mib) the oldest go from memory only, read ones first, and come
- * back from the store when asked for. A job that holds its key stays
- * (keys are looked up in memory), and so does a child whose parent has not
- * read its result (ad_await looks in memory), unless memory forces them.
+ * back from the store when asked for (by id, or a submit by key: a
+ * succeeded job keeps its key in the store). A child whose parent has not
+ * read its result stays (ad_await looks in memory), unless memory forces
+ * it.
  */
 static void
 sched_uncache(struct sched *s)
@@ -1075,9 +1171,8 @@ sched_uncache(struct sched *s)
 			 * A child's result waits for its parent's await,
 			 * which looks in memory only.
 			 */
-			if ((job->key_bound || (job->parent_id != 0 &&
-			    !job->delivered)) && tab->finished_bytes <=
-			    s->cfg.keep_bytes)
+			if (job->parent_id != 0 && !job->delivered &&
+			    tab->finished_bytes <= s->cfg.keep_bytes)
 				continue;
 			(void)sched_drop(s, job, false);
 		}
@@ -1367,8 +1462,40 @@ sched_restore(struct sched *s, const struct store_row *row)
 			sched_finish(s, job, PROTO_INTERRUPTED);
 			return;
 		}
-		log_info("job %" PRIu64 " (%s) was interrupted by a restart; "
-		    "queued again (at_least_once)", job->id, job->type_name);
+		/*
+		 * At least once, but not for ever: an interruption is a
+		 * failed attempt, bounded by the job's retries like any other
+		 * or, without retries, by SCHED_MAX_INTERRUPTIONS.
+		 */
+		if (job->retries > 0 ? job->attempts > job->retries :
+		    job->attempts >= SCHED_MAX_INTERRUPTIONS) {
+			char	*msg;
+
+			if (job->retries > 0)
+				xasprintf(&msg, "the daemon stopped while the "
+				    "job ran (attempt %u), and it has no "
+				    "retries left", job->attempts);
+			else
+				xasprintf(&msg, "the daemon stopped while the "
+				    "job ran, %u times in a row; it is not run "
+				    "again (at_least_once without retries "
+				    "stops after %d interruptions)",
+				    job->attempts, SCHED_MAX_INTERRUPTIONS);
+			job_set_error(job, asyncd_errcode(ASYNCD_EINTERRUPTED),
+			    msg);
+			free(msg);
+			sched_finish(s, job, PROTO_INTERRUPTED);
+			return;
+		}
+		sched_attempt_error(s, job, asyncd_errcode(ASYNCD_EINTERRUPTED),
+		    "the daemon stopped while the job ran");
+		job->not_before = 0;
+		if (job->retries > 0)
+			job->not_before = ev_now(s->loop) +
+			    sched_retry_delay(job);
+		log_info("job %" PRIu64 " (%s) attempt %u was interrupted by a "
+		    "restart; queued again (at_least_once)", job->id,
+		    job->type_name, job->attempts);
 		s->tab.counts[PROTO_RUNNING]--;
 		s->tab.counts[PROTO_QUEUED]++;
 		job->state = PROTO_QUEUED;

@@ -39,12 +39,14 @@
  * sequence), and every write names its job by id.
  */
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
@@ -62,6 +64,9 @@
 
 /* How long a failed group waits before its retried writes go again. */
 #define STORE_RETRY_USEC	200000
+
+/* While writes fail, how often the log says so again, in seconds. */
+#define STORE_FAIL_LOG_EVERY	60
 
 /* The columns store_load and a get read, in struct store_row's order. */
 #define STORE_COLUMNS	"id, parent, type, key, args, state, uid, gid, " \
@@ -94,6 +99,7 @@ enum store_kind {
 	STORE_UPDATE,
 	STORE_DELETE,
 	STORE_GET,		/* read one row back (a cache miss) */
+	STORE_GET_KEY,		/* read back the succeeded job of a key */
 	STORE_EXPIRE,		/* delete the finished rows before a time */
 	STORE_FORGET,		/* delete finished rows by state and owner */
 	STORE_LIST		/* read the rows of a filter, after a group */
@@ -151,10 +157,12 @@ struct store_batch {
 	struct inbox_item	 item;
 	struct store_ops	 ops;
 	struct store		*store;
+	int			 rc;		/* the group's SQLite code */
 };
 
 struct store {
 	char			*path;
+	char			*wal_path;	/* path-wal */
 	sqlite3			*db;
 	struct ids		*ids;
 	struct inbox		*inbox;
@@ -177,12 +185,14 @@ struct store {
 	bool			 rstopping;
 	size_t			 inflight;	/* ops not yet back (loop) */
 	bool			 failing;	/* loop: last group failed */
+	int			 fail_rc;	/* loop: and its SQLite code */
 
 	sqlite3_stmt		*st_insert;
 	sqlite3_stmt		*st_update;
 	sqlite3_stmt		*st_delete;
 	sqlite3_stmt		*st_meta;
 	sqlite3_stmt		*st_get;
+	sqlite3_stmt		*st_get_key;
 	sqlite3_stmt		*st_expire;
 	sqlite3_stmt		*st_forget;
 	/* The reader's (on rdb), prepared when first used. */
@@ -222,10 +232,12 @@ static const char *const store_migrations[STORE_SCHEMA] = {
 	"ALTER TABLE jobs ADD COLUMN retry_backoff REAL NOT NULL DEFAULT 0;"
 	"ALTER TABLE jobs ADD COLUMN attempt_errors TEXT;",
 	/*
-	 * 2 -> 3: indexes for list, which reads history newest first. An
-	 * index holds the rowid (the id) after its column, so an equality
-	 * on type, uid or key walks that index in id order; a time range
-	 * walks created. Most jobs have no key: only those are indexed.
+	 * 2 -> 3: indexes for list, which reads history newest first, and
+	 * for a submit's key, which is looked up in the store (a succeeded
+	 * job keeps its key but not its place in memory). An index holds
+	 * the rowid (the id) after its column, so an equality on type, uid
+	 * or key walks that index in id order; a time range walks created.
+	 * Most jobs have no key: only those are indexed.
 	 */
 	"CREATE INDEX jobs_type ON jobs (type);"
 	"CREATE INDEX jobs_uid ON jobs (uid);"
@@ -398,6 +410,7 @@ store_open(struct store **out, const char *path, enum store_durability dur,
 	*cause = NULL;
 	st = xcalloc(1, sizeof *st);
 	st->path = xstrdup(path);
+	xasprintf(&st->wal_path, "%s-wal", path);
 	st->ids = ids;
 	st->inbox = inbox;
 	st->durability = dur;
@@ -464,6 +477,9 @@ store_open(struct store **out, const char *path, enum store_durability dur,
 	    "meta WHERE k = 'next_id'), 0)))", cause)) != 0 ||
 	    (rv = store_prepare(st, &st->st_get, "SELECT " STORE_COLUMNS
 	    " FROM jobs WHERE id = ?1", cause)) != 0 ||
+	    (rv = store_prepare(st, &st->st_get_key, "SELECT " STORE_COLUMNS
+	    " FROM jobs WHERE key = ?1 AND state = 'succeeded' ORDER BY id "
+	    "DESC LIMIT 1", cause)) != 0 ||
 	    (rv = store_prepare(st, &st->st_expire, "DELETE FROM jobs WHERE "
 	    "state NOT IN ('queued', 'running') AND finished > 0 AND "
 	    "finished < ?1", cause)) != 0 ||
@@ -543,11 +559,11 @@ store_load(struct store *st, store_load_fn fn, void *arg, size_t keep,
 	*next = meta_next > 0 ? (uint64_t)meta_next : 1;
 	/*
 	 * Every live job, and the newest keep finished ones: the cache.
-	 * The others stay in the store until someone asks (store_get).
+	 * The others stay in the store until someone asks (store_get, and
+	 * store_get_key for the key of a succeeded one).
 	 */
 	if (store_prepare(st, &stmt, "SELECT " STORE_COLUMNS " FROM jobs "
-	    "WHERE state IN ('queued', 'running') OR (state = 'succeeded' AND "
-	    "key IS NOT NULL) OR id IN (SELECT id FROM "
+	    "WHERE state IN ('queued', 'running') OR id IN (SELECT id FROM "
 	    "jobs WHERE state NOT IN ('queued', 'running') ORDER BY id DESC "
 	    "LIMIT ?1) ORDER BY id", cause) != 0)
 		return (ASYNCD_ESTORAGE);
@@ -619,21 +635,44 @@ store_dup(const char *s)
 	return (s != NULL ? xstrdup(s) : NULL);
 }
 
-/* STORE_GET: copies the row into op (the loop builds a row from it). */
+/*
+ * STORE_GET, STORE_GET_KEY: copies the row into op (the loop builds a row
+ * from it).
+ */
 static int
 store_get_row(struct store *st, struct store_op *op)
 {
 	struct store_row	 row;
+	sqlite3_stmt		*stmt;
 	int			 rc;
 
-	sqlite3_bind_int64(st->st_get, 1, (sqlite3_int64)op->id);
-	rc = sqlite3_step(st->st_get);
+	if (op->kind == STORE_GET_KEY) {
+		stmt = st->st_get_key;
+		sqlite3_bind_text(stmt, 1, op->key, -1, SQLITE_TRANSIENT);
+	} else {
+		stmt = st->st_get;
+		sqlite3_bind_int64(stmt, 1, (sqlite3_int64)op->id);
+	}
+	rc = sqlite3_step(stmt);
+	/* Read again after its group failed: what an earlier try copied. */
+	free(op->type);
+	free(op->args);
+	free(op->state_text);
+	free(op->result);
+	free(op->err_code);
+	free(op->err_message);
+	free(op->attempt_errors);
+	op->type = op->args = op->state_text = op->result = op->err_code =
+	    op->err_message = op->attempt_errors = NULL;
+	op->found = false;
 	if (rc == SQLITE_ROW) {
-		store_row_read(st->st_get, &row);
+		store_row_read(stmt, &row);
+		op->id = row.id;
 		op->found = row.type != NULL && row.args != NULL &&
 		    row.state != NULL;
 		op->parent = row.parent;
 		op->type = store_dup(row.type);
+		free(op->key);
 		op->key = store_dup(row.key);
 		op->args = store_dup(row.args);
 		op->state_text = store_dup(row.state);
@@ -657,7 +696,8 @@ store_get_row(struct store *st, struct store_op *op)
 		op->attempt_errors = store_dup(row.attempt_errors);
 		rc = SQLITE_DONE;
 	}
-	sqlite3_reset(st->st_get);
+	sqlite3_reset(stmt);
+	sqlite3_clear_bindings(stmt);
 	return (rc == SQLITE_DONE ? SQLITE_OK : rc);
 }
 
@@ -826,6 +866,7 @@ store_write(struct store *st, struct store_op *op)
 		stmt = st->st_update;
 		break;
 	case STORE_GET:
+	case STORE_GET_KEY:
 		return (store_get_row(st, op));
 	case STORE_EXPIRE:
 		sqlite3_bind_double(st->st_expire, 1, op->finished);
@@ -936,6 +977,41 @@ store_commit(struct store *st, struct store_ops *ops)
 	return (rc);
 }
 
+/*
+ * Store thread, after each group: keeps the WAL from filling a small disk
+ * by itself. SQLite checkpoints on its own only past wal_autocheckpoint
+ * pages (32 MiB), and a WAL that has taken the last free space can never
+ * be checkpointed (the database file cannot grow to take its pages), so
+ * no write would succeed again until a restart. So once the WAL holds
+ * half the space left, it is checkpointed and truncated while the
+ * database can still grow; on a roomy disk this never happens, and on a
+ * nearly full one it costs a checkpoint every few groups. It also runs
+ * while writes fail, in case the checkpoint only rewrites pages the file
+ * has (freeing the WAL's space for the writes retried).
+ */
+static void
+store_wal_room(struct store *st, bool failed)
+{
+	struct stat	sb;
+	struct statvfs	vfs;
+	uint64_t	free_bytes;
+	int		rc;
+
+	if (stat(st->wal_path, &sb) == -1 || sb.st_size == 0 ||
+	    statvfs(st->wal_path, &vfs) == -1)
+		return;
+	free_bytes = (uint64_t)vfs.f_bavail * vfs.f_frsize;
+	if ((uint64_t)sb.st_size < free_bytes / 2)
+		return;
+	rc = sqlite3_wal_checkpoint_v2(st->db, NULL,
+	    SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+	if (rc != SQLITE_OK && !failed)
+		log_warnx("%s: %s: the disk is nearly full (%" PRIu64 " KiB "
+		    "free), and the WAL (%lld KiB) cannot be checkpointed: "
+		    "%s", __func__, st->path, free_bytes >> 10,
+		    (long long)sb.st_size >> 10, sqlite3_errstr(rc));
+}
+
 static void	store_batch_cb(struct inbox_item *);
 
 static void *
@@ -945,6 +1021,7 @@ store_main(void *arg)
 	struct store_batch	*b;
 	struct store_ops	 group, keep, reads;
 	struct store_op		*op, *next;
+	time_t			 fail_since = 0, fail_said = 0;
 	int			 rc;
 	bool			 last;
 
@@ -979,10 +1056,12 @@ store_main(void *arg)
 		rc = SQLITE_OK;
 		if (!TAILQ_EMPTY(&group)) {
 			rc = store_commit(st, &group);
+			store_wal_room(st, rc != SQLITE_OK);
 			st->groups++;
 		}
 		b = xcalloc(1, sizeof *b);
 		b->store = st;
+		b->rc = rc;
 		b->item.fn = store_batch_cb;
 		TAILQ_INIT(&b->ops);
 		TAILQ_INIT(&keep);
@@ -992,8 +1071,19 @@ store_main(void *arg)
 			op->err = rc == SQLITE_OK ? 0 : ASYNCD_ESTORAGE;
 			if (rc == SQLITE_OK)
 				st->written++;
+			else if (op->kind == STORE_GET ||
+			    op->kind == STORE_GET_KEY) {
+				/*
+				 * A read need not fail with its group's
+				 * writes (a full disk): read again, alone,
+				 * what is committed.
+				 */
+				op->err = store_get_row(st, op) == SQLITE_OK ?
+				    0 : ASYNCD_ESTORAGE;
+			}
 			if (rc != SQLITE_OK && op->kind != STORE_INSERT &&
-			    op->kind != STORE_GET && op->kind != STORE_FORGET &&
+			    op->kind != STORE_GET && op->kind != STORE_GET_KEY &&
+			    op->kind != STORE_FORGET &&
 			    !last) {
 				/* Kept for later; the loop hears once. */
 				if (!op->retried) {
@@ -1016,9 +1106,25 @@ store_main(void *arg)
 			}
 			TAILQ_INSERT_TAIL(&b->ops, op, entry);
 		}
-		if (rc != SQLITE_OK)
-			log_warnx("%s: cannot write the job store %s: %s",
-			    __func__, st->path, sqlite3_errstr(rc));
+		/*
+		 * A failing store is retried every STORE_RETRY_USEC: said
+		 * when it starts failing, then once a minute, and when it
+		 * works again.
+		 */
+		if (rc != SQLITE_OK && (fail_since == 0 ||
+		    time(NULL) - fail_said >= STORE_FAIL_LOG_EVERY)) {
+			log_warnx("%s: cannot write the job store %s: %s%s",
+			    __func__, st->path, sqlite3_errstr(rc),
+			    fail_since != 0 ? " (still)" : "");
+			fail_said = time(NULL);
+			if (fail_since == 0)
+				fail_since = fail_said;
+		} else if (rc == SQLITE_OK && fail_since != 0) {
+			log_info("the job store %s can be written again (it "
+			    "failed for %lld s)", st->path,
+			    (long long)(time(NULL) - fail_since));
+			fail_since = 0;
+		}
 		if (!TAILQ_EMPTY(&b->ops))
 			inbox_push(st->inbox, &b->item);
 		else
@@ -1129,7 +1235,7 @@ store_listed(struct store_op *op)
 static void
 store_op_done(struct store_op *op)
 {
-	if (op->kind == STORE_GET)
+	if (op->kind == STORE_GET || op->kind == STORE_GET_KEY)
 		store_got(op);
 	else if (op->kind == STORE_LIST)
 		store_listed(op);
@@ -1148,11 +1254,14 @@ store_batch_cb(struct inbox_item *item)
 	struct store		*st = b->store;
 	struct store_op		*op;
 
+	if (b->rc != SQLITE_OK)
+		st->fail_rc = b->rc;
 	while ((op = TAILQ_FIRST(&b->ops)) != NULL) {
 		TAILQ_REMOVE(&b->ops, op, entry);
 		if (!op->note)
 			st->inflight--;
-		if (op->kind != STORE_GET && op->kind != STORE_LIST)
+		if (op->kind != STORE_GET && op->kind != STORE_GET_KEY &&
+		    op->kind != STORE_LIST)
 			st->failing = op->err != 0;
 		store_op_done(op);
 		store_op_free(op);
@@ -1190,9 +1299,11 @@ store_queue(struct store *st, struct store_op *op)
 		else
 			rc = store_commit(st, &one);
 		TAILQ_REMOVE(&one, op, entry);
-		if (rc != SQLITE_OK)
+		if (rc != SQLITE_OK) {
 			log_warnx("%s: cannot use the job store %s: %s",
 			    __func__, st->path, sqlite3_errstr(rc));
+			st->fail_rc = rc;
+		}
 		st->inflight--;
 		op->err = rc == SQLITE_OK ? 0 : ASYNCD_ESTORAGE;
 		store_op_done(op);
@@ -1297,6 +1408,20 @@ store_get(struct store *st, uint64_t id, store_get_fn got, void *arg)
 }
 
 void
+store_get_key(struct store *st, const char *key, store_get_fn got,
+    void *arg)
+{
+	struct store_op	*op;
+
+	op = xcalloc(1, sizeof *op);
+	op->kind = STORE_GET_KEY;
+	op->key = xstrdup(key);
+	op->got = got;
+	op->arg = arg;
+	store_queue(st, op);
+}
+
+void
 store_list(struct store *st, const struct store_filter *f,
     store_list_fn listed, void *arg)
 {
@@ -1356,6 +1481,23 @@ store_failing(const struct store *st)
 	return (st->failing);
 }
 
+const char *
+store_error_text(const struct store *st)
+{
+	switch (st->fail_rc & 0xff) {
+	case SQLITE_OK:
+		return ("no error");
+	case SQLITE_FULL:
+		return ("the disk holding the job store is full");
+	case SQLITE_IOERR:
+		return ("an I/O error on the job store");
+	case SQLITE_READONLY:
+		return ("the job store is read-only");
+	default:
+		return (sqlite3_errstr(st->fail_rc));
+	}
+}
+
 void
 store_stop(struct store *st)
 {
@@ -1402,6 +1544,7 @@ store_close(struct store *st)
 	sqlite3_finalize(st->st_delete);
 	sqlite3_finalize(st->st_meta);
 	sqlite3_finalize(st->st_get);
+	sqlite3_finalize(st->st_get_key);
 	sqlite3_finalize(st->st_expire);
 	sqlite3_finalize(st->st_forget);
 	for (i = 0; i < STORE_LIST_SHAPES; i++)
@@ -1418,5 +1561,6 @@ store_close(struct store *st)
 	pthread_cond_destroy(&st->cond);
 	pthread_cond_destroy(&st->rcond);
 	free(st->path);
+	free(st->wal_path);
 	free(st);
 }

@@ -22,6 +22,8 @@
 #                          leak in the daemon fails here.
 #   testd_kill [SIG]       sends SIG (default KILL); reap it with
 #                          testd_stop, e.g. `testd_kill; testd_stop 137`.
+#   testd_at_exit CMD      runs CMD at exit, however the script exits,
+#                          once the daemon is gone (e.g. an unmount).
 #   asyncctl ARGS...       runs $BUILD/asyncctl.
 # On exit, a daemon still running is stopped and checked as by testd_stop
 # if the script succeeded, and killed if it failed; the directory is always
@@ -320,6 +322,14 @@ json_get() {
 	}'
 }
 
+# testd_at_exit CMD: runs the shell command CMD when the script exits,
+# however it exits, after its daemon has stopped (an unmount, say).
+_TESTD_AT_EXIT=
+testd_at_exit() {
+	_TESTD_AT_EXIT="$1
+$_TESTD_AT_EXIT"
+}
+
 _testd_on_exit() {
 	_rc=$?
 	trap - EXIT
@@ -338,6 +348,8 @@ _testd_on_exit() {
 		fi
 	fi
 	_testd_remove_dir
+	# What testd_at_exit registered, newest first, once the daemon is gone.
+	eval "$_TESTD_AT_EXIT"
 	rm -rf "$_TESTD_TMP"
 	if [ "$_rc" -eq 0 ]; then
 		echo "integ $TESTD_SCRIPT: $TESTD_PASSED assertions passed"

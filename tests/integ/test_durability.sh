@@ -109,7 +109,7 @@ pass
 
 # ---- an at_least_once job that was running runs again, counting an
 # attempt; a client waiting on it rides over the restart.
-assert_status 0 asyncctl submit sleep '{"seconds": 1.5}' --key again
+assert_status 0 asyncctl submit sleep '{"seconds": 4}' --key again
 again=$ASSERT_OUT
 wait_for sh -c "\"$BUILD/asyncctl\" --json status $again | grep -q running"
 "$BUILD/asyncctl" wait --timeout 60 "$again" >"$_TESTD_TMP/w.out" \
@@ -125,6 +125,8 @@ mkdir -p "$dir"
 "$BUILD/asyncd" --socket "$url" --state-dir "$state" --log-level debug \
     </dev/null >"$_TESTD_TMP/second.log" 2>&1 &
 second=$!
+# Not testd's daemon: killed at exit if a check below fails first.
+testd_at_exit '[ -z "$second" ] || kill -KILL "$second" 2>/dev/null'
 wait_for "$BUILD/asyncctl" --socket "$url" ping
 wait "$waiter"
 st=$?
@@ -136,8 +138,89 @@ assert_eq at_least_once "$("$BUILD/asyncctl" --socket "$url" --json \
     status "$again" | json_get delivery)" "sleep's policy"
 kill -TERM "$second"
 wait "$second" || fail "second daemon exited $?"
+second=
 pass
 rm -rf "$dir"
+
+# ---- an interruption is a counted attempt with an "interrupted" error:
+# an at_least_once job running each time the daemon dies runs again until
+# its retries (with them, after their delay) or three interruptions
+# (without) are used up, and then ends interrupted: a job that kills the
+# daemon does not crash-loop it for ever.
+istate=$(mktemp -d "$_TESTD_TMP/istate.XXXXXX")
+
+# Job $1 runs its attempt $2, and its running state is committed: the
+# store commits in order, so a submit acknowledged after it says so.
+running_stored() {
+	wait_for sh -c "\"$BUILD/asyncctl\" --json status $1 |
+	    grep -q '\"state\":\"running\"'"
+	assert_eq "$2" "$(field "$1" attempts)" "job $1 runs attempt $2"
+	assert_status 0 asyncctl submit echo '"barrier"' --wait
+}
+
+# The codes in job $1's attempt_errors, one per line.
+attempt_codes() {
+	"$BUILD/asyncctl" --json status "$1" | json_get attempt_errors |
+	    grep -o '"code":"[a-z_]*"' | cut -d'"' -f4
+}
+
+testd_start --state-dir "$istate"
+# No retries: three interruptions.
+assert_status 0 asyncctl submit sleep '{"seconds": 600}'
+loop=$ASSERT_OUT
+# One retry, soon: two interruptions.
+assert_status 0 asyncctl submit sleep '{"seconds": 600}' --retries 1 \
+    --retry-delay 0.05
+once=$ASSERT_OUT
+# One retry, in an hour: the interruption waits for its retry delay.
+assert_status 0 asyncctl submit sleep '{"seconds": 600}' --retries 1 \
+    --retry-delay 3600
+later=$ASSERT_OUT
+running_stored "$loop" 1
+running_stored "$once" 1
+running_stored "$later" 1
+crash
+
+testd_start --state-dir "$istate"
+running_stored "$loop" 2
+running_stored "$once" 2
+assert_eq interrupted "$(attempt_codes "$loop")" "the first interruption"
+assert_match 'daemon stopped while the job ran' "$("$BUILD/asyncctl" \
+    --json status "$loop" | json_get attempt_errors)" "its message"
+assert_eq interrupted "$(attempt_codes "$once")" "an interruption with retries"
+assert_eq queued "$(field "$later" state)" "queued for its retry delay"
+assert_eq 1 "$(field "$later" attempts)" "its attempt counted"
+assert_eq interrupted "$(attempt_codes "$later")" "its attempt's error"
+nb=$(field "$later" not_before)
+awk -v nb="$nb" -v now="$(date +%s)" 'BEGIN { exit !(nb > now + 600) }' ||
+    fail "not_before $nb is not about an hour ahead"
+pass
+crash
+
+testd_start --state-dir "$istate"
+running_stored "$loop" 3
+assert_eq "interrupted
+interrupted" "$(attempt_codes "$loop")" "two interruptions recorded"
+# Its retry used, the second interruption ends it.
+assert_eq interrupted "$(field "$once" state)" "no retries left"
+assert_eq 2 "$(field "$once" attempts)" "its attempts"
+assert_match 'no retries left' "$("$BUILD/asyncctl" --json status "$once" |
+    json_get error)" "why it ended"
+crash
+
+testd_start --state-dir "$istate"
+assert_eq interrupted "$(field "$loop" state)" "three interruptions end it"
+assert_eq 3 "$(field "$loop" attempts)" "three attempts"
+assert_eq "interrupted
+interrupted" "$(attempt_codes "$loop")" "the earlier two in attempt_errors"
+assert_eq interrupted "$("$BUILD/asyncctl" --json status "$loop" |
+    json_get error | json_get code)" "the last one is its error"
+assert_match '3 times' "$("$BUILD/asyncctl" --json status "$loop" |
+    json_get error)" "the message says how often"
+assert_match 'at_least_once' "$("$BUILD/asyncctl" --json status "$loop" |
+    json_get error)" "and why it stops"
+assert_eq queued "$(field "$later" state)" "a queued job is not interrupted"
+testd_stop
 
 # ---- an orderly stop keeps queued jobs for the next start, and cancels
 # running ones.
@@ -172,6 +255,60 @@ testd_stop 137
 testd_start --state-dir "$state" --keep 2
 assert_status 0 asyncctl wait "$old"
 assert_eq '"c1"' "$ASSERT_OUT" "read back after a restart"
+testd_stop
+
+# ---- keys live in the store: succeeded keyed jobs leave memory like any
+# finished job (past --keep), and a duplicate submit of an old key still
+# answers the original job, also after a restart, also two at once.
+kstate=$(mktemp -d "$_TESTD_TMP/kstate.XXXXXX")
+# True if memory (list) holds job $1.
+in_memory() {
+	"$BUILD/asyncctl" --json list --limit 1000 | grep -q "\"id\":$1[,}]"
+}
+testd_start --state-dir "$kstate" --keep 2
+for i in 1 2 3 4 5 6 7 8; do
+	assert_status 0 asyncctl --json submit echo "\"k$i\"" --key "k$i" --wait
+	eval "k$i=\$(printf '%s' \"\$ASSERT_OUT\" | json_get id)"
+done
+in_memory "$k1" && fail "job $k1 of key k1 is still in memory"
+pass
+assert_status 0 asyncctl submit echo '"dup"' --key k1
+assert_eq "$k1" "$ASSERT_OUT" "an old key, read from the store"
+testd_kill KILL
+testd_stop 137
+testd_start --state-dir "$kstate" --keep 2
+in_memory "$k2" && fail "job $k2 of key k2 was loaded at start"
+pass
+assert_status 0 asyncctl submit echo '"dup"' --key k2
+assert_eq "$k2" "$ASSERT_OUT" "an old key after a restart"
+assert_status 0 asyncctl wait "$k2"
+assert_eq '"k2"' "$ASSERT_OUT" "with its original result"
+# Two submits of one old key in flight at once: one job, the original.
+"$BUILD/asyncctl" submit echo '"x"' --key k3 >"$_TESTD_TMP/r1" 2>&1 &
+r1=$!
+"$BUILD/asyncctl" submit echo '"y"' --key k3 >"$_TESTD_TMP/r2" 2>&1 &
+r2=$!
+wait "$r1" || fail "the first submit of k3: $(cat "$_TESTD_TMP/r1")"
+wait "$r2" || fail "the second submit of k3: $(cat "$_TESTD_TMP/r2")"
+assert_eq "$k3" "$(cat "$_TESTD_TMP/r1")" "k3, first of two at once"
+assert_eq "$k3" "$(cat "$_TESTD_TMP/r2")" "k3, second of two at once"
+# And of a new key: one new job.
+"$BUILD/asyncctl" submit echo '"x"' --key knew >"$_TESTD_TMP/r1" 2>&1 &
+r1=$!
+"$BUILD/asyncctl" submit echo '"y"' --key knew >"$_TESTD_TMP/r2" 2>&1 &
+r2=$!
+wait "$r1" || fail "the first submit of knew: $(cat "$_TESTD_TMP/r1")"
+wait "$r2" || fail "the second submit of knew: $(cat "$_TESTD_TMP/r2")"
+assert_eq "$(cat "$_TESTD_TMP/r1")" "$(cat "$_TESTD_TMP/r2")" \
+    "a new key submitted twice at once"
+[ "$(cat "$_TESTD_TMP/r1")" -gt "$k8" ] || fail "knew is not a new job"
+pass
+# A failed keyed job does not hold its key, in the store either.
+assert_status 1 asyncctl --json submit fail '{}' --key kfail --wait
+kf=$(printf '%s' "$ASSERT_OUT" | json_get id)
+assert_status 0 asyncctl submit echo 1 --key kfail
+[ "$ASSERT_OUT" != "$kf" ] || fail "a failed job kept its key"
+pass
 testd_stop
 
 # ---- retention: a job past it is expired (also after a restart); an id
