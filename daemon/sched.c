@@ -684,12 +684,17 @@ sched_start(struct sched *s, struct job *job)
 	job->started = ev_now(s->loop);
 	job->attempts++;
 	job->pid = 0;
-	if (s->store != NULL && !job->no_store) {
+	if (s->store != NULL && !job->no_store &&
+	    strcmp(sched_delivery(job->tinfo), "at_most_once") == 0) {
 		/*
-		 * The row says running before the job runs, so a daemon that
-		 * dies now finds it interrupted: an at_most_once job never
-		 * runs again, and an at_least_once one counts the attempt (a
-		 * job that kills the daemon at once is not run for ever).
+		 * At most once: the row says running before the job runs,
+		 * so a daemon that dies now finds it interrupted and never
+		 * runs it again. An at_least_once job does not wait (a third
+		 * commit on every job's path, for the jobs that may run
+		 * twice anyway): its running row follows at once, and a
+		 * daemon that dies before that commits finds it queued and
+		 * runs it again uncounted. Once the row is in, interruptions
+		 * count (SCHED_MAX_INTERRUPTIONS).
 		 */
 		store_update(s->store, job, sched_started, job);
 		if (job->timeout > 0) {
