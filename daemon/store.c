@@ -164,6 +164,13 @@ struct store {
 	sqlite3_stmt		*st_commit;
 	uint64_t		 groups;
 	uint64_t		 written;
+	/*
+	 * The newest id ever inserted (thread's, or store_load's before
+	 * it). meta's next_id is written past it only in a group that
+	 * deletes rows: until one does, max(id) says the same, and the
+	 * page it costs would be one more in every group's commit.
+	 */
+	uint64_t		 top;
 };
 
 static const char *const store_migrations[STORE_SCHEMA] = {
@@ -477,7 +484,7 @@ store_load(struct store *st, store_load_fn fn, void *arg, size_t keep,
 {
 	struct store_row	 row;
 	sqlite3_stmt		*stmt;
-	int64_t			 meta_next;
+	int64_t			 meta_next, max_id;
 	int			 rc, rv;
 
 	*cause = NULL;
@@ -485,6 +492,12 @@ store_load(struct store *st, store_load_fn fn, void *arg, size_t keep,
 	    &meta_next, cause)) != 0)
 		return (rv);
 	*next = meta_next > 0 ? (uint64_t)meta_next : 1;
+	if ((rv = store_int(st, "SELECT max(id) FROM jobs", 0, &max_id,
+	    cause)) != 0)
+		return (rv);
+	if (max_id > 0 && (uint64_t)max_id >= *next)
+		*next = (uint64_t)max_id + 1;
+	st->top = *next - 1;
 	/*
 	 * Every live job, and the newest keep finished ones: the cache.
 	 * The others stay in the store until someone asks (store_get).
@@ -691,7 +704,8 @@ static int
 store_commit(struct store *st, struct store_ops *ops)
 {
 	struct store_op	*op;
-	uint64_t	 top = 0;
+	uint64_t	 top = st->top;
+	bool		 deletes = false;
 	int		 rc;
 
 	if (st->fail_file != NULL && access(st->fail_file, F_OK) == 0)
@@ -703,9 +717,15 @@ store_commit(struct store *st, struct store_ops *ops)
 			break;
 		if (op->kind == STORE_INSERT && op->id > top)
 			top = op->id;
+		if (op->kind == STORE_DELETE || op->kind == STORE_EXPIRE)
+			deletes = true;
 	}
-	/* The next id, past the group's newest: once per group. */
-	if (rc == SQLITE_OK && top > 0) {
+	/*
+	 * The next id, past every id inserted so far, where rows go: the
+	 * newest ones may be among them, and then max(id) would no longer
+	 * say how far ids went.
+	 */
+	if (rc == SQLITE_OK && deletes && top > 0) {
 		sqlite3_bind_int64(st->st_meta, 1, (sqlite3_int64)top + 1);
 		rc = sqlite3_step(st->st_meta);
 		sqlite3_reset(st->st_meta);
@@ -713,6 +733,8 @@ store_commit(struct store *st, struct store_ops *ops)
 	}
 	if (rc == SQLITE_OK)
 		rc = store_step(st->st_commit);
+	if (rc == SQLITE_OK)
+		st->top = top;
 	if (rc == SQLITE_OK) {
 		/*
 		 * Pages that deleted rows freed go back to the file system a
@@ -891,8 +913,14 @@ store_flush(struct store *st)
 	st->epoch++;
 	pthread_mutex_lock(&st->lock);
 	TAILQ_CONCAT(&st->queue, &st->local, entry);
-	pthread_cond_signal(&st->cond);
 	pthread_mutex_unlock(&st->lock);
+	/*
+	 * After the unlock: signalled under the lock, the thread would wake
+	 * only to block on the mutex the loop still holds (two more futex
+	 * calls and a switch, per hand-over). It checks the queue under the
+	 * lock, so it misses nothing.
+	 */
+	pthread_cond_signal(&st->cond);
 }
 
 static void
