@@ -179,6 +179,7 @@ struct store_row {
 };
 
 struct store;
+struct store_op;
 typedef void (*store_done_fn)(void *, int);
 typedef void (*store_load_fn)(void *, const struct store_row *);
 /* A row read back: err 0 and row NULL if there is none. */
@@ -208,12 +209,13 @@ const char *store_identity_text(const struct store *);
 enum store_durability store_durability(const struct store *);
 /*
  * Queue a job's row: all of it (insert), its state fields (update), or
- * its removal. The job is copied now; done may be NULL.
+ * its removal. The job is copied now; done may be NULL. Writes queued in
+ * one loop iteration reach the store thread together, before the loop
+ * sleeps; an update replaces the job's earlier update of the same
+ * iteration if nobody waits for that one (only the last state is written).
  */
-void	store_insert(struct store *, const struct job *, store_done_fn,
-	    void *);
-void	store_update(struct store *, const struct job *, store_done_fn,
-	    void *);
+void	store_insert(struct store *, struct job *, store_done_fn, void *);
+void	store_update(struct store *, struct job *, store_done_fn, void *);
 void	store_delete(struct store *, uint64_t);
 /* Reads a job's row back; got runs on the loop, once, after the writes
  * queued before it. */
@@ -557,6 +559,10 @@ struct job {
 	bool			 no_store;	/* its row could not be written */
 	bool			 start_unstored;	/* an at_most_once start
 						   waits for the store */
+
+	/* store.c: its update not yet handed to the store thread. */
+	struct store_op		*store_op;	/* valid in store_epoch only */
+	uint64_t		 store_epoch;
 	LIST_HEAD(, job_watch)	 saves;		/* wait for the first row */
 	bool			 type_waiting;	/* in tinfo->waiting */
 	int			 cancel_reason;	/* 0, ECANCELED, EJOBTIMEDOUT */

@@ -28,6 +28,18 @@
  * a long history may take a while; submits do not wait for it. A single
  * row (STORE_GET, a cache miss) is cheap and stays in the group.
  *
+ * Hand-over. The loop does not wake the thread per write: the writes of
+ * one loop iteration collect in local and go to the thread together just
+ * before the loop sleeps (store_flush), one lock and at most one wake-up
+ * for a burst of submits and the outcomes of the jobs they ran. Within
+ * that list an update that nobody waits for is overwritten by the job's
+ * next update (an echo job's "running", then its outcome), since both
+ * write every state field: one row write instead of two, and what
+ * reaches the disk is the same as if the thread had been slower. No
+ * write waits longer for its commit: the thread would have taken it no
+ * sooner than the end of the iteration that is queuing it anyway, unless
+ * it was idle.
+ *
  * Locks: store->lock guards the queues (the store thread's, the retry
  * list, the reader's) and the flags; neither thread holds it while it
  * talks to SQLite. The write handle (db) is the store thread's alone
@@ -175,6 +187,16 @@ struct store {
 	sqlite3			*rdb;		/* the reader's connection */
 	pthread_t		 reader;
 	bool			 reading;	/* the reader runs */
+	/*
+	 * Loop only: writes of this loop iteration, handed to the thread
+	 * together by flush (an ev_prepare watcher of the lowest priority,
+	 * so after every other callback of the iteration) just before the
+	 * loop sleeps. epoch counts the hand-overs: a job's store_op is in
+	 * local while its store_epoch is the current one.
+	 */
+	struct store_ops	 local;
+	uint64_t		 epoch;
+	ev_prepare		 flush;
 	pthread_mutex_t		 lock;		/* guards what follows */
 	pthread_cond_t		 cond;
 	pthread_cond_t		 rcond;		/* the reader's */
@@ -197,8 +219,17 @@ struct store {
 	sqlite3_stmt		*st_forget;
 	/* The reader's (on rdb), prepared when first used. */
 	sqlite3_stmt		*st_list[STORE_LIST_SHAPES];
+	sqlite3_stmt		*st_begin;	/* parsed once, not per group */
+	sqlite3_stmt		*st_commit;
 	uint64_t		 groups;
 	uint64_t		 written;
+	/*
+	 * The newest id ever inserted (thread's, or store_load's before
+	 * it). meta's next_id is written past it only in a group that
+	 * deletes rows: until one does, max(id) says the same, and the
+	 * page it costs would be one more in every group's commit.
+	 */
+	uint64_t		 top;
 };
 
 static const char *const store_migrations[STORE_SCHEMA] = {
@@ -421,6 +452,8 @@ store_open(struct store **out, const char *path, enum store_durability dur,
 	TAILQ_INIT(&st->queue);
 	TAILQ_INIT(&st->retry);
 	TAILQ_INIT(&st->reads);
+	TAILQ_INIT(&st->local);
+	st->epoch = 1;
 
 	rc = sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE |
 	    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
@@ -486,7 +519,10 @@ store_open(struct store **out, const char *path, enum store_durability dur,
 	    (rv = store_prepare(st, &st->st_forget, "DELETE FROM jobs WHERE "
 	    "state NOT IN ('queued', 'running') AND finished > 0 AND "
 	    "finished < ?1 AND (?2 IS NULL OR state = ?2) AND (?3 IS NULL OR "
-	    "uid = ?3)", cause)) != 0)
+	    "uid = ?3)", cause)) != 0 ||
+	    (rv = store_prepare(st, &st->st_begin, "BEGIN IMMEDIATE",
+	    cause)) != 0 ||
+	    (rv = store_prepare(st, &st->st_commit, "COMMIT", cause)) != 0)
 		goto damaged;
 	/*
 	 * The reader's own connection: in WAL mode it reads what has
@@ -549,7 +585,7 @@ store_load(struct store *st, store_load_fn fn, void *arg, size_t keep,
 {
 	struct store_row	 row;
 	sqlite3_stmt		*stmt;
-	int64_t			 meta_next;
+	int64_t			 meta_next, max_id;
 	int			 rc, rv;
 
 	*cause = NULL;
@@ -557,6 +593,12 @@ store_load(struct store *st, store_load_fn fn, void *arg, size_t keep,
 	    &meta_next, cause)) != 0)
 		return (rv);
 	*next = meta_next > 0 ? (uint64_t)meta_next : 1;
+	if ((rv = store_int(st, "SELECT max(id) FROM jobs", 0, &max_id,
+	    cause)) != 0)
+		return (rv);
+	if (max_id > 0 && (uint64_t)max_id >= *next)
+		*next = (uint64_t)max_id + 1;
+	st->top = *next - 1;
 	/*
 	 * Every live job, and the newest keep finished ones: the cache.
 	 * The others stay in the store until someone asks (store_get, and
@@ -923,34 +965,54 @@ step:
 	return (rc == SQLITE_DONE ? SQLITE_OK : rc);
 }
 
+/* Runs a statement that returns no rows. Returns an SQLite code. */
+static int
+store_step(sqlite3_stmt *stmt)
+{
+	int	rc;
+
+	rc = sqlite3_step(stmt);
+	sqlite3_reset(stmt);
+	return (rc == SQLITE_DONE ? SQLITE_OK : rc);
+}
+
 /* Writes a group in one transaction. Returns an SQLite code. */
 static int
 store_commit(struct store *st, struct store_ops *ops)
 {
 	struct store_op	*op;
-	uint64_t	 top = 0;
+	uint64_t	 top = st->top;
+	bool		 deletes = false;
 	int		 rc;
 
 	if (st->fail_file != NULL && access(st->fail_file, F_OK) == 0)
 		return (SQLITE_FULL);	/* tests: an injected full disk */
-	if ((rc = sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL,
-	    NULL)) != SQLITE_OK)
+	if ((rc = store_step(st->st_begin)) != SQLITE_OK)
 		return (rc);
 	TAILQ_FOREACH(op, ops, entry) {
 		if ((rc = store_write(st, op)) != SQLITE_OK)
 			break;
 		if (op->kind == STORE_INSERT && op->id > top)
 			top = op->id;
+		if (op->kind == STORE_DELETE || op->kind == STORE_EXPIRE ||
+		    op->kind == STORE_FORGET)
+			deletes = true;
 	}
-	/* The next id, past the group's newest: once per group. */
-	if (rc == SQLITE_OK && top > 0) {
+	/*
+	 * The next id, past every id inserted so far, where rows go: the
+	 * newest ones may be among them, and then max(id) would no longer
+	 * say how far ids went.
+	 */
+	if (rc == SQLITE_OK && deletes && top > 0) {
 		sqlite3_bind_int64(st->st_meta, 1, (sqlite3_int64)top + 1);
 		rc = sqlite3_step(st->st_meta);
 		sqlite3_reset(st->st_meta);
 		rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
 	}
 	if (rc == SQLITE_OK)
-		rc = sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);
+		rc = store_step(st->st_commit);
+	if (rc == SQLITE_OK)
+		st->top = top;
 	if (rc == SQLITE_OK) {
 		/*
 		 * Pages that deleted rows freed go back to the file system a
@@ -960,7 +1022,8 @@ store_commit(struct store *st, struct store_ops *ops)
 		 */
 		TAILQ_FOREACH(op, ops, entry) {
 			if (op->kind == STORE_DELETE ||
-			    op->kind == STORE_EXPIRE) {
+			    op->kind == STORE_EXPIRE ||
+			    op->kind == STORE_FORGET) {
 				(void)sqlite3_exec(st->db,
 				    "PRAGMA incremental_vacuum(" 
 				    STORE_VACUUM_PAGES ")", NULL, NULL, NULL);
@@ -1025,6 +1088,8 @@ store_main(void *arg)
 	int			 rc;
 	bool			 last;
 
+	/* Its own name in top -H and perf. */
+	(void)pthread_setname_np(pthread_self(), "asyncd:store");
 	pthread_mutex_lock(&st->lock);
 	for (;;) {
 		while (TAILQ_EMPTY(&st->queue) && TAILQ_EMPTY(&st->retry) &&
@@ -1269,6 +1334,33 @@ store_batch_cb(struct inbox_item *item)
 	free(b);
 }
 
+/* Loop: hands this iteration's writes to the thread, one wake-up. */
+static void
+store_flush(struct store *st)
+{
+	if (TAILQ_EMPTY(&st->local))
+		return;
+	st->epoch++;
+	pthread_mutex_lock(&st->lock);
+	TAILQ_CONCAT(&st->queue, &st->local, entry);
+	pthread_mutex_unlock(&st->lock);
+	/*
+	 * After the unlock: signalled under the lock, the thread would wake
+	 * only to block on the mutex the loop still holds (two more futex
+	 * calls and a switch, per hand-over). It checks the queue under the
+	 * lock, so it misses nothing.
+	 */
+	pthread_cond_signal(&st->cond);
+}
+
+static void
+store_flush_cb(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	store_flush(container_of(w, struct store, flush));
+}
+
 int
 store_start(struct store *st)
 {
@@ -1280,6 +1372,15 @@ store_start(struct store *st)
 	if ((rv = pthread_create(&st->thread, NULL, store_main, st)) != 0)
 		return (rv);
 	st->running = true;
+	/*
+	 * Nothing a prepare watcher of this priority does queues a write
+	 * (main.c's log flush is the other one), so the loop never sleeps
+	 * with writes in local.
+	 */
+	ev_prepare_init(&st->flush, store_flush_cb);
+	ev_set_priority(&st->flush, EV_MINPRI);
+	ev_prepare_start(st->inbox->loop, &st->flush);
+	ev_unref(st->inbox->loop);
 	return (0);
 }
 
@@ -1310,10 +1411,7 @@ store_queue(struct store *st, struct store_op *op)
 		store_op_free(op);
 		return;
 	}
-	pthread_mutex_lock(&st->lock);
-	TAILQ_INSERT_TAIL(&st->queue, op, entry);
-	pthread_cond_signal(&st->cond);
-	pthread_mutex_unlock(&st->lock);
+	TAILQ_INSERT_TAIL(&st->local, op, entry);
 }
 
 static char *
@@ -1328,15 +1426,11 @@ store_json(const cJSON *v)
 	return (s);
 }
 
-/* The state fields of job, as an update writes them. */
-static struct store_op *
-store_op_create(enum store_kind kind, const struct job *job,
-    store_done_fn done, void *arg)
+/* Copies the state fields of job into op, as an update writes them. */
+static void
+store_op_fill(struct store_op *op, const struct job *job, store_done_fn done,
+    void *arg)
 {
-	struct store_op	*op;
-
-	op = xcalloc(1, sizeof *op);
-	op->kind = kind;
 	op->id = job->id;
 	op->state = proto_state_name(job->state);
 	op->started = job->started;
@@ -1352,11 +1446,22 @@ store_op_create(enum store_kind kind, const struct job *job,
 	op->attempt_errors = store_json(job->attempt_errors);
 	op->done = done;
 	op->arg = arg;
+}
+
+static struct store_op *
+store_op_create(enum store_kind kind, const struct job *job,
+    store_done_fn done, void *arg)
+{
+	struct store_op	*op;
+
+	op = xcalloc(1, sizeof *op);
+	op->kind = kind;
+	store_op_fill(op, job, done, arg);
 	return (op);
 }
 
 void
-store_insert(struct store *st, const struct job *job, store_done_fn done,
+store_insert(struct store *st, struct job *job, store_done_fn done,
     void *arg)
 {
 	struct store_op	*op = store_op_create(STORE_INSERT, job, done, arg);
@@ -1377,10 +1482,34 @@ store_insert(struct store *st, const struct job *job, store_done_fn done,
 }
 
 void
-store_update(struct store *st, const struct job *job, store_done_fn done,
+store_update(struct store *st, struct job *job, store_done_fn done,
     void *arg)
 {
-	store_queue(st, store_op_create(STORE_UPDATE, job, done, arg));
+	struct store_op	*op;
+
+	/*
+	 * An update writes every state field, so one still in local that
+	 * nobody waits for (a job's running state, say, and then its
+	 * outcome in the same iteration) is simply overwritten: one row
+	 * write instead of two, in the same group as before. A waited-for
+	 * one keeps its own callback, and an insert its own verdict.
+	 */
+	if (st->running && job->store_epoch == st->epoch &&
+	    (op = job->store_op) != NULL && op->kind == STORE_UPDATE &&
+	    op->done == NULL) {
+		free(op->result);
+		free(op->err_code);
+		free(op->err_message);
+		free(op->attempt_errors);
+		store_op_fill(op, job, done, arg);
+		return;
+	}
+	op = store_op_create(STORE_UPDATE, job, done, arg);
+	if (st->running) {
+		job->store_op = op;
+		job->store_epoch = st->epoch;
+	}
+	store_queue(st, op);
 }
 
 void
@@ -1504,6 +1633,9 @@ store_stop(struct store *st)
 	if (st == NULL)
 		return;
 	if (st->running) {
+		ev_ref(st->inbox->loop);
+		ev_prepare_stop(st->inbox->loop, &st->flush);
+		store_flush(st);
 		pthread_mutex_lock(&st->lock);
 		st->stopping = true;
 		pthread_cond_signal(&st->cond);
@@ -1531,6 +1663,8 @@ store_close(struct store *st)
 	if (st == NULL)
 		return;
 	store_stop(st);
+	log_debug("%s: %" PRIu64 " rows written in %" PRIu64 " groups",
+	    st->path, st->written, st->groups);
 	while ((op = TAILQ_FIRST(&st->retry)) != NULL) {
 		TAILQ_REMOVE(&st->retry, op, entry);
 		store_op_free(op);
@@ -1547,6 +1681,8 @@ store_close(struct store *st)
 	sqlite3_finalize(st->st_get_key);
 	sqlite3_finalize(st->st_expire);
 	sqlite3_finalize(st->st_forget);
+	sqlite3_finalize(st->st_begin);
+	sqlite3_finalize(st->st_commit);
 	for (i = 0; i < STORE_LIST_SHAPES; i++)
 		sqlite3_finalize(st->st_list[i]);
 	if (st->rdb != NULL)
