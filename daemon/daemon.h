@@ -669,6 +669,12 @@ struct proc {
 	 */
 	bool		 socket;
 	/*
+	 * Fill start_ticks: only a caller that stores the pid needs it (it
+	 * names the process after a restart), and reading /proc costs the
+	 * spawn three system calls.
+	 */
+	bool		 want_start;
+	/*
 	 * Loop thread, in this order: on_spawned once (err is 0, or an errno
 	 * value: ENOENT, EACCES, a bad cwd...), then, if it spawned,
 	 * on_exited once with the wait status. The proc must stay until

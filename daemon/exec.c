@@ -588,6 +588,8 @@ exec_run(struct job *job, const struct exec_spec *sp, struct exec_outcome *oc)
 	st.proc.envp = env;
 	st.proc.cwd = sp->cwd;
 	st.proc.has_stdin = sp->has_stdin;
+	/* The store keeps pid and start time (a restart kills the group). */
+	st.proc.want_start = job->sched->store != NULL && !job->no_store;
 	st.proc.on_spawned = exec_spawned;
 	st.proc.on_exited = exec_exited;
 	proc_spawn(ctx->procs, &st.proc);
