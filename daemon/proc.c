@@ -327,6 +327,11 @@ proc_spawn_fn(void *arg)
 	p->fd_out = out[0];
 	p->fd_err = err[0];
 	in[1] = out[0] = err[0] = -1;
+	if (p->hold_pipes && !p->socket) {
+		p->fd_out_w = out[1];
+		p->fd_err_w = err[1];
+		out[1] = err[1] = -1;
+	}
 out:
 	/* The child's ends, and ours on failure. */
 	if (in[0] != -1)
@@ -458,6 +463,7 @@ proc_spawn(struct procs *ps, struct proc *p)
 	p->procs = ps;
 	p->pid = -1;
 	p->fd_in = p->fd_out = p->fd_err = -1;
+	p->fd_out_w = p->fd_err_w = -1;
 	p->spawn_done = false;
 	p->reaped = false;
 	pool_thread_submit(ps->pool, &p->work, proc_spawn_fn, p,
@@ -473,6 +479,16 @@ proc_signal(struct proc *p, int sig)
 	if (kill(-p->pid, sig) == 0)
 		return (0);
 	return (errno);
+}
+
+void
+proc_unhold(struct proc *p)
+{
+	if (p->fd_out_w != -1)
+		close(p->fd_out_w);
+	if (p->fd_err_w != -1)
+		close(p->fd_err_w);
+	p->fd_out_w = p->fd_err_w = -1;
 }
 
 bool
