@@ -6,6 +6,7 @@
 #                   every core (STRESS_ROUNDS=5); run it before landing
 #   make demo       start a daemon on a temporary socket and show it off
 #   make bench      measure round trips and throughput against raw nng
+#   make bench-exec exec jobs against raw posix_spawn only (ROUNDS=9)
 #   make install    PREFIX=/usr/local DESTDIR=
 #   make deps       install the Debian packages the build needs
 
@@ -109,7 +110,8 @@ BENCH_BINS	= $(BUILD)/bench/bench_asyncd $(BUILD)/bench/bench_nng \
 		  $(BUILD)/bench/bench_spawn $(BUILD)/bench/bench_pools \
 		  $(BUILD)/bench/bench_fetch
 
-.PHONY: all check check-thread check-aarch64 demo bench install uninstall \
+.PHONY: all check check-thread check-aarch64 demo bench bench-exec install \
+	uninstall \
 	deps clean tests valgrind check-stress
 UNITS		= $(BUILD)/systemd/asyncd.service \
 		  $(BUILD)/systemd/asyncd-user.service
@@ -279,6 +281,10 @@ valgrind: deps
 
 demo: deps all
 	BUILD=$(BUILD) scripts/demo.sh
+
+# The exec figures alone, more rounds, memory-only and default durability.
+bench-exec: deps all $(BUILD)/bench/bench_asyncd $(BUILD)/bench/bench_spawn
+	BUILD=$(BUILD) bench/exec.sh
 
 bench: deps all $(BENCH_BINS) $(BUILD)/tests/loadgen \
     $(BUILD)/tests/plugins/t.so $(BUILD)/tests/tcpserv

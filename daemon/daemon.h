@@ -724,6 +724,21 @@ struct proc {
 	 */
 	bool		 socket;
 	/*
+	 * Fill start_ticks: only a caller that stores the pid needs it (it
+	 * names the process after a restart), and reading /proc costs the
+	 * spawn three system calls.
+	 */
+	bool		 want_start;
+	/*
+	 * Keep the child's write ends of its output pipes (fd_out_w,
+	 * fd_err_w) open in the daemon until the caller has reaped it: the
+	 * child's exit then wakes the loop once (SIGCHLD), not also once per
+	 * pipe it closes on its way out. The caller closes them (proc_unhold)
+	 * in on_exited, after which the read ends reach their end as soon as
+	 * nothing else (a grandchild) holds them.
+	 */
+	bool		 hold_pipes;
+	/*
 	 * Loop thread, in this order: on_spawned once (err is 0, or an errno
 	 * value: ENOENT, EACCES, a bad cwd...), then, if it spawned,
 	 * on_exited once with the wait status. The proc must stay until
@@ -740,6 +755,8 @@ struct proc {
 	int		 fd_in;		/* write end, or -1 */
 	int		 fd_out;	/* read ends, non-blocking */
 	int		 fd_err;
+	int		 fd_out_w;	/* hold_pipes: the child's ends, or -1 */
+	int		 fd_err_w;
 	int		 status;
 
 	/* Private. */
@@ -757,6 +774,8 @@ void	proc_stop(struct procs *);
 void	proc_spawn(struct procs *, struct proc *);
 /* Signals the child's whole process group. Returns 0 or an errno value. */
 int	proc_signal(struct proc *, int);
+/* Loop: closes what hold_pipes kept (idempotent). */
+void	proc_unhold(struct proc *);
 /* True while any process of the child's group is alive. */
 bool	proc_group_alive(const struct proc *);
 /* Children spawned and not yet reaped. */

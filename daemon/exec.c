@@ -211,24 +211,33 @@ exec_chunk(struct exec_stream *s, const char *data, size_t n)
 	}
 }
 
+/* One read from the stream's pipe. Returns true at its end. */
+static bool
+exec_stream_read(struct exec_stream *s)
+{
+	char	buf[EXEC_CHUNK];
+	ssize_t	n;
+
+	n = read(s->io.fd, buf, sizeof buf);
+	if (n > 0) {
+		exec_chunk(s, buf, (size_t)n);
+		return (false);
+	}
+	if (n == -1 && (errno == EAGAIN || errno == EINTR))
+		return (false);
+	exec_stream_eof(s);
+	return (true);
+}
+
 static void
 exec_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct exec_stream	*s = w->data;
-	char			 buf[EXEC_CHUNK];
-	ssize_t			 n;
 
 	(void)loop;
 	(void)revents;
-	n = read(w->fd, buf, sizeof buf);
-	if (n > 0) {
-		exec_chunk(s, buf, (size_t)n);
-		return;
-	}
-	if (n == -1 && (errno == EAGAIN || errno == EINTR))
-		return;
-	exec_stream_eof(s);
-	exec_check_done(s->st);
+	if (exec_stream_read(s))
+		exec_check_done(s->st);
 }
 
 void
@@ -374,12 +383,25 @@ exec_exited(struct proc *p, int status)
 {
 	struct exec_state	*st = container_of(p, struct exec_state, proc);
 	struct timespec		 ts;
+	int			 i;
 
 	st->exited = true;
 	st->proc.status = status;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	st->finished = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 	exec_stdin_close(st);
+	/*
+	 * The pipes' write ends that the daemon held (proc.hold_pipes) go
+	 * now, so the read ends are at their end unless something the
+	 * command left running holds them: look once instead of waiting for
+	 * the loop to be woken for each (a reader the log has paused waits
+	 * for exec_drained).
+	 */
+	proc_unhold(p);
+	for (i = 0; i < 2; i++) {
+		if (!st->out[i].eof && !st->out[i].paused)
+			(void)exec_stream_read(&st->out[i]);
+	}
 	/*
 	 * What the command left running in its group goes with it (unless
 	 * it is being stopped already: the grace timer is running).
@@ -588,6 +610,9 @@ exec_run(struct job *job, const struct exec_spec *sp, struct exec_outcome *oc)
 	st.proc.envp = env;
 	st.proc.cwd = sp->cwd;
 	st.proc.has_stdin = sp->has_stdin;
+	/* The store keeps pid and start time (a restart kills the group). */
+	st.proc.want_start = job->sched->store != NULL && !job->no_store;
+	st.proc.hold_pipes = true;
 	st.proc.on_spawned = exec_spawned;
 	st.proc.on_exited = exec_exited;
 	proc_spawn(ctx->procs, &st.proc);
@@ -610,6 +635,7 @@ exec_run(struct job *job, const struct exec_spec *sp, struct exec_outcome *oc)
 
 	ev_timer_stop(ctx->loop, &st.grace);
 	ev_timer_stop(ctx->loop, &st.linger);
+	proc_unhold(&st.proc);
 	exec_stdin_close(&st);
 	for (i = 0; i < 2; i++) {
 		if (!st.out[i].eof)

@@ -78,11 +78,12 @@ struct procs {
 	size_t			 next_orphan;	/* ring position */
 	size_t			 live;		/* spawned, not reaped */
 	/*
-	 * The signals a child must have set back to SIG_DFL: those the
-	 * daemon ignores (SIGPIPE, the ones it was started ignoring, the ones
-	 * it ignores during its teardown). exec resets caught signals by
-	 * itself, so naming all of them would cost the child a sigaction
-	 * call each, a twelfth of a /bin/true's spawn on this kind of VM.
+	 * The signals a child gets set back to SIG_DFL: all of them. glibc's
+	 * posix_spawn child sees every signal blocked (the parent blocks them
+	 * around the clone), so for each signal not named here it asks
+	 * sigaction first and then sets SIG_DFL anyway unless it was ignored:
+	 * naming them all costs one call a signal instead of two, which on
+	 * this kind of VM is a third of the child's time before its execve.
 	 */
 	sigset_t		 sigdef;
 };
@@ -312,7 +313,7 @@ proc_spawn_fn(void *arg)
 	p->pid = pid;
 	p->started = since;
 	/* Names this process among all that may get its pid later. */
-	if (proc_start_time(pid, &p->start_ticks) != 0)
+	if (!p->want_start || proc_start_time(pid, &p->start_ticks) != 0)
 		p->start_ticks = 0;
 	pthread_mutex_lock(&ps->lock);
 	if (proc_claim(ps, pid, since, &p->status))
@@ -326,6 +327,11 @@ proc_spawn_fn(void *arg)
 	p->fd_out = out[0];
 	p->fd_err = err[0];
 	in[1] = out[0] = err[0] = -1;
+	if (p->hold_pipes && !p->socket) {
+		p->fd_out_w = out[1];
+		p->fd_err_w = err[1];
+		out[1] = err[1] = -1;
+	}
 out:
 	/* The child's ends, and ours on failure. */
 	if (in[0] != -1)
@@ -406,24 +412,6 @@ proc_child_cb(struct ev_loop *loop, ev_child *w, int revents)
 	pthread_mutex_unlock(&ps->lock);
 }
 
-/* The signals a child must get back as SIG_DFL (see struct procs). */
-static void
-proc_ignored(sigset_t *set)
-{
-	struct sigaction	sa;
-	int			sig;
-
-	sigemptyset(set);
-	for (sig = 1; sig < NSIG; sig++) {
-		if (sigaction(sig, NULL, &sa) == 0 && sa.sa_handler == SIG_IGN)
-			sigaddset(set, sig);
-	}
-	sigaddset(set, SIGPIPE);
-	sigaddset(set, SIGTERM);
-	sigaddset(set, SIGINT);
-	sigaddset(set, SIGHUP);
-}
-
 int
 proc_start(struct procs **out, struct ev_loop *loop, struct inbox *inbox)
 {
@@ -434,7 +422,7 @@ proc_start(struct procs **out, struct ev_loop *loop, struct inbox *inbox)
 	ps = xcalloc(1, sizeof *ps);
 	ps->loop = loop;
 	ps->inbox = inbox;
-	proc_ignored(&ps->sigdef);
+	sigfillset(&ps->sigdef);
 	pthread_mutex_init(&ps->lock, NULL);
 	for (i = 0; i < PROC_BUCKETS; i++)
 		LIST_INIT(&ps->buckets[i]);
@@ -475,6 +463,7 @@ proc_spawn(struct procs *ps, struct proc *p)
 	p->procs = ps;
 	p->pid = -1;
 	p->fd_in = p->fd_out = p->fd_err = -1;
+	p->fd_out_w = p->fd_err_w = -1;
 	p->spawn_done = false;
 	p->reaped = false;
 	pool_thread_submit(ps->pool, &p->work, proc_spawn_fn, p,
@@ -490,6 +479,16 @@ proc_signal(struct proc *p, int sig)
 	if (kill(-p->pid, sig) == 0)
 		return (0);
 	return (errno);
+}
+
+void
+proc_unhold(struct proc *p)
+{
+	if (p->fd_out_w != -1)
+		close(p->fd_out_w);
+	if (p->fd_err_w != -1)
+		close(p->fd_err_w);
+	p->fd_out_w = p->fd_err_w = -1;
 }
 
 bool

@@ -1,0 +1,102 @@
+#!/bin/sh
+# The exec figures of make bench on their own, with more rounds: exec jobs
+# of /bin/true (submit and wait in one trip, C in flight) against the raw
+# posix_spawn + waitpid loop (bench_spawn) at the same parallelism, on a
+# memory-only daemon (--durability none, as bench/run.sh measures) and on
+# one with the default durability (process), side by side in each round.
+#
+#   BUILD=build ROUNDS=9 SECONDS_PER_RUN=2 bench/exec.sh
+#
+# Each round measures the baseline, then both daemons, then the baseline
+# again, and takes its ratios against the mean of the two baseline runs:
+# drift on a shared machine then hits both sides of a ratio. Printed: the
+# median over the rounds of each ratio, with its range, and the median
+# commands/s of each.
+set -eu
+
+BUILD=${BUILD:-build}
+ROUNDS=${ROUNDS:-9}
+SECONDS_PER_RUN=${SECONDS_PER_RUN:-2}
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/asyncd-xbench.XXXXXX")
+pids=
+
+cleanup() {
+	for p in $pids; do
+		kill -TERM "$p" 2>/dev/null || true
+	done
+	for p in $pids; do
+		wait "$p" 2>/dev/null || true
+	done
+	rm -rf "$tmp"
+}
+trap cleanup EXIT INT TERM
+
+# start NAME ARGS...: a daemon on $tmp/NAME.sock
+start() {
+	name=$1
+	shift
+	"$BUILD/asyncd" --socket "ipc://$tmp/$name.sock" --events none \
+	    --state-dir "$tmp/$name" "$@" 2>"$tmp/$name.log" &
+	pids="$pids $!"
+	i=0
+	until "$BUILD/asyncctl" --socket "ipc://$tmp/$name.sock" ping \
+	    >/dev/null 2>&1; do
+		i=$((i + 1))
+		[ $i -lt 200 ] || { echo "bench: $name did not start" >&2
+			exit 1; }
+		sleep 0.05
+	done
+}
+
+ops() { sed -n 's/^ops_per_s=//p'; }
+median() { sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+range() { sort -g | awk 'NR == 1 { a = $1 } { b = $1 } END { print a "-" b }'; }
+get() { awk -v k="$1" '$1 == k { print $2 }' "$tmp/r"; }
+
+start none --durability none
+start process --durability process
+
+: > "$tmp/r"
+r=1
+while [ $r -le "$ROUNDS" ]; do
+	for c in 1 2; do
+		s1=$("$BUILD/bench/bench_spawn" throughput "$c" \
+		    "$SECONDS_PER_RUN" | ops)
+		for d in none process; do
+			eval "x_$d=\$(\"\$BUILD/bench/bench_asyncd\" exec \
+			    \"ipc://\$tmp/\$d.sock\" \"\$c\" \
+			    \"\$SECONDS_PER_RUN\" | ops)"
+		done
+		s2=$("$BUILD/bench/bench_spawn" throughput "$c" \
+		    "$SECONDS_PER_RUN" | ops)
+		awk -v c="$c" -v s1="$s1" -v s2="$s2" -v n="$x_none" \
+		    -v p="$x_process" 'BEGIN {
+			s = (s1 + s2) / 2
+			printf "sp.%s %.0f\nnone.%s %s\nprocess.%s %s\n", c, s, c, n, c, p
+			printf "rnone.%s %.2f\nrprocess.%s %.2f\n", c, n / s, c, p / s
+		}' >> "$tmp/r"
+	done
+	r=$((r + 1))
+done
+
+echo "exec bench: $(nproc) CPUs, $ROUNDS rounds of ${SECONDS_PER_RUN} s each"
+echo
+printf '%-38s %9s %9s\n' "/bin/true, commands/s (median)" "1 in flight" "2"
+printf '%-38s %9s %9s\n' "raw posix_spawn + waitpid (baseline)" \
+    "$(get sp.1 | median)" "$(get sp.2 | median)"
+printf '%-38s %9s %9s\n' "exec jobs, --durability none" \
+    "$(get none.1 | median)" "$(get none.2 | median)"
+printf '%-38s %9s %9s\n' "exec jobs, --durability process" \
+    "$(get process.1 | median)" "$(get process.2 | median)"
+echo
+printf '%-38s %9s %9s\n' "exec / baseline, median of rounds" "1 in flight" "2"
+for d in none process; do
+	printf '%-38s %9s %9s\n' "--durability $d" \
+	    "$(get "r$d.1" | median)" "$(get "r$d.2" | median)"
+	printf '%-38s %9s %9s\n' "  range" \
+	    "$(get "r$d.1" | range)" "$(get "r$d.2" | range)"
+done
+echo
+echo "target: exec jobs at least 0.70x of raw spawns (bench/run.sh's figure"
+echo "is the memory-only daemon's)"
