@@ -507,6 +507,27 @@ asyncctl_parse_duration(const char *s, double *out)
 }
 
 /*
+ * A job state by its wire name (asyncd_state_name's inverse; never
+ * ASYNCD_UNKNOWN); with final, only a state a job ends in.
+ */
+static bool
+asyncctl_parse_state(const char *s, bool final, int *out)
+{
+	int	st;
+
+	for (st = ASYNCD_QUEUED; st <= ASYNCD_INTERRUPTED; st++) {
+		if (st == ASYNCD_UNKNOWN || (final && (st == ASYNCD_QUEUED ||
+		    st == ASYNCD_RUNNING)))
+			continue;
+		if (strcmp(s, asyncd_state_name(st)) == 0) {
+			*out = st;
+			return (true);
+		}
+	}
+	return (false);
+}
+
+/*
  * A point in time: RFC 3339 ("2026-12-02T01:30:00Z"), or a duration ago
  * ("10m", as asyncctl_parse_duration reads it), as Unix time.
  */
@@ -1232,31 +1253,17 @@ asyncctl_forget(struct asyncctl *ctl, const struct asyncctl_cmd *cmd,
 		ASYNCCTL_COMMON_LONGOPTS,
 		{ NULL, 0, NULL, 0 }
 	};
-	static const char *const	 states[] = {
-		"succeeded", "failed", "cancelled", "timed_out"
-	};
-	static const int		 codes[] = {
-		ASYNCD_SUCCEEDED, ASYNCD_FAILED, ASYNCD_CANCELLED,
-		ASYNCD_TIMED_OUT
-	};
 	char				*end;
 	double				 before = 0;
 	uint64_t			 id = 0, n = 0;
 	int				 ch, rv, state = -1;
-	size_t				 i;
 
 	optind = 0;
 	while ((ch = getopt_long(argc, argv, ":s:b:jTh", longopts,
 	    NULL)) != -1) {
 		switch (ch) {
 		case 's':
-			if (strcmp(optarg, "interrupted") == 0)
-				state = ASYNCD_INTERRUPTED;
-			for (i = 0; i < NITEMS(states); i++) {
-				if (strcmp(optarg, states[i]) == 0)
-					state = codes[i];
-			}
-			if (state == -1)
+			if (!asyncctl_parse_state(optarg, true, &state))
 				return (asyncctl_usage(cmd, "invalid state "
 				    "'%s' (a final state)", optarg));
 			break;
@@ -1358,25 +1365,16 @@ asyncctl_list(struct asyncctl *ctl, const struct asyncctl_cmd *cmd, int argc,
 	unsigned long			 limit;
 	size_t				 n, i;
 	bool				 more = false;
-	int				 ch, rv, s;
+	int				 ch, rv;
 
 	optind = 0;
 	while ((ch = getopt_long(argc, argv, ":s:t:o:k:S:U:n:b:jTh", longopts,
 	    NULL)) != -1) {
 		switch (ch) {
 		case 's':
-			if (strcmp(optarg, "interrupted") == 0) {
-				opts.state = ASYNCD_INTERRUPTED;
-				break;
-			}
-			for (s = 0; s <= ASYNCD_TIMED_OUT; s++) {
-				if (strcmp(optarg, asyncd_state_name(s)) == 0)
-					break;
-			}
-			if (s > ASYNCD_TIMED_OUT)
+			if (!asyncctl_parse_state(optarg, false, &opts.state))
 				return (asyncctl_usage(cmd, "unknown state "
 				    "'%s'", optarg));
-			opts.state = s;
 			break;
 		case 't':
 			if (*optarg == '\0' || strlen(optarg) > 64)
