@@ -233,7 +233,8 @@ typedef void (*store_count_fn)(void *, int, uint64_t);
 /*
  * Deletes the rows of finished jobs in a state (-1: any final one) that
  * finished before a Unix time (0: any time), only uid's when by_uid;
- * counted runs on the loop, once, after the writes queued before it.
+ * counted (NULL: nobody counts) runs on the loop, once, after the writes
+ * queued before it. Retention's store_expire is one with no state.
  */
 void	store_forget(struct store *, int, double, bool, uint64_t,
 	    store_count_fn, void *);

@@ -112,8 +112,7 @@ enum store_kind {
 	STORE_DELETE,
 	STORE_GET,		/* read one row back (a cache miss) */
 	STORE_GET_KEY,		/* read back the succeeded job of a key */
-	STORE_EXPIRE,		/* delete the finished rows before a time */
-	STORE_FORGET,		/* delete finished rows by state and owner */
+	STORE_FORGET,		/* delete finished rows: retention, forget */
 	STORE_LIST		/* read the rows of a filter, after a group */
 };
 
@@ -215,7 +214,6 @@ struct store {
 	sqlite3_stmt		*st_meta;
 	sqlite3_stmt		*st_get;
 	sqlite3_stmt		*st_get_key;
-	sqlite3_stmt		*st_expire;
 	sqlite3_stmt		*st_forget;
 	/* The reader's (on rdb), prepared when first used. */
 	sqlite3_stmt		*st_list[STORE_LIST_SHAPES];
@@ -513,9 +511,6 @@ store_open(struct store **out, const char *path, enum store_durability dur,
 	    (rv = store_prepare(st, &st->st_get_key, "SELECT " STORE_COLUMNS
 	    " FROM jobs WHERE key = ?1 AND state = 'succeeded' ORDER BY id "
 	    "DESC LIMIT 1", cause)) != 0 ||
-	    (rv = store_prepare(st, &st->st_expire, "DELETE FROM jobs WHERE "
-	    "state NOT IN ('queued', 'running') AND finished > 0 AND "
-	    "finished < ?1", cause)) != 0 ||
 	    (rv = store_prepare(st, &st->st_forget, "DELETE FROM jobs WHERE "
 	    "state NOT IN ('queued', 'running') AND finished > 0 AND "
 	    "finished < ?1 AND (?2 IS NULL OR state = ?2) AND (?3 IS NULL OR "
@@ -910,11 +905,6 @@ store_write(struct store *st, struct store_op *op)
 	case STORE_GET:
 	case STORE_GET_KEY:
 		return (store_get_row(st, op));
-	case STORE_EXPIRE:
-		sqlite3_bind_double(st->st_expire, 1, op->finished);
-		rc = sqlite3_step(st->st_expire);
-		sqlite3_reset(st->st_expire);
-		return (rc == SQLITE_DONE ? SQLITE_OK : rc);
 	case STORE_FORGET:
 		stmt = st->st_forget;
 		sqlite3_bind_double(stmt, 1, op->finished);
@@ -994,8 +984,7 @@ store_commit(struct store *st, struct store_ops *ops)
 			break;
 		if (op->kind == STORE_INSERT && op->id > top)
 			top = op->id;
-		if (op->kind == STORE_DELETE || op->kind == STORE_EXPIRE ||
-		    op->kind == STORE_FORGET)
+		if (op->kind == STORE_DELETE || op->kind == STORE_FORGET)
 			deletes = true;
 	}
 	/*
@@ -1022,7 +1011,6 @@ store_commit(struct store *st, struct store_ops *ops)
 		 */
 		TAILQ_FOREACH(op, ops, entry) {
 			if (op->kind == STORE_DELETE ||
-			    op->kind == STORE_EXPIRE ||
 			    op->kind == STORE_FORGET) {
 				(void)sqlite3_exec(st->db,
 				    "PRAGMA incremental_vacuum(" 
@@ -1304,7 +1292,7 @@ store_op_done(struct store_op *op)
 		store_got(op);
 	else if (op->kind == STORE_LIST)
 		store_listed(op);
-	else if (op->kind == STORE_FORGET)
+	else if (op->kind == STORE_FORGET && op->counted != NULL)
 		op->counted(op->arg, op->err, op->err == 0 ? op->count : 0);
 	else if (op->done != NULL)
 		op->done(op->arg, op->err);
@@ -1590,12 +1578,7 @@ store_forget(struct store *st, int state, double before, bool by_uid,
 void
 store_expire(struct store *st, double before)
 {
-	struct store_op	*op;
-
-	op = xcalloc(1, sizeof *op);
-	op->kind = STORE_EXPIRE;
-	op->finished = before;
-	store_queue(st, op);
+	store_forget(st, -1, before, false, 0, NULL, NULL);
 }
 
 bool
@@ -1679,7 +1662,6 @@ store_close(struct store *st)
 	sqlite3_finalize(st->st_meta);
 	sqlite3_finalize(st->st_get);
 	sqlite3_finalize(st->st_get_key);
-	sqlite3_finalize(st->st_expire);
 	sqlite3_finalize(st->st_forget);
 	sqlite3_finalize(st->st_begin);
 	sqlite3_finalize(st->st_commit);
