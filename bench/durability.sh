@@ -21,41 +21,10 @@ MEM_FINISHED=${MEM_FINISHED:-100000}
 KEEP=10000		# --keep: finished jobs cached in memory (the default)
 LOADGEN=$BUILD/tests/loadgen
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/asyncd-dbench.XXXXXX")
-pids=
-
-cleanup() {
-	for p in $pids; do
-		kill -TERM "$p" 2>/dev/null || true
-	done
-	for p in $pids; do
-		wait "$p" 2>/dev/null || true
-	done
-	rm -rf "$tmp"
-}
-trap cleanup EXIT INT TERM
-
-# start NAME ARGS...: a daemon on $tmp/NAME.sock; sets $pid.
-start() {
-	name=$1
-	shift
-	"$BUILD/asyncd" --socket "ipc://$tmp/$name.sock" --events none \
-	    --state-dir "$tmp/$name" "$@" 2>"$tmp/$name.log" &
-	pid=$!
-	pids="$pids $pid"
-	i=0
-	until "$BUILD/asyncctl" --socket "ipc://$tmp/$name.sock" ping \
-	    >/dev/null 2>&1; do
-		i=$((i + 1))
-		[ $i -lt 200 ] || { echo "bench: $name did not start" >&2
-			exit 1; }
-		sleep 0.05
-	done
-}
+. "$(dirname "$0")/lib.sh"
+bench_init dbench
 
 rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
-median() { sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 
 for d in none process power; do
 	start "$d" --durability "$d"

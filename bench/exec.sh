@@ -18,39 +18,10 @@ BUILD=${BUILD:-build}
 ROUNDS=${ROUNDS:-9}
 SECONDS_PER_RUN=${SECONDS_PER_RUN:-2}
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/asyncd-xbench.XXXXXX")
-pids=
-
-cleanup() {
-	for p in $pids; do
-		kill -TERM "$p" 2>/dev/null || true
-	done
-	for p in $pids; do
-		wait "$p" 2>/dev/null || true
-	done
-	rm -rf "$tmp"
-}
-trap cleanup EXIT INT TERM
-
-# start NAME ARGS...: a daemon on $tmp/NAME.sock
-start() {
-	name=$1
-	shift
-	"$BUILD/asyncd" --socket "ipc://$tmp/$name.sock" --events none \
-	    --state-dir "$tmp/$name" "$@" 2>"$tmp/$name.log" &
-	pids="$pids $!"
-	i=0
-	until "$BUILD/asyncctl" --socket "ipc://$tmp/$name.sock" ping \
-	    >/dev/null 2>&1; do
-		i=$((i + 1))
-		[ $i -lt 200 ] || { echo "bench: $name did not start" >&2
-			exit 1; }
-		sleep 0.05
-	done
-}
+. "$(dirname "$0")/lib.sh"
+bench_init xbench
 
 ops() { sed -n 's/^ops_per_s=//p'; }
-median() { sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 range() { sort -g | awk 'NR == 1 { a = $1 } { b = $1 } END { print a "-" b }'; }
 get() { awk -v k="$1" '$1 == k { print $2 }' "$tmp/r"; }
 

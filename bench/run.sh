@@ -11,21 +11,10 @@ ROUNDS=${ROUNDS:-3}
 N=${N:-5000}
 SECONDS_PER_RUN=${SECONDS_PER_RUN:-2}
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/asyncd-bench.XXXXXX")
+. "$(dirname "$0")/lib.sh"
+bench_init bench
 base_url="ipc://$tmp/echo.sock"
 asyncd_url="ipc://$tmp/asyncd.sock"
-pids=
-
-cleanup() {
-	for p in $pids; do
-		kill -TERM "$p" 2>/dev/null || true
-	done
-	for p in $pids; do
-		wait "$p" 2>/dev/null || true
-	done
-	rm -rf "$tmp"
-}
-trap cleanup EXIT INT TERM
 
 mkdir "$tmp/plugins"
 cp "$BUILD/tests/plugins/t.so" "$BUILD/plugins/fetch.so" "$tmp/plugins/"
@@ -98,7 +87,6 @@ seqrun() {
 field() { sed -n "s/^$1=//p"; }
 
 # median of the numbers on stdin
-median() { sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
 run() {	# name command...: appends "name value" lines per key to $tmp/r
 	name=$1; shift
@@ -142,7 +130,6 @@ while [ $r -le "$ROUNDS" ]; do
 done
 
 get() { awk -v k="$1" '$1 == k { print $2 }' "$tmp/r" | median; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 
 nl50=$(get nng.lat.p50_us); nl99=$(get nng.lat.p99_us)
 cl50=$(get ad.call.p50_us); cl99=$(get ad.call.p99_us)
