@@ -155,8 +155,9 @@ pool_thread_submit(struct pool_thread *p, struct pool_work *w,
 	w->item.fn = pool_thread_complete;
 	pthread_mutex_lock(&p->lock);
 	TAILQ_INSERT_TAIL(&p->queue, w, entry);
-	pthread_cond_signal(&p->cond);
 	pthread_mutex_unlock(&p->lock);
+	/* After the unlock, or the woken thread finds the lock still held. */
+	pthread_cond_signal(&p->cond);
 }
 
 bool
