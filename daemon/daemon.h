@@ -551,12 +551,14 @@ struct job {
 	/* sched.c */
 	struct type_info	*tinfo;		/* NULL: type gone (restored) */
 	/*
-	 * Store writes in flight: its first row (it is not queued until
-	 * that commits, and saves wait for it), or its final state (nobody
-	 * hears of the outcome until that commits).
+	 * Store writes in flight: its first row (saves wait for it; an
+	 * at_most_once job is not queued until it commits, an early one
+	 * is), or its final state (nobody hears of the outcome until that
+	 * commits).
 	 */
 	bool			 unsaved;
 	bool			 saving;
+	bool			 early;		/* at_least_once: queued at once */
 	bool			 no_store;	/* its row could not be written */
 	bool			 start_unstored;	/* an at_most_once start
 						   waits for the store */
@@ -657,6 +659,8 @@ void	jobtab_unbind_key(struct jobtab *, struct job *);
 void	jobtab_bind_key(struct jobtab *, struct job *);
 /* Moves a job to a new state, keeping the counts and finished lists. */
 void	jobtab_set_state(struct jobtab *, struct job *, enum proto_state);
+/* A finished job ends otherwise after all (sched.c's sched_lost). */
+void	jobtab_refinish(struct jobtab *, struct job *, enum proto_state);
 /* Notes that a finished job's outcome was read (a reply, an await). */
 void	jobtab_delivered(struct jobtab *, struct job *);
 

@@ -265,3 +265,17 @@ jobtab_set_state(struct jobtab *tab, struct job *job, enum proto_state state)
 		tab->finished_bytes += job->bytes;
 	}
 }
+
+void
+jobtab_refinish(struct jobtab *tab, struct job *job, enum proto_state state)
+{
+	if (!proto_state_terminal(job->state) || !proto_state_terminal(state))
+		fatalx("%s: job %" PRIu64 " is %s", __func__, job->id,
+		    proto_state_name(job->state));
+	tab->counts[job->state]--;
+	tab->counts[state]++;
+	job->state = state;
+	tab->finished_bytes -= job->bytes;
+	job->bytes = job_footprint(job);
+	tab->finished_bytes += job->bytes;
+}

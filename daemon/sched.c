@@ -367,9 +367,36 @@ sched_saves_notify(struct job *job)
 }
 
 /*
+ * Loop: an early job's row could not be stored, so it was not accepted,
+ * but it may have started or even ended: whatever it did, it ends failed
+ * with storage_error (a running one is cancelled, and sched_finish turns
+ * its end into that), and its waiters hear so. Its submit answers the
+ * error; a client may submit it again, which its type allows.
+ */
+static void
+sched_lost(struct sched *s, struct job *job, const char *msg)
+{
+	if (job->state == PROTO_QUEUED) {
+		sched_dequeue(s, job);
+		job_set_error(job, asyncd_errcode(ASYNCD_ESTORAGE), msg);
+		sched_finish(s, job, PROTO_FAILED);
+	} else if (!proto_state_terminal(job->state)) {
+		(void)sched_cancel(s, job, ASYNCD_ESTORAGE, "%s", msg);
+	} else {
+		/* Its outcome's waiters hear after this (sched_final). */
+		jobtab_unbind_key(&s->tab, job);
+		cJSON_Delete(job->result);
+		job->result = NULL;
+		job_set_error(job, asyncd_errcode(ASYNCD_ESTORAGE), msg);
+		jobtab_refinish(&s->tab, job, PROTO_FAILED);
+	}
+}
+
+/*
  * Loop: a new job's row is stored (err 0), and the job may be queued and
  * its submit answered; or it could not be, and the job fails in memory
- * with storage_error, which its submit answers.
+ * with storage_error, which its submit answers. An early job was queued
+ * at its submit already.
  */
 static void
 sched_saved(void *arg, int err)
@@ -384,9 +411,18 @@ sched_saved(void *arg, int err)
 		job->no_store = true;
 		xasprintf(&msg, "the job could not be stored (%s), so it was "
 		    "not accepted", store_error_text(s->store));
-		job_set_error(job, asyncd_errcode(ASYNCD_ESTORAGE), msg);
+		if (job->early)
+			sched_lost(s, job, msg);
+		else {
+			job_set_error(job, asyncd_errcode(ASYNCD_ESTORAGE),
+			    msg);
+			sched_finish(s, job, PROTO_FAILED);
+		}
 		free(msg);
-		sched_finish(s, job, PROTO_FAILED);
+		sched_saves_notify(job);
+		return;
+	}
+	if (job->early) {
 		sched_saves_notify(job);
 		return;
 	}
@@ -533,9 +569,29 @@ sched_submit(struct sched *s, struct sched_submit *sub, struct job **out,
 	*out = job;
 	*created = true;
 	if (s->store != NULL) {
-		/* Queued once stored: sched_saved. */
+		/* Answered once stored: sched_saved. */
 		job->unsaved = true;
 		store_insert(s->store, job, sched_saved, job);
+		/*
+		 * An at_most_once job is queued only once its row is in: a
+		 * daemon that dies before finds nothing to run again. An
+		 * at_least_once one (a type that may run twice) is queued at
+		 * once, early: a fast job then runs in this loop iteration,
+		 * before its row is handed to the store, and its row is
+		 * written once, as it ended (store_update), in one group
+		 * commit instead of two (bench/durability.sh: process/none
+		 * from 0.60 to 0.74). Its answer and its outcome's waiters
+		 * still wait for that commit; if it fails, the job ends
+		 * failed with storage_error, whatever it did (sched_lost).
+		 * (Before the store thread runs, the insert has been
+		 * written and answered already.)
+		 */
+		if (job->unsaved &&
+		    strcmp(sched_delivery(tinfo), "at_least_once") == 0) {
+			job->early = true;
+			sched_enqueue(s, job);
+			sched_publish(s, job);
+		}
 		return (0);
 	}
 	sched_enqueue(s, job);
@@ -893,7 +949,8 @@ sched_returned(struct sched *s, struct job *job)
 		}
 	}
 	if ((state == PROTO_FAILED || state == PROTO_TIMED_OUT) &&
-	    job->toplevel && job->attempts <= job->retries && !s->draining) {
+	    job->toplevel && job->attempts <= job->retries && !s->draining &&
+	    !job->no_store) {
 		sched_retry(s, job);
 		return;
 	}
@@ -937,6 +994,17 @@ sched_finish(struct sched *s, struct job *job, enum proto_state state)
 {
 	struct job	*child;
 
+	/* An early job whose row could not be stored: sched_lost. */
+	if (job->early && job->no_store) {
+		cJSON_Delete(job->result);
+		job->result = NULL;
+		if (job->err_code == NULL || strcmp(job->err_code,
+		    asyncd_errcode(ASYNCD_ESTORAGE)) != 0)
+			job_set_error(job, asyncd_errcode(ASYNCD_ESTORAGE),
+			    job->cancel_msg != NULL ? job->cancel_msg : "the "
+			    "job could not be stored, so it was not accepted");
+		state = PROTO_FAILED;
+	}
 	ev_timer_stop(s->loop, &job->deadline);
 	jobtab_set_state(&s->tab, job, state);
 	job->finished = ev_now(s->loop);
@@ -1023,7 +1091,7 @@ sched_cancel(struct sched *s, struct job *job, int reason, const char *fmt,
 	xvasprintf(&job->cancel_msg, fmt, ap);
 	va_end(ap);
 
-	if (job->unsaved)
+	if (job->unsaved && !job->early)
 		return (0);	/* sched_saved finishes it */
 	if (job->state == PROTO_QUEUED) {
 		sched_dequeue(s, job);
@@ -1122,12 +1190,12 @@ sched_prepare_cb(struct ev_loop *loop, ev_prepare *w, int revents)
 /*
  * Drops a finished job from memory, unless someone still holds it; with
  * drop_row its row goes too. Returns false if it is pinned (a waiter is
- * about to reply with it) or its outcome is being stored.
+ * about to reply with it) or its first row or its outcome is being stored.
  */
 static bool
 sched_drop(struct sched *s, struct job *job, bool drop_row)
 {
-	if (job->pins > 0 || job->saving)
+	if (job->pins > 0 || job->saving || job->unsaved)
 		return (false);
 	if (drop_row && s->store != NULL && !job->no_store)
 		store_delete(s->store, job->id);

@@ -145,6 +145,9 @@ struct store_op {
 	char			*attempt_errors;	/* JSON text */
 	char			*state_text;	/* STORE_GET's */
 	store_done_fn		 done;		/* NULL: nobody waits */
+	/* An insert that took in a waited-for update: that one's. */
+	store_done_fn		 done2;
+	void			*arg2;
 	store_get_fn		 got;		/* STORE_GET's */
 	store_count_fn		 counted;	/* STORE_FORGET's */
 	uint64_t		 count;		/* STORE_FORGET: rows deleted */
@@ -1294,8 +1297,12 @@ store_op_done(struct store_op *op)
 		store_listed(op);
 	else if (op->kind == STORE_FORGET && op->counted != NULL)
 		op->counted(op->arg, op->err, op->err == 0 ? op->count : 0);
-	else if (op->done != NULL)
-		op->done(op->arg, op->err);
+	else {
+		if (op->done != NULL)
+			op->done(op->arg, op->err);
+		if (op->done2 != NULL)
+			op->done2(op->arg2, op->err);
+	}
 }
 
 /* Loop thread: a group's verdict. */
@@ -1416,8 +1423,7 @@ store_json(const cJSON *v)
 
 /* Copies the state fields of job into op, as an update writes them. */
 static void
-store_op_fill(struct store_op *op, const struct job *job, store_done_fn done,
-    void *arg)
+store_op_fill(struct store_op *op, const struct job *job)
 {
 	op->id = job->id;
 	op->state = proto_state_name(job->state);
@@ -1432,8 +1438,16 @@ store_op_fill(struct store_op *op, const struct job *job, store_done_fn done,
 	op->pid_start = job->pid_start;
 	op->not_before = job->not_before;
 	op->attempt_errors = store_json(job->attempt_errors);
-	op->done = done;
-	op->arg = arg;
+}
+
+/* Frees what store_op_fill copied, before it copies again. */
+static void
+store_op_unfill(struct store_op *op)
+{
+	free(op->result);
+	free(op->err_code);
+	free(op->err_message);
+	free(op->attempt_errors);
 }
 
 static struct store_op *
@@ -1444,7 +1458,9 @@ store_op_create(enum store_kind kind, const struct job *job,
 
 	op = xcalloc(1, sizeof *op);
 	op->kind = kind;
-	store_op_fill(op, job, done, arg);
+	store_op_fill(op, job);
+	op->done = done;
+	op->arg = arg;
 	return (op);
 }
 
@@ -1466,6 +1482,10 @@ store_insert(struct store *st, struct job *job, store_done_fn done,
 	op->retries = job->retries;
 	op->retry_delay = job->retry_delay;
 	op->retry_backoff = job->retry_backoff;
+	if (st->running) {
+		job->store_op = op;
+		job->store_epoch = st->epoch;
+	}
 	store_queue(st, op);
 }
 
@@ -1480,17 +1500,30 @@ store_update(struct store *st, struct job *job, store_done_fn done,
 	 * nobody waits for (a job's running state, say, and then its
 	 * outcome in the same iteration) is simply overwritten: one row
 	 * write instead of two, in the same group as before. A waited-for
-	 * one keeps its own callback, and an insert its own verdict.
+	 * one keeps its own callback. An insert still in local (a job that
+	 * ran before its row was handed over, sched.c's early start) takes
+	 * the update in too and keeps its verdict, the update's after it:
+	 * a fast job's row is written once, as it ended.
 	 */
 	if (st->running && job->store_epoch == st->epoch &&
-	    (op = job->store_op) != NULL && op->kind == STORE_UPDATE &&
-	    op->done == NULL) {
-		free(op->result);
-		free(op->err_code);
-		free(op->err_message);
-		free(op->attempt_errors);
-		store_op_fill(op, job, done, arg);
-		return;
+	    (op = job->store_op) != NULL) {
+		if (op->kind == STORE_UPDATE && op->done == NULL) {
+			store_op_unfill(op);
+			store_op_fill(op, job);
+			op->done = done;
+			op->arg = arg;
+			return;
+		}
+		if (op->kind == STORE_INSERT &&
+		    (done == NULL || op->done2 == NULL)) {
+			store_op_unfill(op);
+			store_op_fill(op, job);
+			if (done != NULL) {
+				op->done2 = done;
+				op->arg2 = arg;
+			}
+			return;
+		}
 	}
 	op = store_op_create(STORE_UPDATE, job, done, arg);
 	if (st->running) {

@@ -345,9 +345,20 @@ accepted=$ASSERT_OUT
 assert_status 1 asyncctl submit echo '"lost"'
 assert_match 'storage_error|could not be stored' "$ASSERT_ERR" \
     "a submit that could not be stored"
+# An at_least_once job starts before its row is stored (sched.c, early):
+# one that ended first and was waited for answers the error too, and one
+# still running is stopped, not left to run unaccepted.
+assert_status 1 asyncctl submit --wait echo '"lost and waited for"'
+assert_match 'storage_error|could not be stored' "$ASSERT_ERR" \
+    "a waited-for submit that could not be stored"
+assert_status 1 asyncctl submit sleep '{"seconds": 300}'
+assert_match 'storage_error|could not be stored' "$ASSERT_ERR" \
+    "a long job that could not be stored"
 assert_status 0 asyncctl --json wait "$accepted"
 assert_eq succeeded "$(printf '%s' "$ASSERT_OUT" | json_get state 2>/dev/null ||
     field "$accepted" state)" "an accepted job went on"
+nothing_runs() { "$BUILD/asyncctl" --json stats | grep -q '"running":0,'; }
+wait_for nothing_runs
 rm -f "$full"
 assert_status 0 asyncctl submit echo '"back"' --wait
 assert_eq '"back"' "$ASSERT_OUT" "the store works again"
