@@ -55,13 +55,17 @@ client() {
 	while [ "$(date +%s)" -lt "$_end" ]; do
 		_i=$((_i + 1))
 		_key=c$_c-$_i
+		# A sleep runs long enough for kills to catch it running
+		# again and again, and each one counts (without retries, three
+		# end it interrupted): retries let it outlast them.
 		if [ $((_i % 3)) -eq 0 ]; then
-			set -- sleep '{"seconds": 0.2}'
+			set -- sleep '{"seconds": 0.2}' --retries 20 \
+			    --retry-delay 0.05 --retry-backoff 1
 		else
 			set -- echo "\"$_key\""
 		fi
 		_tries=0
-		until _id=$(ctl --connect-timeout 5 submit "$1" "$2" \
+		until _id=$(ctl --connect-timeout 5 submit "$@" \
 		    --key "$_key" 2>>"$dir/client.$_c.err"); do
 			_tries=$((_tries + 1))
 			# Bounded: a daemon that stays away fails the test.
