@@ -106,7 +106,7 @@ static const char main_usage[] =
 "                        may hold (default 256)\n"
 "  --contexts N          most requests served at once (default 4096)\n"
 "  --listener-check S    how often to check that new clients can connect,\n"
-"                        and listen again if not (default 5 with nng\n"
+"                        and listen again if not (default 1 with nng\n"
 "                        before 1.6.0, which needs it; else 0: never)\n"
 "  --drain-timeout S     how long shutdown waits for jobs (default 10)\n"
 "  --exec-allow WHO      a user or @group who may run exec jobs besides\n"
@@ -279,7 +279,14 @@ main_parse(struct main_options *o, int argc, char **argv)
 	o->server.min_idle = 16;
 	o->server.max_contexts = 4096;
 	/* Only nng before 1.6.0 stops listeners (probe.c). */
-	o->server.check = probe_needed() ? 5 : 0;
+	/*
+	 * Every second: any client killed in its handshake (an asyncctl
+	 * interrupted as it connects, on a loaded machine) deafens the
+	 * listener until the probe notices, which takes two ticks and at
+	 * least PROBE_PATIENCE; at 5 s that was up to 15 s of refused
+	 * clients. A tick costs one local connection.
+	 */
+	o->server.check = probe_needed() ? 1 : 0;
 	if (proto_default_url(o->url, sizeof o->url) != 0)
 		main_usage_error("$ASYNCD_SOCKET is too long");
 

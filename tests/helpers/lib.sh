@@ -93,6 +93,23 @@ _testd_show_log() {
 	fi
 }
 
+# True if the daemon's only failure is nng 1.5.2's own leak after #1518:
+# nng never frees a listener the bug stopped, nor the connections parked
+# in it (README, Known issues), so once the probe has listened again a
+# sanitizer build reports that cycle at exit. On a loaded machine any
+# client killed in its handshake (a ping given up by timeout) sets it
+# off. Accepted only if every leaked block was made by nng alone or on
+# the way from server_start or the probe (the listeners), nothing else of
+# ours leaked, and no other sanitizer error was reported.
+_testd_nng1518_only() {
+	grep -q 'listening again' "$TESTD_LOG" &&
+	    grep -q 'ERROR: LeakSanitizer' "$TESTD_LOG" &&
+	    ! grep -qE 'ERROR: AddressSanitizer|runtime error:' "$TESTD_LOG" &&
+	    ! sed -n '/ERROR: LeakSanitizer/,/^SUMMARY/p' "$TESTD_LOG" |
+	    grep -E ' in [A-Za-z_0-9]+ (daemon|lib|client|proto)/' |
+	    grep -qvE ' in (server_start|probe_[a-z_]+|main) daemon/'
+}
+
 # True once the daemon has exited (it is then a zombie until reaped).
 _testd_exited() {
 	_state=$(sed 's/.*) //; s/ .*//' "/proc/$TESTD_PID/stat" 2>/dev/null)
@@ -162,6 +179,11 @@ _testd_stop() {
 	wait "$TESTD_PID"
 	_status=$?
 	TESTD_PID=
+	if [ "$_status" -ne "$1" ] && [ "$1" -eq 0 ] && _testd_nng1518_only; then
+		echo "note: asyncd exited $_status on nng #1518's leak only" \
+		    "(its probe listened again); accepted" >&2
+		_status=0
+	fi
 	if [ "$_status" -ne "$1" ]; then
 		_testd_show_log
 		_TESTD_WHY="asyncd exited with status $_status, expected $1"
