@@ -445,6 +445,65 @@ test_jobtab_refinish_fn(void)
 	jobtab_set_state(&tab, job, PROTO_FAILED);	/* fatalx */
 }
 
+/*
+ * An early job whose row could not be stored after it ended fails after
+ * all (sched.c, sched_lost): its count moves, it stays finished, and
+ * what it holds is counted again without its result.
+ */
+static void
+test_jobtab_refinish(void **state)
+{
+	struct jobtab	*tab = *state;
+	struct job	*job;
+	uint64_t	 want[PROTO_STATE_COUNT] = { 0 };
+	size_t		 with_result, bytes_before;
+
+	jobtab_add(tab, test_jobtab_job(1, NULL));
+	job = test_jobtab_job(2, NULL);
+	jobtab_add(tab, job);
+	jobtab_set_state(tab, job, PROTO_RUNNING);
+	job->result = cJSON_CreateString("a result of some length, to be "
+	    "dropped when the job fails after all");
+	assert_non_null(job->result);
+	jobtab_set_state(tab, job, PROTO_SUCCEEDED);
+	with_result = job->bytes;
+	bytes_before = tab->finished_bytes;
+	assert_int_equal(tab->nfinished, 1);
+
+	cJSON_Delete(job->result);
+	job->result = NULL;
+	job_set_error(job, "storage_error", "not stored");
+	jobtab_refinish(tab, job, PROTO_FAILED);
+	want[PROTO_QUEUED] = 1;
+	want[PROTO_FAILED] = 1;
+	test_jobtab_counts_equal(tab, want);
+	assert_int_equal(job->state, PROTO_FAILED);
+	assert_int_equal(tab->nfinished, 1);
+	assert_int_equal(tab->finished_bytes, bytes_before - with_result +
+	    job->bytes);
+	assert_int_equal(job->bytes, job_footprint(job));
+}
+
+static void
+test_jobtab_refinish_live_fn(void)
+{
+	struct jobtab	 tab;
+	struct job	*job;
+
+	jobtab_init(&tab);
+	job = test_jobtab_job(1, NULL);
+	jobtab_add(&tab, job);
+	jobtab_refinish(&tab, job, PROTO_FAILED);	/* fatalx: not finished */
+}
+
+/* Only a finished job can be refinished. */
+static void
+test_jobtab_refinish_live(void **state)
+{
+	(void)state;
+	test_jobtab_fatal_child(test_jobtab_refinish_live_fn);
+}
+
 /* Terminal states never change: trying is a bug, caught by fatalx. */
 static void
 test_jobtab_terminal_is_final(void **state)
@@ -474,6 +533,9 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_jobtab_fini_frees_all,
 		    test_jobtab_setup, test_jobtab_teardown),
 		cmocka_unit_test(test_jobtab_terminal_is_final),
+		cmocka_unit_test_setup_teardown(test_jobtab_refinish,
+		    test_jobtab_setup, test_jobtab_teardown),
+		cmocka_unit_test(test_jobtab_refinish_live),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));
