@@ -298,11 +298,20 @@ assert_status 0 asyncctl --json list --state cancelled
 assert_eq 2 "$(ids_line "$ASSERT_OUT")" "--state on a migrated store"
 testd_stop
 if command -v sqlite3 >/dev/null 2>&1; then
-	assert_eq 3 "$(sqlite3 "$old/jobs.db" 'PRAGMA user_version')" \
+	assert_eq 4 "$(sqlite3 "$old/jobs.db" 'PRAGMA user_version')" \
 	    "the schema version after migrating"
 	assert_match jobs_created "$(sqlite3 "$old/jobs.db" \
 	    "SELECT name FROM sqlite_master WHERE type = 'index'")" \
 	    "the indexes list uses"
+	# Succeeded jobs stay out of the state index (schema 4), and a list
+	# of another state still reads it rather than the whole table.
+	assert_match "WHERE state != 'succeeded'" "$(sqlite3 "$old/jobs.db" \
+	    "SELECT sql FROM sqlite_master WHERE name = 'jobs_state'")" \
+	    "the state index leaves succeeded jobs out"
+	assert_match "INDEX jobs_state" "$(sqlite3 "$old/jobs.db" \
+	    "EXPLAIN QUERY PLAN SELECT id FROM jobs WHERE 1 AND \
+	    state = 'cancelled' AND state != 'succeeded' ORDER BY id DESC")" \
+	    "a list of cancelled jobs reads the state index"
 fi
 
 # ---- without a store, the filters work on memory.
