@@ -86,8 +86,6 @@ seqrun() {
 # field KEY < output: the value of KEY=VALUE
 field() { sed -n "s/^$1=//p"; }
 
-# median of the numbers on stdin
-
 run() {	# name command...: appends "name value" lines per key to $tmp/r
 	name=$1; shift
 	"$@" > "$tmp/out" || { echo "bench: $name failed" >&2; exit 1; }

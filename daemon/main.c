@@ -278,13 +278,13 @@ main_parse(struct main_options *o, int argc, char **argv)
 	o->server.max_msg = PROTO_MAX_MSG;
 	o->server.min_idle = 16;
 	o->server.max_contexts = 4096;
-	/* Only nng before 1.6.0 stops listeners (probe.c). */
 	/*
-	 * Every second: any client killed in its handshake (an asyncctl
-	 * interrupted as it connects, on a loaded machine) deafens the
-	 * listener until the probe notices, which takes two ticks and at
-	 * least PROBE_PATIENCE; at 5 s that was up to 15 s of refused
-	 * clients. A tick costs one local connection.
+	 * Only nng before 1.6.0 stops listeners (probe.c). Every second: any
+	 * client killed in its handshake (an asyncctl interrupted as it
+	 * connects, on a loaded machine) deafens the listener until the probe
+	 * notices, which takes two ticks and at least PROBE_PATIENCE; at 5 s
+	 * that was up to 15 s of refused clients. A tick costs one local
+	 * connection.
 	 */
 	o->server.check = probe_needed() ? 1 : 0;
 	if (proto_default_url(o->url, sizeof o->url) != 0)

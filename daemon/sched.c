@@ -367,6 +367,20 @@ sched_saves_notify(struct job *job)
 }
 
 /*
+ * An early job that could not be stored keeps no result, whatever it did,
+ * and says why (msg, unless its error says so already).
+ */
+static void
+sched_lost_error(struct job *job, const char *msg)
+{
+	cJSON_Delete(job->result);
+	job->result = NULL;
+	if (job->err_code == NULL || strcmp(job->err_code,
+	    asyncd_errcode(ASYNCD_ESTORAGE)) != 0)
+		job_set_error(job, asyncd_errcode(ASYNCD_ESTORAGE), msg);
+}
+
+/*
  * Loop: an early job's row could not be stored, so it was not accepted,
  * but it may have started or even ended: whatever it did, it ends failed
  * with storage_error (a running one is cancelled, and sched_finish turns
@@ -378,16 +392,14 @@ sched_lost(struct sched *s, struct job *job, const char *msg)
 {
 	if (job->state == PROTO_QUEUED) {
 		sched_dequeue(s, job);
-		job_set_error(job, asyncd_errcode(ASYNCD_ESTORAGE), msg);
+		sched_lost_error(job, msg);
 		sched_finish(s, job, PROTO_FAILED);
 	} else if (!proto_state_terminal(job->state)) {
 		(void)sched_cancel(s, job, ASYNCD_ESTORAGE, "%s", msg);
 	} else {
 		/* Its outcome's waiters hear after this (sched_final). */
 		jobtab_unbind_key(&s->tab, job);
-		cJSON_Delete(job->result);
-		job->result = NULL;
-		job_set_error(job, asyncd_errcode(ASYNCD_ESTORAGE), msg);
+		sched_lost_error(job, msg);
 		jobtab_refinish(&s->tab, job, PROTO_FAILED);
 	}
 }
@@ -996,13 +1008,9 @@ sched_finish(struct sched *s, struct job *job, enum proto_state state)
 
 	/* An early job whose row could not be stored: sched_lost. */
 	if (job->early && job->no_store) {
-		cJSON_Delete(job->result);
-		job->result = NULL;
-		if (job->err_code == NULL || strcmp(job->err_code,
-		    asyncd_errcode(ASYNCD_ESTORAGE)) != 0)
-			job_set_error(job, asyncd_errcode(ASYNCD_ESTORAGE),
-			    job->cancel_msg != NULL ? job->cancel_msg : "the "
-			    "job could not be stored, so it was not accepted");
+		sched_lost_error(job, job->cancel_msg != NULL ?
+		    job->cancel_msg : "the job could not be stored, so it was "
+		    "not accepted");
 		state = PROTO_FAILED;
 	}
 	ev_timer_stop(s->loop, &job->deadline);

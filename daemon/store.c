@@ -279,8 +279,8 @@ static const char *const store_migrations[STORE_SCHEMA] = {
 	/*
 	 * 3 -> 4: the state index leaves out succeeded jobs, most of them:
 	 * a fast job's row is written once, as it ended, and then touches no
-	 * page of it (a group commit wrote one page fewer; bench/durability.sh
-	 * process/none 0.71 -> 0.74 side by side). What it serves is rare:
+	 * page of it (a group commit writes one page fewer: process/none 0.70
+	 * -> 0.72, old and new side by side). What it serves is rare:
 	 * the live jobs at start, a list of failed or queued ones. A list of
 	 * succeeded ones reads the table newest first, where nearly every
 	 * row matches. A query uses it only when it says the index's
@@ -291,6 +291,7 @@ static const char *const store_migrations[STORE_SCHEMA] = {
 	"CREATE INDEX jobs_state ON jobs (state) WHERE state != 'succeeded';",
 };
 
+static void	store_op_unfill(struct store_op *);
 static void	store_row_read(sqlite3_stmt *, struct store_row *);
 static void	store_rows_free(struct store_row *, size_t);
 static void	store_bind_text(sqlite3_stmt *, int, const char *);
@@ -301,10 +302,7 @@ store_op_free(struct store_op *op)
 	free(op->type);
 	free(op->key);
 	free(op->args);
-	free(op->result);
-	free(op->err_code);
-	free(op->err_message);
-	free(op->attempt_errors);
+	store_op_unfill(op);
 	free(op->state_text);
 	store_rows_free(op->rows, op->nrows);
 	free(op);
@@ -1439,10 +1437,25 @@ store_json(const cJSON *v)
 	return (s);
 }
 
-/* Copies the state fields of job into op, as an update writes them. */
+/* Frees the state fields store_op_fill copied. */
+static void
+store_op_unfill(struct store_op *op)
+{
+	free(op->result);
+	free(op->err_code);
+	free(op->err_message);
+	free(op->attempt_errors);
+}
+
+/*
+ * Copies the state fields of job into op, as an update writes them,
+ * replacing what an earlier fill copied (a pending op taking a later
+ * state of its job in).
+ */
 static void
 store_op_fill(struct store_op *op, const struct job *job)
 {
+	store_op_unfill(op);
 	op->id = job->id;
 	op->state = proto_state_name(job->state);
 	op->started = job->started;
@@ -1456,16 +1469,6 @@ store_op_fill(struct store_op *op, const struct job *job)
 	op->pid_start = job->pid_start;
 	op->not_before = job->not_before;
 	op->attempt_errors = store_json(job->attempt_errors);
-}
-
-/* Frees what store_op_fill copied, before it copies again. */
-static void
-store_op_unfill(struct store_op *op)
-{
-	free(op->result);
-	free(op->err_code);
-	free(op->err_message);
-	free(op->attempt_errors);
 }
 
 static struct store_op *
@@ -1526,7 +1529,6 @@ store_update(struct store *st, struct job *job, store_done_fn done,
 	if (st->running && job->store_epoch == st->epoch &&
 	    (op = job->store_op) != NULL) {
 		if (op->kind == STORE_UPDATE && op->done == NULL) {
-			store_op_unfill(op);
 			store_op_fill(op, job);
 			op->done = done;
 			op->arg = arg;
@@ -1534,7 +1536,6 @@ store_update(struct store *st, struct job *job, store_done_fn done,
 		}
 		if (op->kind == STORE_INSERT &&
 		    (done == NULL || op->done2 == NULL)) {
-			store_op_unfill(op);
 			store_op_fill(op, job);
 			if (done != NULL) {
 				op->done2 = done;

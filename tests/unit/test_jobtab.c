@@ -432,15 +432,24 @@ test_jobtab_fatal_child(void (*fn)(void))
 	assert_int_equal(WTERMSIG(status), SIGABRT);
 }
 
+/* In a fatal child: a table holding one queued job, which it returns. */
+static struct job *
+test_jobtab_lone(struct jobtab *tab)
+{
+	struct job	*job;
+
+	jobtab_init(tab);
+	job = test_jobtab_job(1, NULL);
+	jobtab_add(tab, job);
+	return (job);
+}
+
 static void
 test_jobtab_refinish_fn(void)
 {
 	struct jobtab	 tab;
-	struct job	*job;
+	struct job	*job = test_jobtab_lone(&tab);
 
-	jobtab_init(&tab);
-	job = test_jobtab_job(1, NULL);
-	jobtab_add(&tab, job);
 	jobtab_set_state(&tab, job, PROTO_SUCCEEDED);
 	jobtab_set_state(&tab, job, PROTO_FAILED);	/* fatalx */
 }
@@ -488,12 +497,9 @@ static void
 test_jobtab_refinish_live_fn(void)
 {
 	struct jobtab	 tab;
-	struct job	*job;
 
-	jobtab_init(&tab);
-	job = test_jobtab_job(1, NULL);
-	jobtab_add(&tab, job);
-	jobtab_refinish(&tab, job, PROTO_FAILED);	/* fatalx: not finished */
+	/* fatalx: not finished */
+	jobtab_refinish(&tab, test_jobtab_lone(&tab), PROTO_FAILED);
 }
 
 /* Only a finished job can be refinished. */
