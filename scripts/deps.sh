@@ -4,7 +4,7 @@
 set -eu
 
 PKGS="build-essential libev-dev libnng-dev nng-utils libcjson-dev rsync imagemagick \
-libcmocka-dev libsystemd-dev libsqlite3-dev pkg-config libssl-dev"
+libcmocka-dev libsystemd-dev libsqlite3-dev sqlite3 pkg-config libssl-dev"
 
 missing=
 for p in $PKGS; do
