@@ -468,6 +468,13 @@ store_open(struct store **out, const char *path, enum store_durability dur,
 	TAILQ_INIT(&st->local);
 	st->epoch = 1;
 
+	/*
+	 * SQLite counts its memory under a global mutex on every allocation
+	 * unless told not to; nothing here reads the count. Only possible
+	 * before SQLite initializes: a second store_open (tests) gets
+	 * SQLITE_MISUSE, harmlessly.
+	 */
+	(void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 	rc = sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE |
 	    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK) {
@@ -484,7 +491,17 @@ store_open(struct store **out, const char *path, enum store_durability dur,
 	 * A damaged file shows here, before anything is written to it: the
 	 * first read of the schema, or the quick check, fails.
 	 */
+	/*
+	 * Pages of 1 KiB (SQLite's default is 4): a group commit writes
+	 * each page it changed to the WAL whole, and a group of small jobs
+	 * changes a few rows of the table and one entry of each index, so
+	 * the WAL bytes of a commit follow the page size. Measured
+	 * process/none 0.74 -> 0.80 (512: 0.80, 2048: 0.76), store thread
+	 * 9.4 -> 8.2 us a job. It applies only to a file being created: an
+	 * existing store keeps its size (changing it means a full VACUUM).
+	 */
 	if ((rv = store_int(st, "PRAGMA schema_version", 0, &check,
+	    cause)) != 0 || (rv = store_exec(st, "PRAGMA page_size = 1024",
 	    cause)) != 0 || (rv = store_exec(st, "PRAGMA journal_mode = WAL",
 	    cause)) != 0)
 		goto damaged;
