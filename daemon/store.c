@@ -543,10 +543,18 @@ store_open(struct store **out, const char *path, enum store_durability dur,
 	    (rv = store_prepare(st, &st->st_get_key, "SELECT " STORE_COLUMNS
 	    " FROM jobs WHERE key = ?1 AND state = 'succeeded' ORDER BY id "
 	    "DESC LIMIT 1", cause)) != 0 ||
+	    /*
+	     * A job is created before it finishes, so "created < ?1" adds
+	     * no condition but lets SQLite walk the created index over the
+	     * old rows alone: retention runs every minute, and read the
+	     * whole history each time without it, holding up the group
+	     * commits meanwhile. (A clock set back between a job's start
+	     * and its end delays its removal by as much.)
+	     */
 	    (rv = store_prepare(st, &st->st_forget, "DELETE FROM jobs WHERE "
 	    "state NOT IN ('queued', 'running') AND finished > 0 AND "
-	    "finished < ?1 AND (?2 IS NULL OR state = ?2) AND (?3 IS NULL OR "
-	    "uid = ?3)", cause)) != 0 ||
+	    "finished < ?1 AND created < ?1 AND (?2 IS NULL OR state = ?2) "
+	    "AND (?3 IS NULL OR uid = ?3)", cause)) != 0 ||
 	    (rv = store_prepare(st, &st->st_begin, "BEGIN IMMEDIATE",
 	    cause)) != 0 ||
 	    (rv = store_prepare(st, &st->st_commit, "COMMIT", cause)) != 0)

@@ -312,6 +312,14 @@ if command -v sqlite3 >/dev/null 2>&1; then
 	    "EXPLAIN QUERY PLAN SELECT id FROM jobs WHERE 1 AND \
 	    state = 'cancelled' AND state != 'succeeded' ORDER BY id DESC")" \
 	    "a list of cancelled jobs reads the state index"
+	# Retention's delete (store.c) walks the old rows of the created
+	# index, not the whole history.
+	assert_match "INDEX jobs_created" "$(sqlite3 "$old/jobs.db" \
+	    "EXPLAIN QUERY PLAN DELETE FROM jobs WHERE state NOT IN \
+	    ('queued', 'running') AND finished > 0 AND finished < 5 AND \
+	    created < 5 AND (NULL IS NULL OR state = NULL) AND \
+	    (NULL IS NULL OR uid = NULL)")" \
+	    "retention reads the created index"
 fi
 
 # ---- without a store, the filters work on memory.
