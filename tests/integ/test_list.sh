@@ -286,6 +286,11 @@ assert_status 0 asyncctl --json list --limit 1000
 assert_eq "$live" "$(ids_line "$ASSERT_OUT")" "forgotten, after a restart"
 assert_status 1 asyncctl status "$(echo "$echoes" | awk '{ print $NF }')"
 testd_stop
+# A store the daemon created has 1 KiB pages (store.c: WAL bytes a commit).
+if command -v sqlite3 >/dev/null 2>&1; then
+	assert_eq 1024 "$(sqlite3 "$state/jobs.db" 'PRAGMA page_size')" \
+	    "the page size of a new store"
+fi
 
 # ---- a schema 1 database is migrated, and list reads it.
 old=$(mktemp -d "$_TESTD_TMP/old.XXXXXX")
@@ -300,6 +305,8 @@ testd_stop
 if command -v sqlite3 >/dev/null 2>&1; then
 	assert_eq 4 "$(sqlite3 "$old/jobs.db" 'PRAGMA user_version')" \
 	    "the schema version after migrating"
+	assert_eq 4096 "$(sqlite3 "$old/jobs.db" 'PRAGMA page_size')" \
+	    "a migrated store keeps its page size"
 	assert_match jobs_created "$(sqlite3 "$old/jobs.db" \
 	    "SELECT name FROM sqlite_master WHERE type = 'index'")" \
 	    "the indexes list uses"
