@@ -16,11 +16,21 @@
  *
  * The raw baselines fork: this program is no daemon, and it forks before
  * it has any thread.
+ *
+ * Placement. On a VM a wake-up that crosses CPUs costs some 60 us (the
+ * sleeping CPU has to be woken), one on the same CPU a few: left to the
+ * scheduler, each pair of a run lands one way or the other by chance,
+ * and the ratio of two such figures swung from 0.1 to 20 between runs.
+ * So with two CPUs or more, the caller (the loop, the raw caller) runs on
+ * CPU 0 and its peer (the pool's thread and workers, the raw thread and
+ * echo processes) on CPU 1, for both sides of every ratio: a peer
+ * inherits the affinity of the thread that starts it.
  */
 #include <sys/socket.h>
 #include <sys/wait.h>
 
 #include <errno.h>
+#include <sched.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -29,6 +39,20 @@
 
 static struct ev_loop	*bench_loop;
 static bool		 bench_done;
+
+/* The calling thread, and what it starts from now on, onto one CPU. */
+static void
+bench_pin(int cpu)
+{
+	cpu_set_t	set;
+
+	if (sysconf(_SC_NPROCESSORS_ONLN) < 2)
+		return;
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	if (sched_setaffinity(0, sizeof set, &set) == -1)
+		perror("bench: sched_setaffinity");
+}
 
 /* ---- thread pool ------------------------------------------------------ */
 
@@ -85,8 +109,10 @@ bench_thread(size_t n)
 	bench_loop = ev_default_loop(0);
 	inbox_init(&inbox, bench_loop);
 	inbox_start(&inbox);
+	bench_pin(1);
 	if (pool_thread_start(&pool, 1, &inbox) != 0)
 		return (1);
+	bench_pin(0);
 	for (i = 0; i < n + warm; i++) {
 		t0 = bench_now();
 		bench_done = false;
@@ -101,7 +127,9 @@ bench_thread(size_t n)
 	inbox_stop(&inbox);
 	inbox_fini(&inbox);
 
+	bench_pin(1);
 	pthread_create(&t, NULL, bench_raw_main, NULL);
+	bench_pin(0);
 	for (i = 0; i < n + warm; i++) {
 		t0 = bench_now();
 		pthread_mutex_lock(&bench_raw.lock);
@@ -236,9 +264,11 @@ bench_process(const char *exe, const char *dir, size_t n, double seconds)
 	pl = calloc(n, sizeof *pl);
 	rl = calloc(n, sizeof *rl);
 	/* The raw pairs first, before this process has any thread. */
+	bench_pin(1);
 	for (i = 0; i < 3; i++)
 		if ((pids[i] = bench_echo_start(&fds[i])) == -1)
 			return (1);
+	bench_pin(0);
 	for (i = 0; i < n + warm; i++) {
 		t0 = bench_now();
 		if (bench_echo_call(fds[0]) != 0)
@@ -265,8 +295,11 @@ bench_process(const char *exe, const char *dir, size_t n, double seconds)
 	bench_loop = ev_default_loop(0);
 	inbox_init(&inbox, bench_loop);
 	inbox_start(&inbox);
+	/* The spawning threads, so the workers they start, on CPU 1. */
+	bench_pin(1);
 	if (proc_start(&procs, bench_loop, &inbox) != 0)
 		return (1);
+	bench_pin(0);
 	pool_proc_start(&pool, bench_loop, procs, &cfg);
 	memset(bc, 0, sizeof bc);
 	for (i = 0; i < 2; i++) {
