@@ -1075,14 +1075,14 @@ store_commit(struct store *st, struct store_ops *ops)
 /*
  * Store thread, after each group: keeps the WAL from filling a small disk
  * by itself. SQLite checkpoints on its own only past wal_autocheckpoint
- * pages (32 MiB), and a WAL that has taken the last free space can never
- * be checkpointed (the database file cannot grow to take its pages), so
- * no write would succeed again until a restart. So once the WAL holds
- * half the space left, it is checkpointed and truncated while the
- * database can still grow; on a roomy disk this never happens, and on a
- * nearly full one it costs a checkpoint every few groups. It also runs
- * while writes fail, in case the checkpoint only rewrites pages the file
- * has (freeing the WAL's space for the writes retried).
+ * pages (8 MiB of 1 KiB pages), and a WAL that has taken the last free
+ * space can never be checkpointed (the database file cannot grow to take
+ * its pages), so no write would succeed again until a restart. So once
+ * the WAL holds half the space left, it is checkpointed and truncated
+ * while the database can still grow; on a roomy disk this never happens,
+ * and on a nearly full one it costs a checkpoint every few groups. It
+ * also runs while writes fail, in case the checkpoint only rewrites pages
+ * the file has (freeing the WAL's space for the writes retried).
  */
 static void
 store_wal_room(struct store *st, bool failed)
