@@ -248,21 +248,34 @@ jobtab_unbind_key(struct jobtab *tab, struct job *job)
 	tab->nkeys--;
 }
 
+/* Moves job's count to state. */
+static void
+jobtab_recount(struct jobtab *tab, struct job *job, enum proto_state state)
+{
+	tab->counts[job->state]--;
+	tab->counts[state]++;
+	job->state = state;
+}
+
+/* A finished job's footprint, now with its result, into finished_bytes. */
+static void
+jobtab_measure(struct jobtab *tab, struct job *job)
+{
+	job->bytes = job_footprint(job);
+	tab->finished_bytes += job->bytes;
+}
+
 void
 jobtab_set_state(struct jobtab *tab, struct job *job, enum proto_state state)
 {
 	if (proto_state_terminal(job->state))
 		fatalx("%s: job %" PRIu64 " is already %s", __func__, job->id,
 		    proto_state_name(job->state));
-	tab->counts[job->state]--;
-	tab->counts[state]++;
-	job->state = state;
+	jobtab_recount(tab, job, state);
 	if (proto_state_terminal(state)) {
 		jobtab_finished_add(tab, job);
-		/* Now with its result. */
 		tab->live_bytes -= job->bytes;
-		job->bytes = job_footprint(job);
-		tab->finished_bytes += job->bytes;
+		jobtab_measure(tab, job);
 	}
 }
 
@@ -272,10 +285,7 @@ jobtab_refinish(struct jobtab *tab, struct job *job, enum proto_state state)
 	if (!proto_state_terminal(job->state) || !proto_state_terminal(state))
 		fatalx("%s: job %" PRIu64 " is %s", __func__, job->id,
 		    proto_state_name(job->state));
-	tab->counts[job->state]--;
-	tab->counts[state]++;
-	job->state = state;
+	jobtab_recount(tab, job, state);
 	tab->finished_bytes -= job->bytes;
-	job->bytes = job_footprint(job);
-	tab->finished_bytes += job->bytes;
+	jobtab_measure(tab, job);
 }

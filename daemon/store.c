@@ -71,7 +71,10 @@
  */
 #define STORE_SCHEMA	4
 
-/* Free pages given back after a group that deleted rows (4 KiB each). */
+/*
+ * Free pages given back after a group that deleted rows (1 KiB each in a
+ * store this daemon created, 4 KiB in an older one).
+ */
 #define STORE_VACUUM_PAGES	"256"
 
 /* How long a failed group waits before its retried writes go again. */
@@ -490,8 +493,7 @@ store_open(struct store **out, const char *path, enum store_durability dur,
 	/*
 	 * A damaged file shows here, before anything is written to it: the
 	 * first read of the schema, or the quick check, fails.
-	 */
-	/*
+	 *
 	 * Pages of 1 KiB (SQLite's default is 4): a group commit writes
 	 * each page it changed to the WAL whole, and a group of small jobs
 	 * changes a few rows of the table and one entry of each index, so
