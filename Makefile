@@ -8,7 +8,8 @@
 #   make bench      measure round trips and throughput against raw nng
 #   make bench-exec exec jobs against raw posix_spawn only (ROUNDS=9)
 #   make install    PREFIX=/usr/local DESTDIR=
-#   make deps       install the Debian packages the build needs
+#   make deps       install the Debian packages the build needs (make
+#                   deps-bench: and task-spooler, which make bench compares)
 
 VERSION		= 0.1.0
 SOVERSION	= 0
@@ -64,7 +65,7 @@ endif
 
 PROTO_SRCS	= proto/err.c proto/proto.c proto/req.c proto/reply.c proto/base64.c \
 		  proto/event.c proto/addr.c
-LIB_SRCS	= lib/client.c lib/job.c lib/future.c lib/output.c
+LIB_SRCS	= lib/client.c lib/direct.c lib/job.c lib/future.c lib/output.c
 DAEMON_CORE_SRCS = daemon/log.c daemon/xmalloc.c daemon/inbox.c \
 		  daemon/coro.c daemon/jobtab.c daemon/job.c daemon/sched.c \
 		  daemon/ad.c daemon/registry.c daemon/builtin.c \
@@ -112,7 +113,7 @@ BENCH_BINS	= $(BUILD)/bench/bench_asyncd $(BUILD)/bench/bench_nng \
 
 .PHONY: all check check-thread check-aarch64 demo bench bench-exec install \
 	uninstall \
-	deps clean tests valgrind check-stress
+	deps deps-bench clean tests valgrind check-stress
 UNITS		= $(BUILD)/systemd/asyncd.service \
 		  $(BUILD)/systemd/asyncd-user.service
 
@@ -286,7 +287,7 @@ demo: deps all
 bench-exec: deps all $(BUILD)/bench/bench_asyncd $(BUILD)/bench/bench_spawn
 	BUILD=$(BUILD) bench/exec.sh
 
-bench: deps all $(BENCH_BINS) $(BUILD)/tests/loadgen \
+bench: deps-bench all $(BENCH_BINS) $(BUILD)/tests/loadgen \
     $(BUILD)/tests/plugins/t.so $(BUILD)/tests/tcpserv
 	BUILD=$(BUILD) bench/run.sh
 	BUILD=$(BUILD) bench/durability.sh
@@ -305,6 +306,9 @@ $(BUILD)/bench/%: bench/%.c bench/bench.h $(LIB_A)
 
 deps:
 	@scripts/deps.sh
+
+deps-bench:
+	@scripts/deps.sh bench
 
 # ---- installing --------------------------------------------------------
 

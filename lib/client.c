@@ -131,23 +131,33 @@
 #define CLIENT_BACKOFF_MIN	0.010
 #define CLIENT_BACKOFF_MAX	1.0
 
-/* A context and the aio that drives it, kept together for reuse. */
+/*
+ * A context and the aio that drives it, kept together for reuse; or, on a
+ * direct client, a connection of its own.
+ */
 struct client_slot {
 	nng_ctx			 ctx;
 	nng_aio			*aio;
+	struct direct		 direct;
+	bool			 is_direct;
 	bool			 closed;	/* by asyncd_close */
 	LIST_ENTRY(client_slot)	 entry;		/* idle or busy */
 };
 LIST_HEAD(client_slots, client_slot);
 
 struct asyncd {
-	nng_socket		 sock;
+	nng_socket		 sock;		/* once sock_open */
 	nng_dialer		 dialer;
 	char			 url[PROTO_URL_MAX];
+	/* Direct: requests on connections of their own (direct.c). */
+	bool			 direct;
+	char			 path[PROTO_URL_MAX];
 
 	/* The lock guards everything below it. */
 	pthread_mutex_t		 lock;
 	pthread_cond_t		 drained;	/* closing, inflight 0 */
+	pthread_cond_t		 wake;		/* a direct abort */
+	bool			 sock_open;	/* nng's socket and dialer */
 	double			 timeout;	/* < 0: none */
 	double			 connect;	/* < 0: as timeout */
 	struct client_slots	 idle;		/* for the next request */
@@ -238,11 +248,22 @@ client_connect_ms(struct asyncd *c)
 	return (client_ms(client_connect(c)));
 }
 
+static int	client_sock_open(struct asyncd *);
+
 int
 client_ctx_open(struct asyncd *c, nng_ctx *ctx)
 {
 	int	rv;
 
+	/* A direct client starts nng only for what needs it: a future. */
+	pthread_mutex_lock(&c->lock);
+	if (c->closing)
+		rv = ASYNCD_ECLOSED;
+	else
+		rv = c->sock_open ? 0 : client_sock_open(c);
+	pthread_mutex_unlock(&c->lock);
+	if (rv != 0)
+		return (rv);
 	if ((rv = nng_ctx_open(ctx, c->sock)) != 0)
 		return (rv == NNG_ENOMEM ? ASYNCD_ENOMEM : ASYNCD_ECLOSED);
 	/* Contexts copy the socket's setting when opened; say it anyway. */
@@ -254,9 +275,13 @@ client_ctx_open(struct asyncd *c, nng_ctx *ctx)
 static void
 client_slot_free(struct client_slot *slot)
 {
-	if (!slot->closed)
-		(void)nng_ctx_close(slot->ctx);
-	nng_aio_free(slot->aio);
+	if (slot->is_direct)
+		direct_close(&slot->direct);
+	else {
+		if (!slot->closed)
+			(void)nng_ctx_close(slot->ctx);
+		nng_aio_free(slot->aio);
+	}
 	free(slot);
 }
 
@@ -268,6 +293,12 @@ client_slot_create(struct asyncd *c, struct client_slot **out)
 
 	if ((slot = calloc(1, sizeof *slot)) == NULL)
 		return (ASYNCD_ENOMEM);
+	if (c->direct) {
+		slot->is_direct = true;
+		direct_init(&slot->direct);
+		*out = slot;
+		return (0);
+	}
 	if (nng_aio_alloc(&slot->aio, NULL, NULL) != 0) {
 		free(slot);
 		return (ASYNCD_ENOMEM);
@@ -285,12 +316,16 @@ client_slot_create(struct asyncd *c, struct client_slot **out)
 
 /* Closes a busy slot's context, failing its request. Lock held. */
 static void
-client_slot_abort(struct client_slot *slot)
+client_slot_abort(struct asyncd *c, struct client_slot *slot)
 {
-	if (!slot->closed) {
-		slot->closed = true;
+	if (slot->closed)
+		return;
+	slot->closed = true;
+	if (slot->is_direct) {
+		direct_abort(&slot->direct);
+		pthread_cond_broadcast(&c->wake);
+	} else
 		(void)nng_ctx_close(slot->ctx);
-	}
 }
 
 /*
@@ -334,7 +369,7 @@ client_slot_get(struct asyncd *c, struct client_slot **out, double *timeout,
 	LIST_INSERT_HEAD(&c->busy, slot, entry);
 	/* asyncd_close began meanwhile and could not see this one. */
 	if (c->closing)
-		client_slot_abort(slot);
+		client_slot_abort(c, slot);
 	pthread_mutex_unlock(&c->lock);
 	*out = slot;
 	return (0);
@@ -386,13 +421,17 @@ client_left(double deadline)
  * request went out.
  */
 static int
-client_exchange(struct client_slot *slot, const char *text, double deadline,
-    double send_max, nng_msg **reply, bool *sent)
+client_exchange(struct asyncd *c, struct client_slot *slot, const char *text,
+    double deadline, double send_max, nng_msg **reply, bool *sent)
 {
-	nng_msg	*msg;
-	double	 left;
-	int	 rv;
+	struct direct_guard	 g = { &c->lock, &c->wake, &slot->closed };
+	nng_msg			*msg;
+	double			 left;
+	int			 rv;
 
+	if (slot->is_direct)
+		return (direct_exchange(&slot->direct, &g, c->path, text,
+		    deadline, send_max, reply, sent));
 	*sent = false;
 	if ((rv = nng_msg_alloc(&msg, 0)) != 0)
 		return (rv);
@@ -702,7 +741,7 @@ client_attempt(struct asyncd *c, const struct proto_req *req, double hold,
 	}
 	if (timeout >= 0)
 		deadline = client_now() + timeout + hold;
-	rv = client_exchange(slot, text, deadline, connect, &reply, &sent);
+	rv = client_exchange(c, slot, text, deadline, connect, &reply, &sent);
 	free(text);
 	if (client_slot_put(c, slot, rv == 0) && rv != 0)
 		return (ASYNCD_ECLOSED);
@@ -912,40 +951,17 @@ client_wait_one(struct asyncd *c, struct client_poll *p, uint64_t *id,
 	return (rv);
 }
 
-int
-asyncd_open(struct asyncd **out, const char *url)
+/*
+ * Opens nng's socket and starts its dialer, non-blocking: it connects in
+ * the background, daemon up or not. At open, or under c->lock.
+ */
+static int
+client_sock_open(struct asyncd *c)
 {
-	struct asyncd	*c;
-	char		 buf[PROTO_URL_MAX];
-	int		 rv;
+	int	rv;
 
-	if (url == NULL) {
-		if ((rv = proto_client_url(buf, sizeof buf)) != 0)
-			return (rv);
-		url = buf;
-	}
-	if (*url == '\0' || strlen(url) >= sizeof c->url)
-		return (ASYNCD_EINVAL);
-	if ((c = calloc(1, sizeof *c)) == NULL)
+	if ((rv = nng_req0_open(&c->sock)) != 0)
 		return (ASYNCD_ENOMEM);
-	strcpy(c->url, url);
-	c->timeout = CLIENT_TIMEOUT;
-	c->connect = -1;
-	LIST_INIT(&c->idle);
-	LIST_INIT(&c->busy);
-	if (pthread_mutex_init(&c->lock, NULL) != 0) {
-		free(c);
-		return (ASYNCD_ENOMEM);
-	}
-	if (pthread_cond_init(&c->drained, NULL) != 0) {
-		pthread_mutex_destroy(&c->lock);
-		free(c);
-		return (ASYNCD_ENOMEM);
-	}
-	if ((rv = nng_req0_open(&c->sock)) != 0) {
-		rv = ASYNCD_ENOMEM;
-		goto fail;
-	}
 	/* Replies have no size limit (PROTOCOL.md, "Transport"). */
 	(void)nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ, 0);
 	(void)nng_socket_set_ms(c->sock, NNG_OPT_REQ_RESENDTIME,
@@ -959,20 +975,80 @@ asyncd_open(struct asyncd **out, const char *url)
 	    CLIENT_RECONNMINT);
 	(void)nng_dialer_set_ms(c->dialer, NNG_OPT_RECONNMAXT,
 	    CLIENT_RECONNMAXT);
-	/* Non-blocking: connect in the background, daemon up or not. */
 	if ((rv = nng_dialer_start(c->dialer, NNG_FLAG_NONBLOCK)) != 0) {
 		rv = rv == NNG_ENOMEM ? ASYNCD_ENOMEM : ASYNCD_EINVAL;
 		goto close;
 	}
-	*out = c;
+	c->sock_open = true;
 	return (0);
 close:
 	nng_close(c->sock);
+	return (rv);
+}
+
+static int
+client_open(struct asyncd **out, const char *url, bool direct)
+{
+	struct asyncd		*c;
+	pthread_condattr_t	 attr;
+	char			 buf[PROTO_URL_MAX];
+	int			 rv;
+
+	if (url == NULL) {
+		if ((rv = proto_client_url(buf, sizeof buf)) != 0)
+			return (rv);
+		url = buf;
+	}
+	if (*url == '\0' || strlen(url) >= sizeof c->url)
+		return (ASYNCD_EINVAL);
+	if ((c = calloc(1, sizeof *c)) == NULL)
+		return (ASYNCD_ENOMEM);
+	strcpy(c->url, url);
+	c->timeout = CLIENT_TIMEOUT;
+	c->connect = -1;
+	c->direct = direct && direct_path(url, c->path, sizeof c->path);
+	LIST_INIT(&c->idle);
+	LIST_INIT(&c->busy);
+	if (pthread_mutex_init(&c->lock, NULL) != 0) {
+		free(c);
+		return (ASYNCD_ENOMEM);
+	}
+	if (pthread_cond_init(&c->drained, NULL) != 0) {
+		pthread_mutex_destroy(&c->lock);
+		free(c);
+		return (ASYNCD_ENOMEM);
+	}
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	rv = pthread_cond_init(&c->wake, &attr);
+	pthread_condattr_destroy(&attr);
+	if (rv != 0) {
+		rv = ASYNCD_ENOMEM;
+		goto fail;
+	}
+	if (!c->direct && (rv = client_sock_open(c)) != 0) {
+		pthread_cond_destroy(&c->wake);
+		goto fail;
+	}
+	*out = c;
+	return (0);
 fail:
 	pthread_cond_destroy(&c->drained);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
 	return (rv);
+}
+
+int
+asyncd_open(struct asyncd **out, const char *url)
+{
+	return (client_open(out, url, false));
+}
+
+int
+client_open_direct(struct asyncd **out, const char *url)
+{
+	return (client_open(out, url, true));
 }
 
 /*
@@ -1078,7 +1154,7 @@ asyncd_close(struct asyncd *c)
 	c->closing = true;
 	/* Every request in flight now fails with NNG_ECLOSED. */
 	LIST_FOREACH(slot, &c->busy, entry)
-		client_slot_abort(slot);
+		client_slot_abort(c, slot);
 	while (c->inflight > 0)
 		pthread_cond_wait(&c->drained, &c->lock);
 	pthread_mutex_unlock(&c->lock);
@@ -1088,7 +1164,9 @@ asyncd_close(struct asyncd *c)
 		client_slot_free(slot);
 	}
 	/* No thread is inside a context call any more (see above). */
-	client_close_sock(c->sock);
+	if (c->sock_open)
+		client_close_sock(c->sock);
+	pthread_cond_destroy(&c->wake);
 	pthread_cond_destroy(&c->drained);
 	pthread_mutex_destroy(&c->lock);
 	free(c);

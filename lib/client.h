@@ -7,6 +7,7 @@
 #ifndef CLIENT_H
 #define CLIENT_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -169,6 +170,52 @@ double	client_now(void);
  * is NULL or empty.
  */
 void	client_set_errmsg(const char *msg);
+
+/*
+ * Opens a client whose requests on an ipc:// URL travel on connections of
+ * its own (direct.c) rather than through nng, which is then started only
+ * if a future needs it. For a process that makes a request or two and
+ * exits (asyncctl); otherwise as asyncd_open.
+ */
+int	client_open_direct(struct asyncd **out, const char *url);
+
+/* direct.c */
+
+/* One direct connection: a slot's. */
+struct direct {
+	int		 fd;		/* -1: none */
+	uint32_t	 id;		/* of the last request */
+	bool		 greeted;	/* the daemon's SP header was read */
+};
+
+/*
+ * What a direct exchange needs of its handle: the lock under which the
+ * descriptor changes, the condition an abort signals, and the flag that
+ * says it aborted (set under the lock).
+ */
+struct direct_guard {
+	pthread_mutex_t	*lock;
+	pthread_cond_t	*wake;		/* CLOCK_MONOTONIC */
+	const bool	*closed;
+};
+
+/* The socket path of an ipc:// URL, if it fits a unix address. */
+bool	direct_path(const char *url, char *path, size_t size);
+void	direct_init(struct direct *);
+/* Closes the connection; no exchange may be under way. */
+void	direct_close(struct direct *);
+/* Under the guard's lock: wakes an exchange in poll() (asyncd_close). */
+void	direct_abort(struct direct *);
+/*
+ * Sends text as one request on the connection (connecting first, within
+ * send_max seconds and the deadline, if it has none) and receives the
+ * reply before deadline. Returns 0 with *reply set, or an nng error as
+ * client_exchange does; *sent says whether the request went out. After an
+ * error the connection must be closed.
+ */
+int	direct_exchange(struct direct *, const struct direct_guard *,
+	    const char *path, const char *text, double deadline,
+	    double send_max, nng_msg **reply, bool *sent);
 
 /* job.c */
 

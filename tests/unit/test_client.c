@@ -51,6 +51,19 @@
 
 #define NITEMS(a)	(sizeof(a) / sizeof((a)[0]))
 
+/*
+ * main runs every test twice: with clients as asyncd_open makes them (nng),
+ * then with direct ones (client_open_direct, asyncctl's: lib/direct.c)
+ * talking to the same nng REP fake, so both transports meet one contract.
+ */
+static bool	tc_direct;
+
+static int
+tc_open(struct asyncd **c, const char *url)
+{
+	return (tc_direct ? client_open_direct(c, url) : asyncd_open(c, url));
+}
+
 /* Enough workers that held polls never starve the other requests. */
 #define FAKE_WORKERS	12
 #define FAKE_JOBS	256
@@ -936,7 +949,7 @@ test_client_setup(void **state)
 	env = calloc(1, sizeof *env);
 	assert_non_null(env);
 	env->fake = fake_start();
-	assert_int_equal(asyncd_open(&env->c, env->fake->url), 0);
+	assert_int_equal(tc_open(&env->c, env->fake->url), 0);
 	/* Wide, but short enough that a hang fails the test, not the run. */
 	asyncd_set_request_timeout(env->c, 5.0);
 	*state = env;
@@ -967,13 +980,13 @@ test_client_open_url(void **state)
 
 	(void)state;
 	test_client_url(url, sizeof url, "open");
-	assert_int_equal(asyncd_open(&c, url), 0);
+	assert_int_equal(tc_open(&c, url), 0);
 	assert_string_equal(asyncd_url(c), url);
 	asyncd_close(c);
 
 	/* The default honours ASYNCD_SOCKET (through proto/). */
 	setenv("ASYNCD_SOCKET", url, 1);
-	assert_int_equal(asyncd_open(&c, NULL), 0);
+	assert_int_equal(tc_open(&c, NULL), 0);
 	assert_string_equal(asyncd_url(c), url);
 	asyncd_close(c);
 	unsetenv("ASYNCD_SOCKET");
@@ -988,13 +1001,83 @@ test_client_open_bad_url(void **state)
 	char		 big[PROTO_URL_MAX + 8];
 
 	(void)state;
-	assert_int_equal(asyncd_open(&c, "nosuch://x"), ASYNCD_EINVAL);
-	assert_int_equal(asyncd_open(&c, ""), ASYNCD_EINVAL);
+	assert_int_equal(tc_open(&c, "nosuch://x"), ASYNCD_EINVAL);
+	assert_int_equal(tc_open(&c, ""), ASYNCD_EINVAL);
 	memset(big, 'a', sizeof big - 1);
 	memcpy(big, "ipc://", 6);
 	big[sizeof big - 1] = '\0';
-	assert_int_equal(asyncd_open(&c, big), ASYNCD_EINVAL);
+	assert_int_equal(tc_open(&c, big), ASYNCD_EINVAL);
 	assert_null(c);
+}
+
+/*
+ * Something else listens at the socket: a peer that greets as another SP
+ * protocol (PUB, 0x20) and then says nothing. Neither transport may take
+ * it for the daemon: a ping finds no daemon within the connect timeout.
+ */
+struct not_asyncd {
+	int		 fd;
+	atomic_bool	 stop;
+	atomic_int	 greeted;
+};
+
+static void *
+not_asyncd_main(void *arg)
+{
+	static const char	 pub[8] = { 0, 'S', 'P', 0, 0, 0x20, 0, 0 };
+	struct not_asyncd	*na = arg;
+	struct pollfd		 pfd = { .fd = na->fd, .events = POLLIN };
+	int			 c;
+
+	while (!atomic_load(&na->stop)) {
+		if (poll(&pfd, 1, 20) != 1 ||
+		    (c = accept(na->fd, NULL, NULL)) == -1)
+			continue;
+		if (write(c, pub, sizeof pub) == (ssize_t)sizeof pub)
+			atomic_fetch_add(&na->greeted, 1);
+		close(c);
+	}
+	return (NULL);
+}
+
+static void
+test_client_not_asyncd(void **state)
+{
+	struct not_asyncd	 na = { .fd = -1 };
+	struct sockaddr_un	 sun = { .sun_family = AF_UNIX };
+	struct asyncd		*c;
+	pthread_t		 t;
+	char			 url[128], *version = NULL;
+	double			 t0, dt;
+
+	(void)state;
+	test_client_url(url, sizeof url, "notasyncd");
+	assert_true(strlen(url + 6) < sizeof sun.sun_path);
+	memcpy(sun.sun_path, url + 6, strlen(url + 6) + 1);
+	na.fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(na.fd != -1);
+	assert_int_equal(bind(na.fd, (struct sockaddr *)&sun, sizeof sun), 0);
+	assert_int_equal(listen(na.fd, 16), 0);
+	assert_int_equal(pthread_create(&t, NULL, not_asyncd_main, &na), 0);
+
+	assert_int_equal(tc_open(&c, url), 0);
+	asyncd_set_connect_timeout(c, 0.3);
+	asyncd_set_request_timeout(c, 2.0);
+	t0 = test_client_now();
+	assert_int_equal(asyncd_ping(c, &version, NULL, NULL),
+	    ASYNCD_EUNREACHABLE);
+	dt = test_client_now() - t0;
+	assert_null(version);
+	/* Given up at the connect timeout, well before the request's. */
+	assert_true(dt >= 0.25 && dt < 1.9);
+	/* It was asked, and answered as something else. */
+	assert_true(atomic_load(&na.greeted) > 0);
+	asyncd_close(c);
+
+	atomic_store(&na.stop, true);
+	pthread_join(t, NULL);
+	close(na.fd);
+	unlink(sun.sun_path);
 }
 
 static void
@@ -1009,7 +1092,7 @@ test_client_unreachable(void **state)
 	(void)state;
 	test_client_url(url, sizeof url, "nobody");
 	/* Opening succeeds with no daemon: the dialer works in the back. */
-	assert_int_equal(asyncd_open(&c, url), 0);
+	assert_int_equal(tc_open(&c, url), 0);
 	asyncd_set_request_timeout(c, 0.2);
 
 	t0 = test_client_now();
@@ -1054,7 +1137,7 @@ test_client_daemon_late(void **state)
 
 	(void)state;
 	test_client_url(url, sizeof url, "late");
-	assert_int_equal(asyncd_open(&l.c, url), 0);
+	assert_int_equal(tc_open(&l.c, url), 0);
 	asyncd_set_request_timeout(l.c, 5.0);
 	assert_int_equal(pthread_create(&t, NULL, test_client_late_ping, &l),
 	    0);
@@ -1102,7 +1185,7 @@ test_client_daemon_restart(void **state)
 	fk = fake_start();
 	snprintf(url, sizeof url, "%s", fk->url);
 	snprintf(instance, sizeof instance, "%s", fk->instance);
-	assert_int_equal(asyncd_open(&r.c, url), 0);
+	assert_int_equal(tc_open(&r.c, url), 0);
 	asyncd_set_request_timeout(r.c, 5.0);
 	assert_int_equal(pthread_create(&t, NULL, test_client_restart_wait,
 	    &r), 0);
@@ -1111,7 +1194,7 @@ test_client_daemon_restart(void **state)
 	fake_stop(fk);
 	fk = fake_start_as(url, instance);
 	/* The daemon knows the job; cancel it there to end the wait. */
-	assert_int_equal(asyncd_open(&admin, url), 0);
+	assert_int_equal(tc_open(&admin, url), 0);
 	assert_int_equal(asyncd_cancel(admin, JOB_HOLD, 0, NULL), 0);
 	pthread_join(t, NULL);
 	assert_int_equal(r.rv, 0);
@@ -1176,7 +1259,7 @@ test_client_daemon_restart_new_instance(void **state)
 	(void)state;
 	fk = fake_start();
 	snprintf(url, sizeof url, "%s", fk->url);
-	assert_int_equal(asyncd_open(&c, url), 0);
+	assert_int_equal(tc_open(&c, url), 0);
 	asyncd_set_request_timeout(c, 5.0);
 
 	/* asyncd_wait: the first reply's instance is the wait's. */
@@ -1262,7 +1345,7 @@ test_client_wait_daemon_gone(void **state)
 
 	(void)state;
 	fk = fake_start();
-	assert_int_equal(asyncd_open(&g.c, fk->url), 0);
+	assert_int_equal(tc_open(&g.c, fk->url), 0);
 	asyncd_set_request_timeout(g.c, 5.0);
 	asyncd_set_connect_timeout(g.c, 0.3);
 	assert_int_equal(pthread_create(&t, NULL, test_client_gone_wait, &g),
@@ -1407,7 +1490,7 @@ test_client_default_url(void **state)
 	    sizeof want), 0);
 	assert_int_equal(proto_client_url(got, sizeof got), 0);
 	assert_string_equal(got, want);
-	assert_int_equal(asyncd_open(&c, NULL), 0);
+	assert_int_equal(tc_open(&c, NULL), 0);
 	assert_string_equal(asyncd_url(c), want);
 	asyncd_close(c);
 	unsetenv("XDG_RUNTIME_DIR");
@@ -1506,7 +1589,7 @@ test_client_poll_engine(void **state)
 	size_t				 i;
 
 	(void)state;
-	assert_int_equal(asyncd_open(&c, "ipc:///tmp/asyncd-test-engine"), 0);
+	assert_int_equal(tc_open(&c, "ipc:///tmp/asyncd-test-engine"), 0);
 	asyncd_set_request_timeout(c, 5);
 	asyncd_set_connect_timeout(c, 2);
 
@@ -2806,7 +2889,7 @@ test_client_future_no_daemon(void **state)
 
 	(void)state;
 	test_client_url(url, sizeof url, "nobody");
-	assert_int_equal(asyncd_open(&c, url), 0);
+	assert_int_equal(tc_open(&c, url), 0);
 	asyncd_set_request_timeout(c, 0.05);
 	/* Within the connect timeout the future waits for a daemon... */
 	asyncd_set_connect_timeout(c, 30);
@@ -2863,7 +2946,7 @@ test_client_future_daemon_gone(void **state)
 
 	(void)state;
 	fk = fake_start();
-	assert_int_equal(asyncd_open(&c, fk->url), 0);
+	assert_int_equal(tc_open(&c, fk->url), 0);
 	asyncd_set_request_timeout(c, 5.0);
 	asyncd_set_connect_timeout(c, 0.3);
 	assert_int_equal(asyncd_future_open(c, JOB_HOLD, &f), 0);
@@ -3344,7 +3427,7 @@ test_client_follow_restart(void **state)
 	snprintf(url, sizeof url, "%s", fk->url);
 	snprintf(instance, sizeof instance, "%s", fk->instance);
 	memset(&f, 0, sizeof f);
-	assert_int_equal(asyncd_open(&f.c, url), 0);
+	assert_int_equal(tc_open(&f.c, url), 0);
 	asyncd_set_request_timeout(f.c, 5.0);
 	asyncd_set_connect_timeout(f.c, 5.0);
 	fake_add_exec(fk, JOB_OUT);
@@ -3408,6 +3491,7 @@ main(void)
 		cmocka_unit_test(test_client_open_url),
 		cmocka_unit_test(test_client_open_bad_url),
 		cmocka_unit_test(test_client_unreachable),
+		cmocka_unit_test(test_client_not_asyncd),
 		cmocka_unit_test(test_client_daemon_late),
 		cmocka_unit_test(test_client_daemon_restart),
 		cmocka_unit_test(test_client_daemon_restart_new_instance),
@@ -3493,9 +3577,14 @@ main(void)
 	};
 
 	/* A hang is a failure, not a stuck CI job. */
-	alarm(120);
+	alarm(240);
 	/* TEST_FILTER=test_client_future_* runs a subset. */
 	if (getenv("TEST_FILTER") != NULL)
 		cmocka_set_test_filter(getenv("TEST_FILTER"));
-	return (cmocka_run_group_tests(tests, NULL, NULL));
+	if (cmocka_run_group_tests_name("libasyncd over nng", tests, NULL,
+	    NULL) != 0)
+		return (1);
+	tc_direct = true;
+	return (cmocka_run_group_tests_name("libasyncd, direct connections",
+	    tests, NULL, NULL));
 }

@@ -1,0 +1,438 @@
+/*
+ * direct.c: a request and its reply over a unix socket of our own, in the
+ * daemon's wire format, without nng's machinery.
+ *
+ * Design notes.
+ *
+ * asyncctl is a process that lives for one or two requests, and nng made
+ * up most of its life: opening a REQ socket starts fourteen threads, and
+ * the dialer connects and greets the daemon on them, 1.3 ms of the 2.4 ms
+ * an `asyncctl ping` took on a 2-CPU VM, where the whole process without
+ * nng's start takes 1.1. A request needs none of that: the daemon's
+ * socket speaks nng's SP protocol over a unix stream (PROTOCOL.md,
+ * "Transport"), which is short to speak from one thread with blocking
+ * calls under poll() deadlines:
+ *
+ *   - each side first sends 8 bytes: 0x00 'S' 'P' 0x00, its protocol
+ *     number (REQ 0x30, REP 0x31) big-endian in 16 bits, and two zeros;
+ *   - then each message is one byte 0x01, its length in 64 bits
+ *     big-endian, and the message: for REQ and REP a 32-bit request id
+ *     with its top bit set (the REP echoes it), then the body.
+ *
+ * Our greeting and the first request leave in one write; the daemon's
+ * greeting is read before its reply. A connection is kept in its slot
+ * for the next request, as a context is (client.c); one whose exchange
+ * failed is closed, so a late reply can never answer a later request.
+ *
+ * Errors are nng's codes, so that the long-poll engine (client.c) treats
+ * a failure here exactly as it treats one of nng's: NNG_ETIMEDOUT with
+ * sent false when no connection (with the daemon's greeting on it) could
+ * be made in time, as nng's dialer would have kept trying just as long;
+ * NNG_EPROTO, not sent, when the peer greets as something else;
+ * NNG_ECONNRESET when the connection dropped after the request went out;
+ * NNG_ETIMEDOUT with sent true when no reply came in time; NNG_ECLOSED
+ * when asyncd_close aborted it. A kept connection that the daemon closed
+ * since (it restarted) fails on the write, before anything reached a
+ * daemon, and is replaced within the same request.
+ *
+ * Threads: a direct connection is used by the one thread whose request
+ * holds its slot. The descriptor changes only under the handle's lock,
+ * which is also what direct_abort runs under, so an abort never shuts
+ * down a descriptor that has been closed and reused; the abort wakes a
+ * thread in poll() (shutdown) or between connection attempts (the
+ * handle's condition variable).
+ */
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <errno.h>
+#include <math.h>
+#include <poll.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "client.h"
+
+#define DIRECT_SP_REQ		0x30
+#define DIRECT_SP_REP		0x31
+/* A message: type, 64-bit length, then the 32-bit request id. */
+#define DIRECT_HDR		(1 + 8 + 4)
+/* Pauses between connection attempts, as nng's dialer (client.c). */
+#define DIRECT_RETRY_MIN	0.010
+#define DIRECT_RETRY_MAX	0.500
+/* A reply longer than this is not one of the daemon's (64 MiB cap). */
+#define DIRECT_MAX_REPLY	((uint64_t)1 << 30)
+
+static const unsigned char direct_hello[8] = {
+	0x00, 'S', 'P', 0x00, 0x00, DIRECT_SP_REQ, 0x00, 0x00
+};
+
+bool
+direct_path(const char *url, char *path, size_t size)
+{
+	if (strncmp(url, "ipc://", 6) != 0 || url[6] == '\0' ||
+	    strlen(url + 6) >= size ||
+	    strlen(url + 6) >= sizeof(((struct sockaddr_un *)0)->sun_path))
+		return (false);
+	strcpy(path, url + 6);
+	return (true);
+}
+
+void
+direct_init(struct direct *d)
+{
+	memset(d, 0, sizeof *d);
+	d->fd = -1;
+}
+
+void
+direct_close(struct direct *d)
+{
+	if (d->fd != -1)
+		close(d->fd);
+	d->fd = -1;
+}
+
+void
+direct_abort(struct direct *d)
+{
+	if (d->fd != -1)
+		(void)shutdown(d->fd, SHUT_RDWR);
+}
+
+static double
+direct_now(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((double)ts.tv_sec + (double)ts.tv_nsec / 1e9);
+}
+
+/* poll()'s timeout until a deadline: -1 if infinite. */
+static int
+direct_poll_ms(double until)
+{
+	double	left;
+
+	if (isinf(until))
+		return (-1);
+	left = ceil((until - direct_now()) * 1000.0);
+	if (left <= 0)
+		return (0);
+	return (left > INT32_MAX ? INT32_MAX : (int)left);
+}
+
+/* Waits for fd to be ready for events; 0, NNG_ETIMEDOUT or an errno. */
+static int
+direct_wait(int fd, short events, double until)
+{
+	struct pollfd	pfd = { .fd = fd, .events = events };
+	int		n;
+
+	for (;;) {
+		n = poll(&pfd, 1, direct_poll_ms(until));
+		if (n > 0)
+			return (0);	/* ready, or an error the call reports */
+		if (n == 0)
+			return (NNG_ETIMEDOUT);
+		if (errno != EINTR)
+			return (NNG_EINTERNAL);
+	}
+}
+
+/* Under g's lock: has asyncd_close aborted this request? */
+static bool
+direct_closed(const struct direct_guard *g)
+{
+	bool	closed;
+
+	pthread_mutex_lock(g->lock);
+	closed = *g->closed;
+	pthread_mutex_unlock(g->lock);
+	return (closed);
+}
+
+/*
+ * One connection attempt. 0 with d->fd set, NNG_ECLOSED, or an errno
+ * value the caller retries on.
+ */
+static int
+direct_connect_once(struct direct *d, const struct direct_guard *g,
+    const char *path)
+{
+	struct sockaddr_un	sun;
+	int			fd, err = 0;
+
+	memset(&sun, 0, sizeof sun);
+	sun.sun_family = AF_UNIX;
+	strcpy(sun.sun_path, path);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
+	    0)) == -1)
+		return (errno);
+	/* A unix connect never waits: a full backlog is EAGAIN. */
+	if (connect(fd, (struct sockaddr *)&sun, sizeof sun) == -1) {
+		err = errno;
+		close(fd);
+		return (err);
+	}
+	pthread_mutex_lock(g->lock);
+	if (*g->closed) {
+		pthread_mutex_unlock(g->lock);
+		close(fd);
+		return (NNG_ECLOSED);
+	}
+	d->fd = fd;
+	d->greeted = false;
+	pthread_mutex_unlock(g->lock);
+	return (0);
+}
+
+/*
+ * Connects, trying again until `until` as nng's dialer would: 0,
+ * NNG_ETIMEDOUT or NNG_ECLOSED.
+ */
+static int
+direct_connect(struct direct *d, const struct direct_guard *g,
+    const char *path, double until)
+{
+	struct timespec	ts;
+	double		pause = DIRECT_RETRY_MIN, wake;
+	int		rv;
+
+	for (;;) {
+		if ((rv = direct_connect_once(d, g, path)) == 0 ||
+		    rv == NNG_ECLOSED)
+			return (rv);
+		if (direct_now() >= until)
+			return (NNG_ETIMEDOUT);
+		wake = direct_now() + pause;
+		if (wake > until)
+			wake = until;
+		ts.tv_sec = (time_t)wake;
+		ts.tv_nsec = (long)((wake - (double)ts.tv_sec) * 1e9);
+		pthread_mutex_lock(g->lock);
+		rv = 0;
+		while (!*g->closed && rv != ETIMEDOUT)
+			rv = pthread_cond_timedwait(g->wake, g->lock, &ts);
+		rv = *g->closed ? NNG_ECLOSED : 0;
+		pthread_mutex_unlock(g->lock);
+		if (rv != 0)
+			return (rv);
+		pause = pause * 2 > DIRECT_RETRY_MAX ? DIRECT_RETRY_MAX :
+		    pause * 2;
+	}
+}
+
+/* Drops the connection (under the lock: an abort may be looking at it). */
+static void
+direct_drop(struct direct *d, const struct direct_guard *g)
+{
+	pthread_mutex_lock(g->lock);
+	direct_close(d);
+	pthread_mutex_unlock(g->lock);
+}
+
+/*
+ * Writes all of iov before until: 0, NNG_ETIMEDOUT, or an errno value
+ * (EPIPE, ECONNRESET: the daemon closed the connection).
+ */
+static int
+direct_write(int fd, struct iovec *iov, int n, double until)
+{
+	struct msghdr	mh;
+	ssize_t		w;
+	int		rv;
+
+	while (n > 0) {
+		memset(&mh, 0, sizeof mh);
+		mh.msg_iov = iov;
+		mh.msg_iovlen = (size_t)n;
+		if ((w = sendmsg(fd, &mh, MSG_NOSIGNAL)) == -1) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN)
+				return (errno);
+			if ((rv = direct_wait(fd, POLLOUT, until)) != 0)
+				return (rv);
+			continue;
+		}
+		while (n > 0 && (size_t)w >= iov->iov_len) {
+			w -= (ssize_t)iov->iov_len;
+			iov++;
+			n--;
+		}
+		if (n > 0) {
+			iov->iov_base = (char *)iov->iov_base + w;
+			iov->iov_len -= (size_t)w;
+		}
+	}
+	return (0);
+}
+
+/* Reads exactly len bytes before until: 0, NNG_ETIMEDOUT, NNG_ECONNRESET. */
+static int
+direct_read(int fd, void *buf, size_t len, double until)
+{
+	char	*p = buf;
+	ssize_t	 r;
+	int	 rv;
+
+	while (len > 0) {
+		if ((r = read(fd, p, len)) > 0) {
+			p += r;
+			len -= (size_t)r;
+			continue;
+		}
+		if (r == 0)
+			return (NNG_ECONNRESET);
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN)
+			return (NNG_ECONNRESET);
+		if ((rv = direct_wait(fd, POLLIN, until)) != 0)
+			return (rv);
+	}
+	return (0);
+}
+
+static void
+direct_be64(unsigned char *p, uint64_t v)
+{
+	int	i;
+
+	for (i = 7; i >= 0; i--, v >>= 8)
+		p[i] = (unsigned char)(v & 0xff);
+}
+
+static uint64_t
+direct_get_be(const unsigned char *p, int n)
+{
+	uint64_t	v = 0;
+	int		i;
+
+	for (i = 0; i < n; i++)
+		v = (v << 8) | p[i];
+	return (v);
+}
+
+/* Sends the request; 0 once it is out, else as direct_exchange. */
+static int
+direct_send(struct direct *d, const struct direct_guard *g, const char *path,
+    const char *text, double send_until, double deadline)
+{
+	unsigned char	 hdr[DIRECT_HDR];
+	struct iovec	 iov[3];
+	size_t		 len = strlen(text);
+	bool		 fresh;
+	int		 rv, n;
+
+	for (;;) {
+		if ((fresh = d->fd == -1) &&
+		    (rv = direct_connect(d, g, path, send_until)) != 0)
+			return (rv);
+		d->id = (d->id + 1) | 0x80000000u;
+		hdr[0] = 0x01;
+		direct_be64(hdr + 1, (uint64_t)len + 4);
+		hdr[9] = (unsigned char)(d->id >> 24);
+		hdr[10] = (unsigned char)(d->id >> 16);
+		hdr[11] = (unsigned char)(d->id >> 8);
+		hdr[12] = (unsigned char)d->id;
+		n = 0;
+		if (!d->greeted) {
+			iov[n].iov_base = (void *)direct_hello;
+			iov[n++].iov_len = sizeof direct_hello;
+		}
+		iov[n].iov_base = hdr;
+		iov[n++].iov_len = sizeof hdr;
+		iov[n].iov_base = (void *)text;
+		iov[n++].iov_len = len;
+		if ((rv = direct_write(d->fd, iov, n, deadline)) == 0)
+			return (0);
+		direct_drop(d, g);
+		if (direct_closed(g))
+			return (NNG_ECLOSED);
+		/*
+		 * A kept connection the daemon has closed since (a restart):
+		 * nothing of this request reached it, so connect again.
+		 */
+		if (fresh || (rv != EPIPE && rv != ECONNRESET))
+			return (rv == NNG_ETIMEDOUT ? rv : NNG_ECONNRESET);
+	}
+}
+
+/*
+ * Reads the daemon's greeting on a new connection, before until: 0,
+ * NNG_ETIMEDOUT, NNG_ECONNRESET, or NNG_EPROTO when the peer is not an SP
+ * REP socket.
+ */
+static int
+direct_greeting(struct direct *d, double until)
+{
+	unsigned char	hello[8];
+	int		rv;
+
+	if ((rv = direct_read(d->fd, hello, sizeof hello, until)) != 0)
+		return (rv);
+	if (memcmp(hello, direct_hello, 4) != 0 ||
+	    direct_get_be(hello + 4, 2) != DIRECT_SP_REP)
+		return (NNG_EPROTO);
+	d->greeted = true;
+	return (0);
+}
+
+/* Receives the reply to d->id; as direct_exchange. */
+static int
+direct_recv(struct direct *d, double deadline, nng_msg **reply)
+{
+	unsigned char	 hdr[DIRECT_HDR];
+	nng_msg		*msg;
+	uint64_t	 len;
+	int		 rv;
+
+	if ((rv = direct_read(d->fd, hdr, sizeof hdr, deadline)) != 0)
+		return (rv);
+	len = direct_get_be(hdr + 1, 8);
+	if (hdr[0] != 0x01 || len < 4 || len > DIRECT_MAX_REPLY ||
+	    direct_get_be(hdr + 9, 4) != d->id)
+		return (NNG_EPROTO);
+	if (nng_msg_alloc(&msg, (size_t)(len - 4)) != 0)
+		return (NNG_ENOMEM);
+	if ((rv = direct_read(d->fd, nng_msg_body(msg), (size_t)(len - 4),
+	    deadline)) != 0) {
+		nng_msg_free(msg);
+		return (rv);
+	}
+	*reply = msg;
+	return (0);
+}
+
+int
+direct_exchange(struct direct *d, const struct direct_guard *g,
+    const char *path, const char *text, double deadline, double send_max,
+    nng_msg **reply, bool *sent)
+{
+	double	send_until = deadline;
+	int	rv;
+
+	*sent = false;
+	if (send_max >= 0 && direct_now() + send_max < send_until)
+		send_until = direct_now() + send_max;
+	if ((rv = direct_send(d, g, path, text, send_until, deadline)) != 0)
+		return (rv);
+	/*
+	 * The daemon greets before it reads a request, so a connection that
+	 * ends (or stays silent past the connect timeout) before its
+	 * greeting never carried the request to it: not sent, as with nng,
+	 * which sends only on a connection whose greetings are done.
+	 */
+	if (!d->greeted && (rv = direct_greeting(d, send_until)) != 0)
+		return (direct_closed(g) ? NNG_ECLOSED : rv);
+	*sent = true;
+	if ((rv = direct_recv(d, deadline, reply)) != 0 && direct_closed(g))
+		rv = NNG_ECLOSED;
+	return (rv);
+}
