@@ -6,6 +6,8 @@
 #define BENCH_H
 
 #include <math.h>
+#include <sys/resource.h>
+
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -127,9 +129,25 @@ bench_thread_main(void *arg)
 	return (NULL);
 }
 
+/* CPU seconds of this process and of its children that it waited for. */
+static inline double
+bench_cpu(void)
+{
+	struct rusage	self, kids;
+
+	getrusage(RUSAGE_SELF, &self);
+	getrusage(RUSAGE_CHILDREN, &kids);
+	return ((double)(self.ru_utime.tv_sec + self.ru_stime.tv_sec +
+	    kids.ru_utime.tv_sec + kids.ru_stime.tv_sec) +
+	    (double)(self.ru_utime.tv_usec + self.ru_stime.tv_usec +
+	    kids.ru_utime.tv_usec + kids.ru_stime.tv_usec) / 1e6);
+}
+
 /*
  * clients threads, each its own connection, calling back to back for
- * seconds; prints ops_per_s over the wall time from the common start.
+ * seconds; prints ops_per_s over the wall time from the common start, and
+ * cpu_us_per_op, the CPU time this process and the children it reaped
+ * spent meanwhile, per call.
  */
 static inline int
 bench_throughput(const struct bench_client *bc, const char *url,
@@ -139,7 +157,7 @@ bench_throughput(const struct bench_client *bc, const char *url,
 	struct bench_thread	*t;
 	pthread_t		*th;
 	unsigned long		 total = 0;
-	double			 wall;
+	double			 wall, cpu;
 	size_t			 i;
 	int			 failed;
 
@@ -161,12 +179,16 @@ bench_throughput(const struct bench_client *bc, const char *url,
 	}
 	pthread_barrier_wait(&r->start);
 	wall = bench_now();
+	cpu = bench_cpu();
 	for (i = 0; i < clients; i++)
 		pthread_join(th[i], NULL);
 	wall = bench_now() - wall;
+	cpu = bench_cpu() - cpu;
 	for (i = 0; i < clients; i++)
 		total += r->ops[i];
 	printf("ops_per_s=%.0f\n", (double)total / wall);
+	if (total > 0)
+		printf("cpu_us_per_op=%.0f\n", cpu * 1e6 / (double)total);
 	failed = r->failed;
 	pthread_barrier_destroy(&r->start);
 	free(th);

@@ -67,6 +67,9 @@ if [ -n "$tsp" ]; then
 	TS_SOCKET=$tmp/tsp.sock TS_MAXFINISHED=1000
 	TMPDIR=$tmp
 	export TS_SOCKET TS_MAXFINISHED TMPDIR
+	# Its server starts with the first command and outlives the bench
+	# unless told to go.
+	trap '"$tsp" -K >/dev/null 2>&1 || true; bench_cleanup' EXIT INT TERM
 fi
 tsp_true() { "$tsp" true >/dev/null && "$tsp" -w >/dev/null; }
 # seqrun N command...: runs it N times, one after another; ops_per_s=
@@ -177,7 +180,7 @@ if [ -n "$tsp" ]; then
 	    "$(ratio "$(get run.ctl.ops_per_s)" "$(get run.tsp.ops_per_s)")"
 else
 	echo "task-spooler (tsp) is not installed: asyncctl run against"
-	echo "'tsp true; tsp -w' skipped (apt-get install task-spooler)"
+	echo "'tsp true; tsp -w' skipped (make deps-bench installs it)"
 fi
 echo
 printf '%-34s %9s %9s %10s\n' "executors, round trip" "p50 us" "p99 us" \

@@ -1,10 +1,17 @@
 #!/bin/sh
 # Installs the Debian packages that building and testing asyncd need, when
 # any is missing. As root it runs apt-get; otherwise it prints the command.
+#
+#   scripts/deps.sh		what make, make check and make demo need
+#   scripts/deps.sh bench	and what make bench compares asyncd with
+#				(task-spooler, for asyncctl run against tsp)
 set -eu
 
 PKGS="build-essential libev-dev libnng-dev nng-utils libcjson-dev rsync imagemagick \
 libcmocka-dev libsystemd-dev libsqlite3-dev sqlite3 pkg-config libssl-dev"
+if [ "${1:-}" = bench ]; then
+	PKGS="$PKGS task-spooler"
+fi
 
 missing=
 for p in $PKGS; do
