@@ -26,8 +26,6 @@
 #include <unistd.h>
 
 #include "asyncctl.h"
-/* libasyncd's own header: asyncctl links the archive (client_open_direct). */
-#include "client.h"
 
 #ifndef ASYNCD_VERSION
 #define ASYNCD_VERSION	ASYNCD_LIB_VERSION
@@ -420,17 +418,13 @@ asyncctl_check_socket(struct asyncctl *ctl)
 	return (ASYNCCTL_EXIT_UNREACHABLE);
 }
 
-/*
- * Opens the client, once the command's arguments are known to be good. A
- * direct one: asyncctl lives for a request or two, and nng's start would
- * be half its time (lib/direct.c).
- */
+/* Opens the client, once the command's arguments are known to be good. */
 int
 asyncctl_connect(struct asyncctl *ctl)
 {
 	int	rv;
 
-	if ((rv = client_open_direct(&ctl->c, ctl->url)) == 0) {
+	if ((rv = asyncd_open(&ctl->c, ctl->url)) == 0) {
 		asyncd_set_connect_timeout(ctl->c, ctl->connect);
 		return (asyncctl_check_socket(ctl));
 	}

@@ -7,7 +7,10 @@
 #ifndef CLIENT_H
 #define CLIENT_H
 
+#include <sys/types.h>
+
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -172,18 +175,28 @@ double	client_now(void);
 void	client_set_errmsg(const char *msg);
 
 /*
- * Opens a client whose requests on an ipc:// URL travel on connections of
- * its own (direct.c) rather than through nng, which is then started only
- * if a future needs it. For a process that makes a request or two and
- * exits (asyncctl); otherwise as asyncd_open.
+ * asyncd_open, with the transport chosen: direct (what asyncd_open does),
+ * synchronous requests on an ipc:// URL travel on connections of their
+ * own (direct.c) and nng starts only if a future needs it; otherwise
+ * every request goes through nng's socket, opened at once (tests use it
+ * to hold both transports to one contract).
  */
-int	client_open_direct(struct asyncd **out, const char *url);
+int	client_open(struct asyncd **out, const char *url, bool direct);
+/*
+ * Requests the handle has written to the daemon, by either transport and
+ * futures' polls included: counted as each goes out, so a test can tell
+ * that a request is with the daemon, or how many a call took.
+ */
+uint64_t client_sent(struct asyncd *c);
+/* Counts one (future.c, after a send). */
+void	client_note_sent(struct asyncd *c);
 
 /* direct.c */
 
 /* One direct connection: a slot's. */
 struct direct {
 	int		 fd;		/* -1: none */
+	pid_t		 pid;		/* the process that connected it */
 	uint32_t	 id;		/* of the last request */
 	bool		 greeted;	/* the daemon's SP header was read */
 };
@@ -197,6 +210,7 @@ struct direct_guard {
 	pthread_mutex_t	*lock;
 	pthread_cond_t	*wake;		/* CLOCK_MONOTONIC */
 	const bool	*closed;
+	atomic_uint_least64_t *sent;	/* counts requests written */
 };
 
 /* The socket path of an ipc:// URL, if it fits a unix address. */

@@ -310,6 +310,7 @@ future_cb(void *arg)
 			future_lost(f, rv, false);
 			break;
 		}
+		client_note_sent(f->c);
 		f->phase = FUTURE_RECV;
 		nng_aio_set_timeout(f->aio,
 		    client_timeout_ms(f->c, FUTURE_HOLD));

@@ -20,12 +20,13 @@
  *
  * To know that a request has reached the daemon without sleeping (the
  * shutdown test must not signal the daemon before its waiter's request is
- * there), lib_tx_msgs reads nng's own statistics: the number of messages
- * the process has written to its pipes. It also proves asyncd_call is one
- * round trip and that a long wait is re-issued past the daemon's cap.
+ * there), lib_tx_msgs reads libasyncd's own count of the requests its
+ * handle has written. It also proves asyncd_call is one round trip and
+ * that a long wait is re-issued past the daemon's cap.
  */
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/wait.h>
 
 #include <errno.h>
 #include <math.h>
@@ -44,9 +45,9 @@
 #include <unistd.h>
 
 #include <cmocka.h>
-#include <nng/nng.h>
 
 #include "asyncd.h"
+#include "client.h"	/* client_sent: the requests written */
 /* Not daemon/daemon.h, which -Idaemon would find first. */
 #include "../helpers/daemon.h"
 
@@ -224,37 +225,13 @@ lib_teardown(void **state)
 #define ENV	((struct env *)*state)
 
 /*
- * Messages the newest REQ socket in the process (the test's client: the
- * fixture's readiness socket is older, and may still be going away) has
- * written to its pipes, from nng's own statistics.
+ * Requests the test's client has written to the daemon (libasyncd counts
+ * them as they go out, by either transport: client_sent).
  */
 static uint64_t
-lib_tx_msgs(void)
+lib_tx_msgs(struct asyncd *c)
 {
-	nng_stat	*all, *s, *item;
-	uint64_t	 n = 0, sock = 0, id;
-
-	assert_int_equal(nng_stats_get(&all), 0);
-	for (s = nng_stat_child(all); s != NULL; s = nng_stat_next(s)) {
-		if (strcmp(nng_stat_name(s), "socket") != 0 ||
-		    (item = nng_stat_find(s, "protocol")) == NULL ||
-		    strcmp(nng_stat_string(item), "req") != 0 ||
-		    (item = nng_stat_find(s, "id")) == NULL)
-			continue;
-		if ((id = nng_stat_value(item)) > sock)
-			sock = id;
-	}
-	for (s = nng_stat_child(all); s != NULL; s = nng_stat_next(s)) {
-		if (strcmp(nng_stat_name(s), "pipe") != 0 ||
-		    (item = nng_stat_find(s, "socket")) == NULL ||
-		    nng_stat_value(item) != sock)
-			continue;
-		if ((item = nng_stat_find(s, "tx_msgs")) != NULL)
-			n += nng_stat_value(item);
-	}
-	nng_stats_free(all);
-	assert_true(sock != 0);
-	return (n);
+	return (client_sent(c));
 }
 
 /* Submits a job that must be accepted; returns its id. */
@@ -353,6 +330,46 @@ test_lib_ping(void **state)
 	free(events);
 }
 
+/*
+ * A handle used on both sides of a fork: its kept connection is the
+ * parent's, and the child must not speak on it (the replies would cross).
+ * The child's requests go on a connection of its own while the parent
+ * goes on with its own.
+ */
+static void
+test_lib_fork(void **state)
+{
+	struct asyncd_job	*job = NULL;
+	pid_t			 pid;
+	int			 st, i, rv;
+
+	lib_test_name = __func__;
+	assert_int_equal(asyncd_ping(ENV->c, NULL, NULL, NULL), 0);
+	if ((pid = fork()) == 0) {
+		for (i = rv = 0; i < 20 && rv == 0; i++) {
+			rv = asyncd_call(ENV->c, "echo", "\"child\"", NULL, 10,
+			    &job);
+			if (rv == 0 && (asyncd_job_state(job) !=
+			    ASYNCD_SUCCEEDED ||
+			    strcmp(asyncd_job_result(job), "\"child\"") != 0))
+				rv = -1;
+			asyncd_job_free(job);
+		}
+		_exit(rv == 0 ? 0 : 1);
+	}
+	assert_true(pid > 0);
+	for (i = 0; i < 20; i++) {
+		assert_int_equal(asyncd_call(ENV->c, "echo", "\"parent\"", NULL,
+		    10, &job), 0);
+		assert_string_equal(asyncd_job_result(job), "\"parent\"");
+		asyncd_job_free(job);
+	}
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+	assert_int_equal(asyncd_ping(ENV->c, NULL, NULL, NULL), 0);
+}
+
 /* The daemon's identity, with an instance that is its own start's. */
 static void
 test_lib_info(void **state)
@@ -420,20 +437,20 @@ test_lib_call_one_round_trip(void **state)
 	/* Warm the connection up, so that only the call is counted. */
 	assert_int_equal(asyncd_ping(ENV->c, NULL, NULL, NULL), 0);
 
-	tx = lib_tx_msgs();
+	tx = lib_tx_msgs(ENV->c);
 	assert_int_equal(asyncd_call(ENV->c, "echo", "[1,{\"two\":2}]", NULL,
 	    10, &job), 0);
-	assert_int_equal(lib_tx_msgs() - tx, 1);
+	assert_int_equal(lib_tx_msgs(ENV->c) - tx, 1);
 	assert_string_equal(asyncd_state_name(asyncd_job_state(job)),
 	    "succeeded");
 	assert_string_equal(asyncd_job_result(job), "[1,{\"two\":2}]");
 	asyncd_job_free(job);
 
 	/* A job that takes a while is still one request, held. */
-	tx = lib_tx_msgs();
+	tx = lib_tx_msgs(ENV->c);
 	assert_int_equal(asyncd_call(ENV->c, "sleep", "{\"seconds\":0.3}",
 	    NULL, 10, &job), 0);
-	assert_int_equal(lib_tx_msgs() - tx, 1);
+	assert_int_equal(lib_tx_msgs(ENV->c) - tx, 1);
 	assert_int_equal(asyncd_job_state(job), ASYNCD_SUCCEEDED);
 	assert_string_equal(asyncd_job_result(job), "null");
 	asyncd_job_free(job);
@@ -489,7 +506,7 @@ test_lib_wait_past_wait_cap(void **state)
 	lib_test_name = __func__;
 	lib_start(ENV, args);
 	id = lib_submit(ENV->c, "sleep", "{\"seconds\":1}", NULL);
-	tx = lib_tx_msgs();
+	tx = lib_tx_msgs(ENV->c);
 	t0 = lib_now();
 	job = lib_wait(ENV->c, id, ASYNCD_SUCCEEDED);
 	took = lib_now() - t0;
@@ -497,9 +514,9 @@ test_lib_wait_past_wait_cap(void **state)
 	assert_true(took >= 0.9);
 	assert_true(took < 6);
 	/* The daemon held each wait 0.3 s at most: the library asked again. */
-	if (lib_tx_msgs() - tx < 3)
+	if (lib_tx_msgs(ENV->c) - tx < 3)
 		fail_msg("a 1 s wait under a 0.3 s cap took %llu requests",
-		    (unsigned long long)(lib_tx_msgs() - tx));
+		    (unsigned long long)(lib_tx_msgs(ENV->c) - tx));
 }
 
 /*
@@ -1446,12 +1463,12 @@ test_lib_shutdown_answers_waiters(void **state)
 	lib_wait_state(ENV->c, w.id, ASYNCD_RUNNING);
 
 	/* The waiter's request must be with the daemon before the signal. */
-	tx = lib_tx_msgs();
+	tx = lib_tx_msgs(ENV->c);
 	assert_int_equal(pthread_create(&t, NULL, lib_waiter_main, &w), 0);
 	deadline = lib_now() + LIB_POLL_MAX;
-	while (lib_tx_msgs() == tx && lib_now() < deadline)
+	while (lib_tx_msgs(ENV->c) == tx && lib_now() < deadline)
 		lib_sleep(0.005);
-	assert_true(lib_tx_msgs() > tx);
+	assert_true(lib_tx_msgs(ENV->c) > tx);
 	assert_false(atomic_load(&w.finished));
 
 	t0 = lib_now();
@@ -1616,13 +1633,13 @@ test_lib_restart_new_instance(void **state)
 	w.c = c;
 	w.id = lib_submit(c, "sleep", LIB_LONG, NULL);
 	/* Its second poll went out: the first reply named the instance. */
-	tx = lib_tx_msgs();
+	tx = lib_tx_msgs(ENV->c);
 	assert_int_equal(pthread_create(&t, NULL, lib_restart_waiter_main,
 	    &w), 0);
 	deadline = lib_now() + LIB_POLL_MAX;
-	while (lib_tx_msgs() < tx + 2 && lib_now() < deadline)
+	while (lib_tx_msgs(ENV->c) < tx + 2 && lib_now() < deadline)
 		lib_sleep(0.005);
-	assert_true(lib_tx_msgs() >= tx + 2);
+	assert_true(lib_tx_msgs(ENV->c) >= tx + 2);
 
 	assert_int_equal(testd_kill(&ENV->d, SIGKILL), 0);
 	assert_int_equal(testd_stop(&ENV->d), 128 + SIGKILL);
@@ -1693,6 +1710,7 @@ main(void)
 			    lib_teardown)
 		LIB_TEST(test_lib_ping),
 		LIB_TEST(test_lib_info),
+		LIB_TEST(test_lib_fork),
 		LIB_TEST(test_lib_submit_wait_echo),
 		LIB_TEST(test_lib_call_one_round_trip),
 		LIB_TEST(test_lib_wait_timeout_job_goes_on),

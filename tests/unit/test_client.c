@@ -52,16 +52,17 @@
 #define NITEMS(a)	(sizeof(a) / sizeof((a)[0]))
 
 /*
- * main runs every test twice: with clients as asyncd_open makes them (nng),
- * then with direct ones (client_open_direct, asyncctl's: lib/direct.c)
- * talking to the same nng REP fake, so both transports meet one contract.
+ * main runs every test twice: with clients whose every request goes
+ * through nng, then with clients as asyncd_open makes them, whose
+ * synchronous requests travel on direct connections (lib/direct.c), both
+ * against the same nng REP fake, so the two transports meet one contract.
  */
 static bool	tc_direct;
 
 static int
 tc_open(struct asyncd **c, const char *url)
 {
-	return (tc_direct ? client_open_direct(c, url) : asyncd_open(c, url));
+	return (client_open(c, url, tc_direct));
 }
 
 /* Enough workers that held polls never starve the other requests. */
