@@ -100,7 +100,7 @@ printf '%-38s %9s %9s\n' "raw loop: spawner and child" \
     "$(get cpu.sp.1 | median)" "$(get cpu.sp.2 | median)"
 printf '%-38s %9s %9s\n' "asyncd: the daemon" \
     "$(get cpu.daemon.1 | median)" "$(get cpu.daemon.2 | median)"
-printf '%-38s %9s %9s\n' "asyncd: the client (libasyncd, nng)" \
+printf '%-38s %9s %9s\n' "asyncd: the client (libasyncd)" \
     "$(get cpu.client.1 | median)" "$(get cpu.client.2 | median)"
 printf '%-38s %9s %9s\n' "ceiling of exec / baseline, no idle CPU" \
     - "$(get ceil.2 | median)"
