@@ -260,21 +260,52 @@ client_connect_ms(struct asyncd *c)
 	return (client_ms(client_connect(c)));
 }
 
-static int	client_sock_open(struct asyncd *);
+static int	client_sock_new(const char *, nng_socket *, nng_dialer *);
+static void	client_close_sock(nng_socket);
+
+/*
+ * A direct client starts nng only for what needs it, a future: the first
+ * one opens the socket, outside the lock (nng starts its threads there,
+ * and a failed open closes a socket), and the first to finish keeps it.
+ */
+static int
+client_sock_ensure(struct asyncd *c)
+{
+	nng_socket	sock;
+	nng_dialer	dialer;
+	bool		open, closing, extra = true;
+	int		rv;
+
+	pthread_mutex_lock(&c->lock);
+	open = c->sock_open;
+	closing = c->closing;
+	pthread_mutex_unlock(&c->lock);
+	if (closing)
+		return (ASYNCD_ECLOSED);
+	if (open)
+		return (0);
+	if ((rv = client_sock_new(c->url, &sock, &dialer)) != 0)
+		return (rv);
+	pthread_mutex_lock(&c->lock);
+	if (!c->sock_open && !c->closing) {
+		c->sock = sock;
+		c->dialer = dialer;
+		c->sock_open = true;
+		extra = false;
+	}
+	closing = c->closing;
+	pthread_mutex_unlock(&c->lock);
+	if (extra)
+		client_close_sock(sock);
+	return (closing ? ASYNCD_ECLOSED : 0);
+}
 
 int
 client_ctx_open(struct asyncd *c, nng_ctx *ctx)
 {
 	int	rv;
 
-	/* A direct client starts nng only for what needs it: a future. */
-	pthread_mutex_lock(&c->lock);
-	if (c->closing)
-		rv = ASYNCD_ECLOSED;
-	else
-		rv = c->sock_open ? 0 : client_sock_open(c);
-	pthread_mutex_unlock(&c->lock);
-	if (rv != 0)
+	if ((rv = client_sock_ensure(c)) != 0)
 		return (rv);
 	if ((rv = nng_ctx_open(ctx, c->sock)) != 0)
 		return (rv == NNG_ENOMEM ? ASYNCD_ENOMEM : ASYNCD_ECLOSED);
@@ -587,6 +618,9 @@ client_poll_lost(struct client_poll *p, int rv, bool sent, double now)
 	case NNG_ECANCELED:	/* only closing cancels a request */
 		return (client_poll_fail(p, ASYNCD_ECLOSED, NULL));
 	case NNG_ENOMEM:
+		/* Asking again may do it twice. */
+		if (sent && !p->repeatable)
+			return (client_poll_fail(p, ASYNCD_ENOMEM, NULL));
 		return (client_poll_transient(p, ASYNCD_ENOMEM, NULL, now));
 	case NNG_ETIMEDOUT:
 		/* Connected, asked, and no answer: the daemon is stuck. */
@@ -677,6 +711,9 @@ client_poll_next(struct client_poll *p, const struct client_poll_outcome *o)
 	p->msg[0] = '\0';
 	if (o->nng != 0)
 		return (client_poll_lost(p, o->nng, o->sent, now));
+	/* No memory for the reply: the daemon acted, so never twice. */
+	if (o->decode == ASYNCD_ENOMEM && !p->repeatable)
+		return (client_poll_fail(p, ASYNCD_ENOMEM, NULL));
 	if (o->decode == ASYNCD_ENOMEM)
 		return (client_poll_transient(p, ASYNCD_ENOMEM, NULL, now));
 	if (o->decode != 0)
@@ -966,37 +1003,40 @@ client_wait_one(struct asyncd *c, struct client_poll *p, uint64_t *id,
 }
 
 /*
- * Opens nng's socket and starts its dialer, non-blocking: it connects in
- * the background, daemon up or not. At open, or under c->lock.
+ * Opens an nng socket for url and starts its dialer, non-blocking: it
+ * connects in the background, daemon up or not.
  */
 static int
-client_sock_open(struct asyncd *c)
+client_sock_new(const char *url, nng_socket *sockp, nng_dialer *dialerp)
 {
-	int	rv;
+	nng_socket	sock;
+	nng_dialer	dialer;
+	int		rv;
 
-	if ((rv = nng_req0_open(&c->sock)) != 0)
+	if ((rv = nng_req0_open(&sock)) != 0)
 		return (ASYNCD_ENOMEM);
 	/* Replies have no size limit (PROTOCOL.md, "Transport"). */
-	(void)nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ, 0);
-	(void)nng_socket_set_ms(c->sock, NNG_OPT_REQ_RESENDTIME,
+	(void)nng_socket_set_size(sock, NNG_OPT_RECVMAXSZ, 0);
+	(void)nng_socket_set_ms(sock, NNG_OPT_REQ_RESENDTIME,
 	    NNG_DURATION_INFINITE);
-	if ((rv = nng_dialer_create(&c->dialer, c->sock, c->url)) != 0) {
+	if ((rv = nng_dialer_create(&dialer, sock, url)) != 0) {
 		rv = rv == NNG_ENOMEM ? ASYNCD_ENOMEM : ASYNCD_EINVAL;
 		goto close;
 	}
-	(void)nng_dialer_set_size(c->dialer, NNG_OPT_RECVMAXSZ, 0);
-	(void)nng_dialer_set_ms(c->dialer, NNG_OPT_RECONNMINT,
+	(void)nng_dialer_set_size(dialer, NNG_OPT_RECVMAXSZ, 0);
+	(void)nng_dialer_set_ms(dialer, NNG_OPT_RECONNMINT,
 	    CLIENT_RECONNMINT);
-	(void)nng_dialer_set_ms(c->dialer, NNG_OPT_RECONNMAXT,
+	(void)nng_dialer_set_ms(dialer, NNG_OPT_RECONNMAXT,
 	    CLIENT_RECONNMAXT);
-	if ((rv = nng_dialer_start(c->dialer, NNG_FLAG_NONBLOCK)) != 0) {
+	if ((rv = nng_dialer_start(dialer, NNG_FLAG_NONBLOCK)) != 0) {
 		rv = rv == NNG_ENOMEM ? ASYNCD_ENOMEM : ASYNCD_EINVAL;
 		goto close;
 	}
-	c->sock_open = true;
+	*sockp = sock;
+	*dialerp = dialer;
 	return (0);
 close:
-	nng_close(c->sock);
+	nng_close(sock);
 	return (rv);
 }
 
@@ -1040,9 +1080,12 @@ client_open(struct asyncd **out, const char *url, bool direct)
 		rv = ASYNCD_ENOMEM;
 		goto fail;
 	}
-	if (!c->direct && (rv = client_sock_open(c)) != 0) {
-		pthread_cond_destroy(&c->wake);
-		goto fail;
+	if (!c->direct) {
+		if ((rv = client_sock_new(c->url, &c->sock, &c->dialer)) != 0) {
+			pthread_cond_destroy(&c->wake);
+			goto fail;
+		}
+		c->sock_open = true;
 	}
 	*out = c;
 	return (0);

@@ -23,8 +23,9 @@
  *     big-endian, and the message: for REQ and REP a 32-bit request id
  *     with its top bit set (the REP echoes it), then the body.
  *
- * Our greeting and the first request leave in one write; the daemon's
- * greeting is read before its reply. A connection is kept in its slot
+ * On a new connection the greetings go first, and the request only once
+ * the daemon's has come, so that whether a request went out is known
+ * exactly: one never written cannot have run. A connection is kept in its slot
  * for the next request, as a context is (client.c); one whose exchange
  * failed is closed, so a late reply can never answer a later request.
  * Each thread with a request under way has a slot, so threads never wait
@@ -34,13 +35,16 @@
  * Errors are nng's codes, so that the long-poll engine (client.c) treats
  * a failure here exactly as it treats one of nng's: NNG_ETIMEDOUT with
  * sent false when no connection (with the daemon's greeting on it) could
- * be made in time, as nng's dialer would have kept trying just as long;
- * NNG_EPROTO, not sent, when the peer greets as something else;
- * NNG_ECONNRESET when the connection dropped after the request went out;
- * NNG_ETIMEDOUT with sent true when no reply came in time; NNG_ECLOSED
- * when asyncd_close aborted it. A kept connection that the daemon closed
- * since (it restarted) fails on the write, before anything reached a
- * daemon, and is replaced within the same request.
+ * be made in time, as nng's dialer would have kept trying just as long
+ * (a daemon that accepted has at least DIRECT_GREET_MIN to greet, since
+ * nng's dialer had been connecting from asyncd_open on); NNG_EPROTO, not
+ * sent, when the peer greets as something else; NNG_ECONNRESET when the
+ * connection dropped once any of the request was written (the daemon
+ * drops one far over --max-msg mid-request); NNG_ETIMEDOUT with sent true
+ * when no reply came in time; NNG_ECLOSED when asyncd_close aborted it. A
+ * kept connection that the daemon closed since (it restarted) fails on
+ * the write before a byte of the request leaves, and is replaced within
+ * the same request.
  *
  * Threads: a direct connection is used by the one thread whose request
  * holds its slot. The descriptor changes only under the handle's lock,
@@ -72,6 +76,8 @@
 #define DIRECT_RETRY_MAX	0.500
 /* A reply longer than this is not one of the daemon's (64 MiB cap). */
 #define DIRECT_MAX_REPLY	((uint64_t)1 << 30)
+/* The least time a daemon that accepted the connection has to greet. */
+#define DIRECT_GREET_MIN	0.5
 
 static const unsigned char direct_hello[8] = {
 	0x00, 'S', 'P', 0x00, 0x00, DIRECT_SP_REQ, 0x00, 0x00
@@ -106,7 +112,8 @@ direct_close(struct direct *d)
 void
 direct_abort(struct direct *d)
 {
-	if (d->fd != -1)
+	/* Not a socket a parent before fork() is still using. */
+	if (d->fd != -1 && d->pid == getpid())
 		(void)shutdown(d->fd, SHUT_RDWR);
 }
 
@@ -125,15 +132,21 @@ direct_poll_ms(double until)
 {
 	double	left;
 
-	if (isinf(until))
+	if (until == INFINITY)
 		return (-1);
 	left = ceil((until - direct_now()) * 1000.0);
-	if (left <= 0)
+	if (!(left > 0))
 		return (0);
 	return (left > INT32_MAX ? INT32_MAX : (int)left);
 }
 
-/* Waits for fd to be ready for events; 0, NNG_ETIMEDOUT or an errno. */
+/*
+ * Below, the helpers speak errno values (ETIMEDOUT, ECONNRESET, EPROTO,
+ * ENOMEM; ECANCELED for an abort by asyncd_close), and direct_exchange
+ * alone turns them into nng's codes.
+ */
+
+/* Waits for fd to be ready for events; 0, ETIMEDOUT or an errno. */
 static int
 direct_wait(int fd, short events, double until)
 {
@@ -145,9 +158,9 @@ direct_wait(int fd, short events, double until)
 		if (n > 0)
 			return (0);	/* ready, or an error the call reports */
 		if (n == 0)
-			return (NNG_ETIMEDOUT);
+			return (ETIMEDOUT);
 		if (errno != EINTR)
-			return (NNG_EINTERNAL);
+			return (errno);
 	}
 }
 
@@ -163,10 +176,7 @@ direct_closed(const struct direct_guard *g)
 	return (closed);
 }
 
-/*
- * One connection attempt. 0 with d->fd set, NNG_ECLOSED, or an errno
- * value the caller retries on.
- */
+/* One connection attempt: 0 with d->fd set, ECANCELED, or an errno. */
 static int
 direct_connect_once(struct direct *d, const struct direct_guard *g,
     const char *path)
@@ -184,13 +194,13 @@ direct_connect_once(struct direct *d, const struct direct_guard *g,
 	if (connect(fd, (struct sockaddr *)&sun, sizeof sun) == -1) {
 		err = errno;
 		close(fd);
-		return (err);
+		return (err == ECANCELED ? ECONNREFUSED : err);
 	}
 	pthread_mutex_lock(g->lock);
 	if (*g->closed) {
 		pthread_mutex_unlock(g->lock);
 		close(fd);
-		return (NNG_ECLOSED);
+		return (ECANCELED);
 	}
 	d->fd = fd;
 	d->pid = getpid();
@@ -200,8 +210,8 @@ direct_connect_once(struct direct *d, const struct direct_guard *g,
 }
 
 /*
- * Connects, trying again until `until` as nng's dialer would: 0,
- * NNG_ETIMEDOUT or NNG_ECLOSED.
+ * Connects, trying again until `until` at the pace of nng's dialer: 0,
+ * ETIMEDOUT or ECANCELED.
  */
 static int
 direct_connect(struct direct *d, const struct direct_guard *g,
@@ -213,10 +223,10 @@ direct_connect(struct direct *d, const struct direct_guard *g,
 
 	for (;;) {
 		if ((rv = direct_connect_once(d, g, path)) == 0 ||
-		    rv == NNG_ECLOSED)
+		    rv == ECANCELED)
 			return (rv);
 		if (direct_now() >= until)
-			return (NNG_ETIMEDOUT);
+			return (ETIMEDOUT);
 		wake = direct_now() + pause;
 		if (wake > until)
 			wake = until;
@@ -226,7 +236,7 @@ direct_connect(struct direct *d, const struct direct_guard *g,
 		rv = 0;
 		while (!*g->closed && rv != ETIMEDOUT)
 			rv = pthread_cond_timedwait(g->wake, g->lock, &ts);
-		rv = *g->closed ? NNG_ECLOSED : 0;
+		rv = *g->closed ? ECANCELED : 0;
 		pthread_mutex_unlock(g->lock);
 		if (rv != 0)
 			return (rv);
@@ -245,16 +255,18 @@ direct_drop(struct direct *d, const struct direct_guard *g)
 }
 
 /*
- * Writes all of iov before until: 0, NNG_ETIMEDOUT, or an errno value
- * (EPIPE, ECONNRESET: the daemon closed the connection).
+ * Writes all of iov before until: 0, ETIMEDOUT, or an errno value (EPIPE,
+ * ECONNRESET: the daemon closed the connection). *wrote says whether any
+ * byte went out.
  */
 static int
-direct_write(int fd, struct iovec *iov, int n, double until)
+direct_write(int fd, struct iovec *iov, int n, double until, bool *wrote)
 {
 	struct msghdr	mh;
 	ssize_t		w;
 	int		rv;
 
+	*wrote = false;
 	while (n > 0) {
 		memset(&mh, 0, sizeof mh);
 		mh.msg_iov = iov;
@@ -268,6 +280,7 @@ direct_write(int fd, struct iovec *iov, int n, double until)
 				return (rv);
 			continue;
 		}
+		*wrote = true;
 		while (n > 0 && (size_t)w >= iov->iov_len) {
 			w -= (ssize_t)iov->iov_len;
 			iov++;
@@ -281,7 +294,7 @@ direct_write(int fd, struct iovec *iov, int n, double until)
 	return (0);
 }
 
-/* Reads exactly len bytes before until: 0, NNG_ETIMEDOUT, NNG_ECONNRESET. */
+/* Reads exactly len bytes before until: 0, ETIMEDOUT or ECONNRESET. */
 static int
 direct_read(int fd, void *buf, size_t len, double until)
 {
@@ -296,13 +309,13 @@ direct_read(int fd, void *buf, size_t len, double until)
 			continue;
 		}
 		if (r == 0)
-			return (NNG_ECONNRESET);
+			return (ECONNRESET);
 		if (errno == EINTR)
 			continue;
 		if (errno != EAGAIN)
-			return (NNG_ECONNRESET);
+			return (ECONNRESET);
 		if ((rv = direct_wait(fd, POLLIN, until)) != 0)
-			return (rv);
+			return (rv == ETIMEDOUT ? rv : ECONNRESET);
 	}
 	return (0);
 }
@@ -327,17 +340,61 @@ direct_get_be(const unsigned char *p, int n)
 	return (v);
 }
 
-/* Sends the request; 0 once it is out, else as direct_exchange. */
+/*
+ * A new connection: connects (until `until`), sends our greeting and
+ * reads the daemon's. 0, ETIMEDOUT, ECONNRESET, EPROTO (something other
+ * than an SP REP socket answered) or ECANCELED; on failure the connection
+ * is gone. A daemon that accepted gets DIRECT_GREET_MIN to greet however
+ * short the connect timeout: nng's dialer, which this stands in for,
+ * connected in the background from asyncd_open on.
+ */
+static int
+direct_open(struct direct *d, const struct direct_guard *g, const char *path,
+    double until, double deadline)
+{
+	unsigned char	 hello[8];
+	struct iovec	 iov = { (void *)direct_hello, sizeof direct_hello };
+	double		 greet_until;
+	bool		 wrote;
+	int		 rv;
+
+	if ((rv = direct_connect(d, g, path, until)) != 0)
+		return (rv);
+	greet_until = direct_now() + DIRECT_GREET_MIN;
+	if (greet_until < until)
+		greet_until = until;
+	if (greet_until > deadline)
+		greet_until = deadline;
+	if ((rv = direct_write(d->fd, &iov, 1, greet_until, &wrote)) == 0 &&
+	    (rv = direct_read(d->fd, hello, sizeof hello, greet_until)) == 0 &&
+	    (memcmp(hello, direct_hello, 4) != 0 ||
+	    direct_get_be(hello + 4, 2) != DIRECT_SP_REP ||
+	    hello[6] != 0 || hello[7] != 0))
+		rv = EPROTO;
+	if (rv == 0) {
+		d->greeted = true;
+		return (0);
+	}
+	direct_drop(d, g);
+	return (rv == ETIMEDOUT || rv == EPROTO ? rv : ECONNRESET);
+}
+
+/*
+ * Sends the request on a greeted connection, making one first if there is
+ * none. 0 once it is out; otherwise an errno value, *sent saying whether
+ * any of it may have reached the daemon, and the connection gone.
+ */
 static int
 direct_send(struct direct *d, const struct direct_guard *g, const char *path,
-    const char *text, double send_until, double deadline)
+    const char *text, double send_until, double deadline, bool *sent)
 {
 	unsigned char	 hdr[DIRECT_HDR];
-	struct iovec	 iov[3];
+	struct iovec	 iov[2];
 	size_t		 len = strlen(text);
-	bool		 fresh;
-	int		 rv, n;
+	bool		 kept, wrote;
+	int		 rv;
 
+	*sent = false;
 	/*
 	 * A connection made before a fork is the parent's too: two
 	 * processes' requests on one stream would answer each other. The
@@ -346,8 +403,8 @@ direct_send(struct direct *d, const struct direct_guard *g, const char *path,
 	if (d->fd != -1 && d->pid != getpid())
 		direct_drop(d, g);
 	for (;;) {
-		if ((fresh = d->fd == -1) &&
-		    (rv = direct_connect(d, g, path, send_until)) != 0)
+		if (!(kept = d->fd != -1) &&
+		    (rv = direct_open(d, g, path, send_until, deadline)) != 0)
 			return (rv);
 		d->id = (d->id + 1) | 0x80000000u;
 		hdr[0] = 0x01;
@@ -356,50 +413,32 @@ direct_send(struct direct *d, const struct direct_guard *g, const char *path,
 		hdr[10] = (unsigned char)(d->id >> 16);
 		hdr[11] = (unsigned char)(d->id >> 8);
 		hdr[12] = (unsigned char)d->id;
-		n = 0;
-		if (!d->greeted) {
-			iov[n].iov_base = (void *)direct_hello;
-			iov[n++].iov_len = sizeof direct_hello;
-		}
-		iov[n].iov_base = hdr;
-		iov[n++].iov_len = sizeof hdr;
-		iov[n].iov_base = (void *)text;
-		iov[n++].iov_len = len;
-		if ((rv = direct_write(d->fd, iov, n, deadline)) == 0)
+		iov[0].iov_base = hdr;
+		iov[0].iov_len = sizeof hdr;
+		iov[1].iov_base = (void *)text;
+		iov[1].iov_len = len;
+		if ((rv = direct_write(d->fd, iov, 2, deadline, &wrote)) == 0) {
+			*sent = true;
+			atomic_fetch_add(g->sent, 1);
 			return (0);
+		}
 		direct_drop(d, g);
-		if (direct_closed(g))
-			return (NNG_ECLOSED);
 		/*
-		 * A kept connection the daemon has closed since (a restart):
-		 * nothing of this request reached it, so connect again.
+		 * Nothing of it went out on a kept connection the daemon has
+		 * closed since (it restarted): connect again. Part of it
+		 * went out: the daemon dropped the connection mid-request
+		 * (one far over --max-msg), as nng reported it, a drop.
 		 */
-		if (fresh || (rv != EPIPE && rv != ECONNRESET))
-			return (rv == NNG_ETIMEDOUT ? rv : NNG_ECONNRESET);
+		if (wrote) {
+			*sent = true;
+			return (ECONNRESET);
+		}
+		if (!kept || (rv != EPIPE && rv != ECONNRESET))
+			return (rv == ETIMEDOUT ? rv : ECONNRESET);
 	}
 }
 
-/*
- * Reads the daemon's greeting on a new connection, before until: 0,
- * NNG_ETIMEDOUT, NNG_ECONNRESET, or NNG_EPROTO when the peer is not an SP
- * REP socket.
- */
-static int
-direct_greeting(struct direct *d, double until)
-{
-	unsigned char	hello[8];
-	int		rv;
-
-	if ((rv = direct_read(d->fd, hello, sizeof hello, until)) != 0)
-		return (rv);
-	if (memcmp(hello, direct_hello, 4) != 0 ||
-	    direct_get_be(hello + 4, 2) != DIRECT_SP_REP)
-		return (NNG_EPROTO);
-	d->greeted = true;
-	return (0);
-}
-
-/* Receives the reply to d->id; as direct_exchange. */
+/* Receives the reply to d->id: 0, or an errno value as direct_send. */
 static int
 direct_recv(struct direct *d, double deadline, nng_msg **reply)
 {
@@ -413,9 +452,9 @@ direct_recv(struct direct *d, double deadline, nng_msg **reply)
 	len = direct_get_be(hdr + 1, 8);
 	if (hdr[0] != 0x01 || len < 4 || len > DIRECT_MAX_REPLY ||
 	    direct_get_be(hdr + 9, 4) != d->id)
-		return (NNG_EPROTO);
+		return (EPROTO);
 	if (nng_msg_alloc(&msg, (size_t)(len - 4)) != 0)
-		return (NNG_ENOMEM);
+		return (ENOMEM);
 	if ((rv = direct_read(d->fd, nng_msg_body(msg), (size_t)(len - 4),
 	    deadline)) != 0) {
 		nng_msg_free(msg);
@@ -423,6 +462,24 @@ direct_recv(struct direct *d, double deadline, nng_msg **reply)
 	}
 	*reply = msg;
 	return (0);
+}
+
+/* An errno value of the helpers as the nng error the engine expects. */
+static int
+direct_nng_error(int err)
+{
+	switch (err) {
+	case ETIMEDOUT:
+		return (NNG_ETIMEDOUT);
+	case EPROTO:
+		return (NNG_EPROTO);
+	case ENOMEM:
+		return (NNG_ENOMEM);
+	case ECANCELED:
+		return (NNG_ECLOSED);
+	default:
+		return (NNG_ECONNRESET);
+	}
 }
 
 int
@@ -433,22 +490,12 @@ direct_exchange(struct direct *d, const struct direct_guard *g,
 	double	send_until = deadline;
 	int	rv;
 
-	*sent = false;
 	if (send_max >= 0 && direct_now() + send_max < send_until)
 		send_until = direct_now() + send_max;
-	if ((rv = direct_send(d, g, path, text, send_until, deadline)) != 0)
-		return (rv);
-	atomic_fetch_add(g->sent, 1);
-	/*
-	 * The daemon greets before it reads a request, so a connection that
-	 * ends (or stays silent past the connect timeout) before its
-	 * greeting never carried the request to it: not sent, as with nng,
-	 * which sends only on a connection whose greetings are done.
-	 */
-	if (!d->greeted && (rv = direct_greeting(d, send_until)) != 0)
-		return (direct_closed(g) ? NNG_ECLOSED : rv);
-	*sent = true;
-	if ((rv = direct_recv(d, deadline, reply)) != 0 && direct_closed(g))
-		rv = NNG_ECLOSED;
-	return (rv);
+	if ((rv = direct_send(d, g, path, text, send_until, deadline,
+	    sent)) == 0)
+		rv = direct_recv(d, deadline, reply);
+	if (rv != 0 && direct_closed(g))
+		rv = ECANCELED;
+	return (rv == 0 ? 0 : direct_nng_error(rv));
 }

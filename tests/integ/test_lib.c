@@ -370,6 +370,62 @@ test_lib_fork(void **state)
 	assert_int_equal(asyncd_ping(ENV->c, NULL, NULL, NULL), 0);
 }
 
+/*
+ * A connect timeout of 0 means "do not wait for a daemon that is not
+ * there", not "fail against one that is": a new connection still gets the
+ * daemon's greeting (libasyncd used to dial in the background from
+ * asyncd_open on; a direct connection is made at the first request).
+ */
+static void
+test_lib_connect_timeout_zero(void **state)
+{
+	struct asyncd	*c;
+	char		*version = NULL;
+	int		 i;
+
+	lib_test_name = __func__;
+	for (i = 0; i < 20; i++) {
+		assert_int_equal(asyncd_open(&c, ENV->d.url), 0);
+		asyncd_set_connect_timeout(c, 0);
+		assert_int_equal(asyncd_ping(c, &version, NULL, NULL), 0);
+		assert_string_equal(version, ASYNCD_VERSION);
+		free(version);
+		version = NULL;
+		asyncd_close(c);
+	}
+}
+
+/*
+ * A request far over --max-msg (past four times it) makes the daemon drop
+ * the connection mid-request: the call fails at once as unreachable, not
+ * after the connect timeout, and the daemon keeps serving.
+ */
+static void
+test_lib_oversize_fails_at_once(void **state)
+{
+	static const char *const args[] = { "--max-msg", "16384", NULL };
+	char		*big;
+	uint64_t	 id = 0;
+	size_t		 n = 100 * 1024;
+	double		 t0;
+
+	lib_test_name = __func__;
+	lib_start(ENV, args);
+	asyncd_set_connect_timeout(ENV->c, 5);
+	big = malloc(n + 3);
+	assert_non_null(big);
+	big[0] = '"';
+	memset(big + 1, 'a', n);
+	big[n + 1] = '"';
+	big[n + 2] = '\0';
+	t0 = lib_now();
+	assert_int_equal(asyncd_submit(ENV->c, "echo", big, NULL, &id, NULL),
+	    ASYNCD_EUNREACHABLE);
+	assert_true(lib_now() - t0 < 2.5);
+	free(big);
+	assert_int_equal(asyncd_ping(ENV->c, NULL, NULL, NULL), 0);
+}
+
 /* The daemon's identity, with an instance that is its own start's. */
 static void
 test_lib_info(void **state)
@@ -1711,6 +1767,8 @@ main(void)
 		LIB_TEST(test_lib_ping),
 		LIB_TEST(test_lib_info),
 		LIB_TEST(test_lib_fork),
+		LIB_TEST(test_lib_connect_timeout_zero),
+		LIB_BARE(test_lib_oversize_fails_at_once),
 		LIB_TEST(test_lib_submit_wait_echo),
 		LIB_TEST(test_lib_call_one_round_trip),
 		LIB_TEST(test_lib_wait_timeout_job_goes_on),
