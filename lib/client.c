@@ -131,9 +131,6 @@
 #define CLIENT_POOL_MAX		8
 /* Long enough for a daemon that is busy; short enough to notice a hang. */
 #define CLIENT_TIMEOUT		10.0
-/* Redial quickly at first: a daemon restart is the common case. */
-#define CLIENT_RECONNMINT	10	/* ms */
-#define CLIENT_RECONNMAXT	500	/* ms */
 /*
  * Pauses between polls after a transient failure: quick for a blip, and at
  * most a second for a daemon that is restarting or busy, so that the
@@ -149,8 +146,7 @@
 struct client_slot {
 	nng_ctx			 ctx;
 	nng_aio			*aio;
-	struct direct		 direct;
-	bool			 is_direct;
+	struct direct		 direct;	/* if the handle is direct */
 	bool			 closed;	/* by asyncd_close */
 	LIST_ENTRY(client_slot)	 entry;		/* idle or busy */
 };
@@ -316,9 +312,9 @@ client_ctx_open(struct asyncd *c, nng_ctx *ctx)
 }
 
 static void
-client_slot_free(struct client_slot *slot)
+client_slot_free(struct asyncd *c, struct client_slot *slot)
 {
-	if (slot->is_direct)
+	if (c->direct)
 		direct_close(&slot->direct);
 	else {
 		if (!slot->closed)
@@ -337,7 +333,6 @@ client_slot_create(struct asyncd *c, struct client_slot **out)
 	if ((slot = calloc(1, sizeof *slot)) == NULL)
 		return (ASYNCD_ENOMEM);
 	if (c->direct) {
-		slot->is_direct = true;
 		direct_init(&slot->direct);
 		*out = slot;
 		return (0);
@@ -364,7 +359,7 @@ client_slot_abort(struct asyncd *c, struct client_slot *slot)
 	if (slot->closed)
 		return;
 	slot->closed = true;
-	if (slot->is_direct) {
+	if (c->direct) {
 		direct_abort(&slot->direct);
 		pthread_cond_broadcast(&c->wake);
 	} else
@@ -441,7 +436,7 @@ client_slot_put(struct asyncd *c, struct client_slot *slot, bool keep)
 		pthread_cond_broadcast(&c->drained);
 	pthread_mutex_unlock(&c->lock);
 	if (slot != NULL)
-		client_slot_free(slot);
+		client_slot_free(c, slot);
 	return (closing);
 }
 
@@ -473,7 +468,7 @@ client_exchange(struct asyncd *c, struct client_slot *slot, const char *text,
 	double			 left;
 	int			 rv;
 
-	if (slot->is_direct)
+	if (c->direct)
 		return (direct_exchange(&slot->direct, &g, c->path, text,
 		    deadline, send_max, reply, sent));
 	*sent = false;
@@ -1224,7 +1219,7 @@ asyncd_close(struct asyncd *c)
 
 	while ((slot = LIST_FIRST(&c->idle)) != NULL) {
 		LIST_REMOVE(slot, entry);
-		client_slot_free(slot);
+		client_slot_free(c, slot);
 	}
 	/* No thread is inside a context call any more (see above). */
 	if (c->sock_open)

@@ -28,6 +28,12 @@
  * below nng's 60 s REQ resend timer should resending ever be on.
  */
 #define CLIENT_HOLD_MAX		30.0
+/*
+ * Redial quickly at first: a daemon restart is the common case. nng's
+ * dialer and a direct connection (direct.c) keep the same pace.
+ */
+#define CLIENT_RECONNMINT	10	/* ms */
+#define CLIENT_RECONNMAXT	500	/* ms */
 /* Room for the daemon's error message; longer ones are cut. */
 #define CLIENT_ERRMSG_MAX	1024
 

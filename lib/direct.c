@@ -71,9 +71,6 @@
 #define DIRECT_SP_REP		0x31
 /* A message: type, 64-bit length, then the 32-bit request id. */
 #define DIRECT_HDR		(1 + 8 + 4)
-/* Pauses between connection attempts, as nng's dialer (client.c). */
-#define DIRECT_RETRY_MIN	0.010
-#define DIRECT_RETRY_MAX	0.500
 /* A reply longer than this is not one of the daemon's (64 MiB cap). */
 #define DIRECT_MAX_REPLY	((uint64_t)1 << 30)
 /* The least time a daemon that accepted the connection has to greet. */
@@ -117,15 +114,6 @@ direct_abort(struct direct *d)
 		(void)shutdown(d->fd, SHUT_RDWR);
 }
 
-static double
-direct_now(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ((double)ts.tv_sec + (double)ts.tv_nsec / 1e9);
-}
-
 /* poll()'s timeout until a deadline: -1 if infinite. */
 static int
 direct_poll_ms(double until)
@@ -134,7 +122,7 @@ direct_poll_ms(double until)
 
 	if (until == INFINITY)
 		return (-1);
-	left = ceil((until - direct_now()) * 1000.0);
+	left = ceil((until - client_now()) * 1000.0);
 	if (!(left > 0))
 		return (0);
 	return (left > INT32_MAX ? INT32_MAX : (int)left);
@@ -218,16 +206,16 @@ direct_connect(struct direct *d, const struct direct_guard *g,
     const char *path, double until)
 {
 	struct timespec	ts;
-	double		pause = DIRECT_RETRY_MIN, wake;
+	double		pause = CLIENT_RECONNMINT / 1000.0, wake;
 	int		rv;
 
 	for (;;) {
 		if ((rv = direct_connect_once(d, g, path)) == 0 ||
 		    rv == ECANCELED)
 			return (rv);
-		if (direct_now() >= until)
+		if (client_now() >= until)
 			return (ETIMEDOUT);
-		wake = direct_now() + pause;
+		wake = client_now() + pause;
 		if (wake > until)
 			wake = until;
 		ts.tv_sec = (time_t)wake;
@@ -240,8 +228,7 @@ direct_connect(struct direct *d, const struct direct_guard *g,
 		pthread_mutex_unlock(g->lock);
 		if (rv != 0)
 			return (rv);
-		pause = pause * 2 > DIRECT_RETRY_MAX ? DIRECT_RETRY_MAX :
-		    pause * 2;
+		pause = fmin(pause * 2, CLIENT_RECONNMAXT / 1000.0);
 	}
 }
 
@@ -360,7 +347,7 @@ direct_open(struct direct *d, const struct direct_guard *g, const char *path,
 
 	if ((rv = direct_connect(d, g, path, until)) != 0)
 		return (rv);
-	greet_until = direct_now() + DIRECT_GREET_MIN;
+	greet_until = client_now() + DIRECT_GREET_MIN;
 	if (greet_until < until)
 		greet_until = until;
 	if (greet_until > deadline)
@@ -490,8 +477,8 @@ direct_exchange(struct direct *d, const struct direct_guard *g,
 	double	send_until = deadline;
 	int	rv;
 
-	if (send_max >= 0 && direct_now() + send_max < send_until)
-		send_until = direct_now() + send_max;
+	if (send_max >= 0 && client_now() + send_max < send_until)
+		send_until = client_now() + send_max;
 	if ((rv = direct_send(d, g, path, text, send_until, deadline,
 	    sent)) == 0)
 		rv = direct_recv(d, deadline, reply);
