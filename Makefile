@@ -64,7 +64,7 @@ ALL_CPPFLAGS	+= -DCORO_UCONTEXT
 endif
 
 PROTO_SRCS	= proto/err.c proto/proto.c proto/req.c proto/reply.c proto/base64.c \
-		  proto/event.c proto/addr.c
+		  proto/event.c proto/addr.c proto/sp.c
 LIB_SRCS	= lib/client.c lib/direct.c lib/job.c lib/future.c lib/output.c
 DAEMON_CORE_SRCS = daemon/log.c daemon/xmalloc.c daemon/inbox.c \
 		  daemon/coro.c daemon/jobtab.c daemon/job.c daemon/sched.c \
@@ -73,7 +73,7 @@ DAEMON_CORE_SRCS = daemon/log.c daemon/xmalloc.c daemon/inbox.c \
 		  daemon/proc.c daemon/outlog.c daemon/exec.c daemon/acl.c \
 		  daemon/jobsd.c daemon/store.c daemon/plugin.c \
 		  daemon/pool_proc.c daemon/worker.c daemon/sock.c
-DAEMON_SRCS	= $(DAEMON_CORE_SRCS) daemon/main.c daemon/server.c \
+DAEMON_SRCS	= $(DAEMON_CORE_SRCS) daemon/main.c daemon/server.c daemon/conn.c \
 		  daemon/events.c daemon/probe.c daemon/cmd.c \
 		  daemon/cmd_ping.c \
 		  daemon/cmd_submit.c daemon/cmd_wait.c daemon/cmd_status.c \

@@ -1143,9 +1143,59 @@ void	events_output(void *, const struct job *, int, uint64_t, const char *,
 	    size_t);
 
 /*
- * server.c: the request socket. nng's threads receive and decode requests
- * on REP contexts and push them to the inbox; the loop thread dispatches
- * them (cmd.c) and replies with server_reply*.
+ * conn.c: the request socket's ipc:// transport on the loop thread: a unix
+ * listener of our own speaking nng's SP REP bytes. Everything here is for
+ * the loop thread only.
+ */
+struct conn;
+struct conn_listener;
+
+#define CONN_UNKNOWN	UINT64_MAX	/* credentials the kernel did not give */
+
+struct conn_peer {
+	uint64_t	 uid;
+	uint64_t	 gid;
+	int64_t		 pid;		/* -1: unknown */
+};
+
+struct conn_config {
+	const char	*path;
+	int		 mode;		/* the socket file's permissions */
+	double		 check;		/* seconds between file checks; 0: off */
+	size_t		 maxrecv;	/* longer messages close the connection */
+	size_t		 max_inflight;	/* requests waiting for replies */
+};
+
+/*
+ * A request arrived on c: hdr (the REP backtrace, hdrlen bytes, to echo
+ * in the reply) and the body, both c's until the call returns. The callee
+ * answers exactly once, now or later, with conn_reply or conn_forget; c
+ * stays valid until then, even if the peer has gone.
+ */
+typedef void (*conn_request_fn)(void *, struct conn *, const unsigned char *,
+	    size_t, const char *, size_t);
+
+/* Returns 0, or an nng error (NNG_EADDRINUSE: a daemon answers there). */
+int	conn_listen(struct conn_listener **, struct ev_loop *,
+	    const struct conn_config *, conn_request_fn, void *);
+/*
+ * Closes the listener and every connection, sending what replies the
+ * sockets take at once. Every request must have been answered first.
+ */
+void	conn_listener_close(struct conn_listener *);
+/* Sends the reply (copied) unless the peer has gone. */
+void	conn_reply(struct conn *, const unsigned char *, size_t, const char *,
+	    size_t);
+/* The request will have no reply (shutdown). */
+void	conn_forget(struct conn *);
+const struct conn_peer *conn_peer(const struct conn *);
+void	conn_stats(const struct conn_listener *, size_t *, size_t *);
+
+/*
+ * server.c: the request socket. On ipc:// the loop reads, decodes and
+ * dispatches requests (conn.c); on other transports nng's threads receive
+ * and decode them on REP contexts and push them to the inbox. Either way
+ * the loop thread dispatches them (cmd.c) and replies with server_reply*.
  */
 struct daemon;
 struct work;

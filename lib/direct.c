@@ -67,18 +67,12 @@
 
 #include "client.h"
 
-#define DIRECT_SP_REQ		0x30
-#define DIRECT_SP_REP		0x31
 /* A message: type, 64-bit length, then the 32-bit request id. */
-#define DIRECT_HDR		(1 + 8 + 4)
+#define DIRECT_HDR		(PROTO_SP_FRAME + 4)
 /* A reply longer than this is not one of the daemon's (64 MiB cap). */
 #define DIRECT_MAX_REPLY	((uint64_t)1 << 30)
 /* The least time a daemon that accepted the connection has to greet. */
 #define DIRECT_GREET_MIN	0.5
-
-static const unsigned char direct_hello[8] = {
-	0x00, 'S', 'P', 0x00, 0x00, DIRECT_SP_REQ, 0x00, 0x00
-};
 
 bool
 direct_path(const char *url, char *path, size_t size)
@@ -307,26 +301,6 @@ direct_read(int fd, void *buf, size_t len, double until)
 	return (0);
 }
 
-static void
-direct_be64(unsigned char *p, uint64_t v)
-{
-	int	i;
-
-	for (i = 7; i >= 0; i--, v >>= 8)
-		p[i] = (unsigned char)(v & 0xff);
-}
-
-static uint64_t
-direct_get_be(const unsigned char *p, int n)
-{
-	uint64_t	v = 0;
-	int		i;
-
-	for (i = 0; i < n; i++)
-		v = (v << 8) | p[i];
-	return (v);
-}
-
 /*
  * A new connection: connects (until `until`), sends our greeting and
  * reads the daemon's. 0, ETIMEDOUT, ECONNRESET, EPROTO (something other
@@ -339,14 +313,15 @@ static int
 direct_open(struct direct *d, const struct direct_guard *g, const char *path,
     double until, double deadline)
 {
-	unsigned char	 hello[8];
-	struct iovec	 iov = { (void *)direct_hello, sizeof direct_hello };
+	unsigned char	 mine[PROTO_SP_HELLO], hello[PROTO_SP_HELLO];
+	struct iovec	 iov = { mine, sizeof mine };
 	double		 greet_until;
 	bool		 wrote;
 	int		 rv;
 
 	if ((rv = direct_connect(d, g, path, until)) != 0)
 		return (rv);
+	proto_sp_hello(mine, PROTO_SP_REQ);
 	greet_until = client_now() + DIRECT_GREET_MIN;
 	if (greet_until < until)
 		greet_until = until;
@@ -354,9 +329,7 @@ direct_open(struct direct *d, const struct direct_guard *g, const char *path,
 		greet_until = deadline;
 	if ((rv = direct_write(d->fd, &iov, 1, greet_until, &wrote)) == 0 &&
 	    (rv = direct_read(d->fd, hello, sizeof hello, greet_until)) == 0 &&
-	    (memcmp(hello, direct_hello, 4) != 0 ||
-	    direct_get_be(hello + 4, 2) != DIRECT_SP_REP ||
-	    hello[6] != 0 || hello[7] != 0))
+	    !proto_sp_hello_is(hello, PROTO_SP_REP))
 		rv = EPROTO;
 	if (rv == 0) {
 		d->greeted = true;
@@ -393,13 +366,10 @@ direct_send(struct direct *d, const struct direct_guard *g, const char *path,
 		if (!(kept = d->fd != -1) &&
 		    (rv = direct_open(d, g, path, send_until, deadline)) != 0)
 			return (rv);
-		d->id = (d->id + 1) | 0x80000000u;
-		hdr[0] = 0x01;
-		direct_be64(hdr + 1, (uint64_t)len + 4);
-		hdr[9] = (unsigned char)(d->id >> 24);
-		hdr[10] = (unsigned char)(d->id >> 16);
-		hdr[11] = (unsigned char)(d->id >> 8);
-		hdr[12] = (unsigned char)d->id;
+		d->id = (d->id + 1) | PROTO_SP_ID_END;
+		hdr[0] = PROTO_SP_MSG;
+		proto_put_be(hdr + 1, (uint64_t)len + 4, 8);
+		proto_put_be(hdr + PROTO_SP_FRAME, d->id, 4);
 		iov[0].iov_base = hdr;
 		iov[0].iov_len = sizeof hdr;
 		iov[1].iov_base = (void *)text;
@@ -436,9 +406,9 @@ direct_recv(struct direct *d, double deadline, nng_msg **reply)
 
 	if ((rv = direct_read(d->fd, hdr, sizeof hdr, deadline)) != 0)
 		return (rv);
-	len = direct_get_be(hdr + 1, 8);
-	if (hdr[0] != 0x01 || len < 4 || len > DIRECT_MAX_REPLY ||
-	    direct_get_be(hdr + 9, 4) != d->id)
+	len = proto_get_be(hdr + 1, 8);
+	if (hdr[0] != PROTO_SP_MSG || len < 4 || len > DIRECT_MAX_REPLY ||
+	    proto_get_be(hdr + PROTO_SP_FRAME, 4) != d->id)
 		return (EPROTO);
 	if (nng_msg_alloc(&msg, (size_t)(len - 4)) != 0)
 		return (ENOMEM);

@@ -409,4 +409,24 @@ char	*proto_print(cJSON *obj);
 /* Rounds a Unix time to milliseconds so it prints short and round-trips. */
 double	 proto_time_round(double t);
 
+/*
+ * sp.c: nng's SP framing on a unix stream (PROTOCOL.md, "Transport").
+ * Each side first sends PROTO_SP_HELLO bytes naming its protocol; then
+ * each message is PROTO_SP_FRAME bytes (0x01, the length in 64 bits
+ * big-endian) and the message, whose REQ/REP header is a 32-bit request
+ * id with its top bit set, which the reply echoes.
+ */
+#define PROTO_SP_REQ		0x30
+#define PROTO_SP_REP		0x31
+#define PROTO_SP_HELLO		8
+#define PROTO_SP_FRAME		9
+#define PROTO_SP_MSG		0x01	/* the frame's type byte */
+#define PROTO_SP_ID_END		0x80000000u	/* the last word of a header */
+void	 proto_sp_hello(unsigned char out[PROTO_SP_HELLO], uint16_t self);
+bool	 proto_sp_hello_is(const unsigned char in[PROTO_SP_HELLO],
+	    uint16_t peer);
+/* n bytes of v, big-endian; and back. */
+void	 proto_put_be(unsigned char *p, uint64_t v, int n);
+uint64_t proto_get_be(const unsigned char *p, int n);
+
 #endif /* PROTO_H */
