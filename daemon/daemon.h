@@ -1223,7 +1223,7 @@ void	server_reply_error(struct work *, int, const char *, ...)
 struct proto_req *server_req(struct work *);
 uint64_t server_peer_uid(const struct work *);
 uint64_t server_peer_gid(const struct work *);
-/* The peer's process id (ipc only), or -1; asks the kernel each time. */
+/* The peer's process id (ipc only, as it connected), or -1. */
 int64_t	server_peer_pid(const struct work *);
 struct daemon *server_daemon(const struct work *);
 void	server_stats(struct server *, size_t *, size_t *);

@@ -1,5 +1,7 @@
 /*
- * probe.c: keeps the daemon's ipc listeners accepting.
+ * probe.c: keeps the daemon's nng ipc listener (the event socket's)
+ * accepting. The request socket is the daemon's own (conn.c), which has
+ * no such bug to watch for.
  *
  * nng before 1.6.0 (Debian 12 ships 1.5.2) stops a listener for good when
  * a peer hangs up in the middle of the SP handshake (nng #1518, fixed by
@@ -16,8 +18,8 @@
  * publishes to it can wedge nng 1.5.2's reaper thread (a SUB pipe stopping
  * while a message is delivered to it), after which no connection is ever
  * freed and closing the sockets blocks for good. The probe connects,
- * writes the 8-byte SP header of the protocol the target expects (REQ for
- * the REP socket, SUB for the PUB socket) and keeps the connection until
+ * writes the 8-byte SP header of the protocol the target expects (SUB
+ * for the PUB socket) and keeps the connection until
  * the next tick. The target socket's "add pipe, before" notification
  * recognises the probe by its peer process id, which is the daemon's own,
  * counts it and closes it there, so the probe never reaches the socket's

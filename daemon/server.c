@@ -38,7 +38,6 @@
 #include "daemon.h"
 
 #include <nng/protocol/reqrep0/rep.h>
-#include <nng/protocol/reqrep0/req.h>
 
 enum work_state {
 	WORK_RECV,
@@ -83,7 +82,6 @@ struct server {
 	size_t			 nworks;
 	atomic_size_t		 idle;		/* works in RECV */
 	atomic_bool		 closing;
-	struct probe		*probe;
 };
 
 
@@ -333,7 +331,7 @@ server_start_conn(struct server *srv, struct ev_loop *loop)
 }
 
 static int
-server_start_nng(struct server *srv, struct ev_loop *loop)
+server_start_nng(struct server *srv)
 {
 	const struct server_config	*cfg = &srv->cfg;
 	size_t				 i;
@@ -357,9 +355,7 @@ server_start_nng(struct server *srv, struct ev_loop *loop)
 		if ((rv = server_grow(srv)) != 0)
 			return (rv);
 	}
-	/* For ipc:// only: a no-op here, kept should that change. */
-	return (probe_start(&srv->probe, loop, srv->sock, &srv->nl, cfg->url,
-	    cfg->mode, "requests", NNG_REQ0_SELF, cfg->check, NULL, NULL));
+	return (0);
 }
 
 int
@@ -381,7 +377,7 @@ server_start(struct server **out, struct ev_loop *loop,
 	if (strncmp(cfg->url, "ipc://", 6) == 0)
 		rv = server_start_conn(srv, loop);
 	else
-		rv = server_start_nng(srv, loop);
+		rv = server_start_nng(srv);
 	if (rv != 0) {
 		server_stop(srv);
 		return (rv);
@@ -402,7 +398,6 @@ server_stop_nng(struct server *srv)
 	 * operations (its callback sees an error and "closing", and returns),
 	 * and nng_aio_stop waits for the callback, re-dispatches included.
 	 */
-	probe_stop(srv->probe);
 	atomic_store(&srv->closing, true);
 	LIST_FOREACH(w, &srv->works, entry)
 		nng_aio_stop(w->aio);
@@ -417,7 +412,6 @@ server_stop_nng(struct server *srv)
 		nng_aio_free(w->aio);
 		free(w);
 	}
-	probe_free(srv->probe);
 }
 
 void

@@ -30,8 +30,8 @@
 
 /*
  * Default largest request the daemon accepts. Bigger ones get "too_large"
- * up to PROTO_MSG_CEILING times this, past which nng drops the connection
- * without reading the message (the memory bound).
+ * up to PROTO_MSG_CEILING times this, past which the daemon drops the
+ * connection without reading the message (the memory bound).
  */
 #define PROTO_MAX_MSG		(1024 * 1024)
 #define PROTO_MSG_CEILING	4
