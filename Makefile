@@ -100,7 +100,8 @@ ASYNCCTL	= $(BUILD)/asyncctl
 UNIT_TESTS	= test_proto test_coro test_inbox test_jobtab test_sched \
 		  test_pool_thread test_protocol_doc test_client
 UNIT_BINS	= $(addprefix $(BUILD)/tests/,$(UNIT_TESTS))
-INTEG_BINS	= $(BUILD)/tests/test_lib $(BUILD)/tests/test_concurrency
+INTEG_BINS	= $(BUILD)/tests/test_lib $(BUILD)/tests/test_concurrency \
+		  $(BUILD)/tests/test_wire
 EXAMPLES	= $(BUILD)/examples/future_demo
 # Plugins: the examples (examples/plugins/NAME/NAME.c) and the tests'.
 EXAMPLE_PLUGINS	= hash primes crash fetch
@@ -222,6 +223,9 @@ $(BUILD)/tests/test_lib: tests/integ/test_lib.c tests/helpers/daemon.c $(LIB_A)
 $(BUILD)/tests/test_concurrency: tests/integ/test_concurrency.c \
     tests/helpers/daemon.c $(LIB_A) | $(BUILD)/tests/submitter
 $(BUILD)/tests/submitter: tests/helpers/submitter.c $(LIB_A)
+# test_wire writes the SP bytes itself (proto/sp.c): no libasyncd.
+$(BUILD)/tests/test_wire: tests/integ/test_wire.c tests/helpers/daemon.c \
+    $(PROTO_A)
 $(BUILD)/tests/loadgen: tests/helpers/loadgen.c $(LIB_A)
 $(BUILD)/tests/bareconnect: tests/helpers/bareconnect.c
 $(BUILD)/tests/tcpserv: tests/helpers/tcpserv.c
