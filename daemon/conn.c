@@ -33,7 +33,8 @@
  *   - a peer that does not read its replies has at most CONN_OUT_MAX of
  *     them buffered before its connection is no longer read, so a slow
  *     reader costs its own replies' memory and nothing more;
- *   - an idle connection keeps no buffer bigger than CONN_IBUF.
+ *   - an idle connection keeps no buffer bigger than CONN_IBUF;
+ *   - a peer that has not greeted within CONN_HELLO_SECONDS is closed.
  *
  * A connection's memory outlives its descriptor while requests read from
  * it are still in the server's hands: conn_reply on a closed connection
@@ -73,6 +74,8 @@
 #define CONN_ACCEPT_BURST 16
 /* Out of descriptors: the pause before accepting again. */
 #define CONN_ACCEPT_RETRY 0.1
+/* A peer that has not greeted by then is closed (as nng's ipc does). */
+#define CONN_HELLO_SECONDS 10.0
 
 struct conn {
 	struct conn_listener	*l;
@@ -80,6 +83,7 @@ struct conn {
 	int			 fd;		/* -1 once closed */
 	ev_io			 rio;
 	ev_io			 wio;
+	ev_timer		 hello;		/* until the peer greets */
 	struct conn_peer	 peer;
 	bool			 greeted;	/* the peer's hello was read */
 	bool			 reading;	/* rio is started */
@@ -99,6 +103,7 @@ struct conn_listener {
 	int			 fd;
 	ev_io			 accept;
 	ev_timer		 retry;
+	bool			 starved;	/* out of descriptors, logged */
 	ev_timer		 check;
 	char			*path;
 	char			*spare;		/* path ".new" */
@@ -133,6 +138,7 @@ conn_maybe_free(struct conn *c)
 		return;
 	ev_clear_pending(c->l->loop, &c->rio);
 	ev_clear_pending(c->l->loop, &c->wio);
+	ev_clear_pending(c->l->loop, &c->hello);
 	free(c->ibuf);
 	free(c->obuf);
 	free(c);
@@ -147,6 +153,7 @@ conn_close(struct conn *c)
 		return;
 	ev_io_stop(l->loop, &c->rio);
 	ev_io_stop(l->loop, &c->wio);
+	ev_timer_stop(l->loop, &c->hello);
 	close(c->fd);
 	c->fd = -1;
 	c->reading = false;
@@ -237,6 +244,7 @@ conn_process(struct conn *c)
 			goto out;
 		}
 		c->greeted = true;
+		ev_timer_stop(l->loop, &c->hello);
 		off = PROTO_SP_HELLO;
 	}
 	while (c->greeted && c->fd != -1 && c->ilen - off >= PROTO_SP_FRAME) {
@@ -488,6 +496,18 @@ conn_peer(const struct conn *c)
 }
 
 static void
+conn_hello_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct conn	*c = container_of(w, struct conn, hello);
+
+	(void)loop;
+	(void)revents;
+	log_debug("requests: pid %d did not greet in %g s; closed",
+	    (int)c->peer.pid, CONN_HELLO_SECONDS);
+	conn_close(c);
+}
+
+static void
 conn_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct conn_listener	*l = container_of(w, struct conn_listener,
@@ -512,8 +532,14 @@ conn_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 			case ENFILE:
 			case ENOBUFS:
 			case ENOMEM:
-				/* Readable until accepted: do not spin. */
-				log_warn("requests: accept");
+				/*
+				 * Readable until accepted: do not spin, and
+				 * say so once, not at every retry.
+				 */
+				if (!l->starved)
+					log_warn("requests: accept (retrying "
+					    "every %g s)", CONN_ACCEPT_RETRY);
+				l->starved = true;
 				ev_io_stop(loop, &l->accept);
 				ev_timer_set(&l->retry, CONN_ACCEPT_RETRY, 0.);
 				ev_timer_start(loop, &l->retry);
@@ -523,6 +549,9 @@ conn_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 				return;
 			}
 		}
+		if (l->starved)
+			log_info("requests: accepting again");
+		l->starved = false;
 		c = xcalloc(1, sizeof *c);
 		c->l = l;
 		c->fd = fd;
@@ -536,6 +565,8 @@ conn_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 		}
 		ev_io_init(&c->rio, conn_read_cb, fd, EV_READ);
 		ev_io_init(&c->wio, conn_write_cb, fd, EV_WRITE);
+		ev_timer_init(&c->hello, conn_hello_cb, CONN_HELLO_SECONDS,
+		    0.);
 		LIST_INSERT_HEAD(&l->conns, c, entry);
 		l->nconns++;
 		/* A new socket's buffer takes 8 bytes, or it is broken. */
@@ -545,6 +576,7 @@ conn_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 			conn_close(c);
 			continue;
 		}
+		ev_timer_start(loop, &c->hello);
 		conn_resume(c);
 	}
 }

@@ -1110,6 +1110,28 @@ test_wire_bad_hello_closed(void **state)
 }
 
 /*
+ * A peer that connects and never greets is closed once its 10 s are up
+ * (as nng's ipc transport does), and not before: it is still open a
+ * second in.
+ */
+static void
+test_wire_silent_peer_closed(void **state)
+{
+	struct env		*e = ENV;
+	struct wire_conn	*c;
+
+	wire_start(e, NULL);
+	c = wire_dial(e);
+	wire_expect_hello(c);
+	wire_expect_quiet(c, 1000, "a silent peer a second in");
+	wire_expect_closed(c, "a peer that never greeted");
+	wire_close(c);
+
+	c = wire_open(e);
+	wire_ping(c, 1);
+}
+
+/*
  * With --max-msg 1024: a 1024-byte request is served; one of 1025 bytes,
  * and a message of 4 x 1024 bytes, are read and answered too_large on a
  * connection that goes on working; a frame claiming more than that closes
@@ -1611,6 +1633,7 @@ main(void)
 		WIRE_TEST(test_wire_backtrace_echoed),
 		WIRE_TEST(test_wire_no_request_id),
 		WIRE_TEST(test_wire_bad_hello_closed),
+		WIRE_TEST(test_wire_silent_peer_closed),
 		WIRE_TEST(test_wire_max_msg),
 		WIRE_TEST(test_wire_contexts_hold_requests),
 		WIRE_TEST(test_wire_slow_reader),
