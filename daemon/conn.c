@@ -27,22 +27,31 @@
  *     RECVMAXSZ); up to it the request is read whole and the server
  *     answers too_large past --max-msg;
  *   - at most max_inflight requests, over all connections, wait for their
- *     replies (--contexts; long polls hold theirs): past that no
- *     connection is read until one is answered, and requests wait in the
- *     kernel's buffers, as they waited in nng's queue;
+ *     replies (--contexts; long polls hold theirs): past that no request
+ *     is read until one is answered, and requests wait in the kernel's
+ *     buffers, as they waited in nng's queue. Connections held back queue
+ *     up, and each slot that frees is reserved for the next in line until
+ *     it has read one request, so that a client with hundreds of requests
+ *     pipelined takes turns with a client that just connected instead of
+ *     refilling every slot (nng's REP read one message a pipe at a time,
+ *     which was as fair). A greeting is always read: it is not a request;
  *   - a peer that does not read its replies has at most CONN_OUT_MAX of
  *     them buffered before its connection is no longer read, so a slow
  *     reader costs its own replies' memory and nothing more;
  *   - an idle connection keeps no buffer bigger than CONN_IBUF;
  *   - a peer that has not greeted within CONN_HELLO_SECONDS is closed.
  *
+ * At shutdown (conn_quiesce) nothing more is accepted or read, and the
+ * daemon waits, briefly, for the replies it has made to be written.
+ *
  * A connection's memory outlives its descriptor while requests read from
  * it are still in the server's hands: conn_reply on a closed connection
  * only counts the request as answered, and the last one frees it.
  *
- * The listener: bound where nng would have bound it, a stale file (a
- * daemon that died) replaced, a live one refused with NNG_EADDRINUSE; the
- * mode set before anyone can connect (bound at a spare name, chmod'ed,
+ * The listener: bound where nng would have bound it, a stale socket file
+ * (a daemon that died) replaced, a live one refused with NNG_EADDRINUSE,
+ * anything else at the path left alone (EEXIST); the mode set before
+ * anyone can connect (bound at a spare name of this process's, chmod'ed,
  * renamed into place). Every check seconds the file is looked at, and if
  * it is gone or is no longer ours and nobody answers on it, the listener
  * binds again the same way (the connections it has are kept). It never
@@ -80,6 +89,7 @@
 struct conn {
 	struct conn_listener	*l;
 	LIST_ENTRY(conn)	 entry;
+	TAILQ_ENTRY(conn)	 wentry;	/* in l->waiters */
 	int			 fd;		/* -1 once closed */
 	ev_io			 rio;
 	ev_io			 wio;
@@ -87,6 +97,8 @@ struct conn {
 	struct conn_peer	 peer;
 	bool			 greeted;	/* the peer's hello was read */
 	bool			 reading;	/* rio is started */
+	bool			 waiting;	/* in l->waiters */
+	bool			 turn;		/* holds a reserved slot */
 	bool			 busy;		/* in conn_process */
 	size_t			 inflight;	/* requests not answered */
 	unsigned char		*ibuf;
@@ -105,29 +117,72 @@ struct conn_listener {
 	ev_timer		 retry;
 	bool			 starved;	/* out of descriptors, logged */
 	ev_timer		 check;
+	bool			 quiet;		/* conn_quiesce: reads no more */
 	char			*path;
-	char			*spare;		/* path ".new" */
+	char			*spare;		/* path ".PID"; NULL: too long */
 	int			 mode;
 	dev_t			 dev;		/* of the file we bound */
 	ino_t			 ino;
 	size_t			 maxrecv;
 	size_t			 inflight;
+	size_t			 reserved;	/* slots given to a turn */
 	size_t			 max_inflight;
 	conn_request_fn		 fn;
 	void			*arg;
 	LIST_HEAD(, conn)	 conns;
 	size_t			 nconns;
+	/* Held back at max_inflight, first come first served. */
+	TAILQ_HEAD(, conn)	 waiters;
 };
 
+static void	conn_grant(struct conn_listener *);
 static void	conn_read_cb(struct ev_loop *, ev_io *, int);
 static void	conn_write_cb(struct ev_loop *, ev_io *, int);
 
-/* True if c may take another request now. */
+/* No slot for a request, but those reserved for connections in line. */
+static bool
+conn_full(const struct conn_listener *l)
+{
+	return (l->inflight + l->reserved >= l->max_inflight);
+}
+
+/* More replies are waiting for c's peer to read them than it may have. */
+static bool
+conn_backlogged(const struct conn *c)
+{
+	return (c->olen - c->ooff > CONN_OUT_MAX);
+}
+
+/*
+ * True if c may be read now. Its greeting always may: it is not a request,
+ * and a client must not be taken for silent because others are busy. A
+ * connection whose turn came has a slot of its own.
+ */
 static bool
 conn_may_read(const struct conn *c)
 {
-	return (c->fd != -1 && c->l->inflight < c->l->max_inflight &&
-	    c->olen - c->ooff <= CONN_OUT_MAX);
+	if (c->fd == -1 || c->l->quiet)
+		return (false);
+	return (!c->greeted || c->turn ||
+	    (!conn_full(c->l) && !conn_backlogged(c)));
+}
+
+/*
+ * Stops reading c. Held back by the limit on requests in flight, it joins
+ * the line for a slot (conn_grant).
+ */
+static void
+conn_pause(struct conn *c)
+{
+	struct conn_listener	*l = c->l;
+
+	ev_io_stop(l->loop, &c->rio);
+	c->reading = false;
+	if (c->fd == -1 || c->waiting || c->turn || !c->greeted ||
+	    !conn_full(l) || conn_backlogged(c))
+		return;
+	TAILQ_INSERT_TAIL(&l->waiters, c, wentry);
+	c->waiting = true;
 }
 
 /* Frees c once it is closed and nothing refers to it. */
@@ -157,6 +212,14 @@ conn_close(struct conn *c)
 	close(c->fd);
 	c->fd = -1;
 	c->reading = false;
+	if (c->waiting)
+		TAILQ_REMOVE(&l->waiters, c, wentry);
+	c->waiting = false;
+	if (c->turn) {
+		c->turn = false;
+		l->reserved--;
+		conn_grant(l);
+	}
 	LIST_REMOVE(c, entry);
 	l->nconns--;
 	conn_maybe_free(c);
@@ -169,11 +232,16 @@ conn_close(struct conn *c)
 static void
 conn_resume(struct conn *c)
 {
-	if (c->reading || !conn_may_read(c))
+	if (c->reading || c->waiting)
 		return;
+	if (!conn_may_read(c)) {
+		conn_pause(c);
+		return;
+	}
 	c->reading = true;
 	ev_io_start(c->l->loop, &c->rio);
-	if (c->ilen > 0)
+	/* A turn is taken this iteration, before others can read anew. */
+	if (c->ilen > 0 || c->turn)
 		ev_feed_event(c->l->loop, &c->rio, EV_READ);
 }
 
@@ -224,6 +292,10 @@ conn_message(struct conn *c, const unsigned char *msg, size_t len)
 	}
 	c->inflight++;
 	l->inflight++;
+	if (c->turn) {
+		c->turn = false;
+		l->reserved--;
+	}
 	l->fn(l->arg, c, msg, bt, (const char *)msg + bt, len - bt);
 }
 
@@ -249,8 +321,7 @@ conn_process(struct conn *c)
 	}
 	while (c->greeted && c->fd != -1 && c->ilen - off >= PROTO_SP_FRAME) {
 		if (!conn_may_read(c)) {
-			ev_io_stop(l->loop, &c->rio);
-			c->reading = false;
+			conn_pause(c);
 			break;
 		}
 		len = proto_get_be(c->ibuf + off + 1, 8);
@@ -298,8 +369,7 @@ conn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 	(void)loop;
 	(void)revents;
 	if (!conn_may_read(c)) {
-		ev_io_stop(loop, w);
-		c->reading = false;
+		conn_pause(c);
 		return;
 	}
 	if (!conn_reserve(c, 1)) {
@@ -372,23 +442,32 @@ conn_write_cb(struct ev_loop *loop, ev_io *w, int revents)
 static bool
 conn_queue(struct conn *c, const struct iovec *iov, int n, size_t skip)
 {
-	size_t	 need = c->olen;
+	size_t	 need, cap;
 	void	*p;
 	int	 i;
 
+	/* What was written goes: a peer that reads slowly costs only what
+	 * it has not read yet. */
+	if (c->ooff > 0) {
+		memmove(c->obuf, c->obuf + c->ooff, c->olen - c->ooff);
+		c->olen -= c->ooff;
+		c->ooff = 0;
+	}
+	need = c->olen;
 	for (i = 0; i < n; i++)
 		need += iov[i].iov_len;
 	need -= skip;
 	if (need > c->ocap) {
-		if (need < CONN_IBUF)
-			need = CONN_IBUF;
-		if ((p = realloc(c->obuf, need)) == NULL) {
+		cap = c->ocap > CONN_IBUF ? c->ocap : CONN_IBUF;
+		while (cap < need)
+			cap *= 2;
+		if ((p = realloc(c->obuf, cap)) == NULL) {
 			log_warn("requests: %zu bytes of replies for pid %d",
-			    need, (int)c->peer.pid);
+			    cap, (int)c->peer.pid);
 			return (false);
 		}
 		c->obuf = p;
-		c->ocap = need;
+		c->ocap = cap;
 	}
 	for (i = 0; i < n; i++) {
 		if (skip >= iov[i].iov_len) {
@@ -431,27 +510,40 @@ conn_send(struct conn *c, struct iovec *iov, int n)
 	}
 	if (c->olen > c->ooff) {
 		ev_io_start(c->l->loop, &c->wio);
-		if (!conn_may_read(c) && c->reading) {
-			ev_io_stop(c->l->loop, &c->rio);
-			c->reading = false;
-		}
+		if (c->reading && conn_backlogged(c))
+			conn_pause(c);
 	}
 }
 
-/* One request fewer in flight: connections held back may be read again. */
+/*
+ * Gives each free slot to the next connection in line, reserved for it
+ * until it has read one request. A client with many requests queued thus
+ * takes turns with the others, one request a turn, instead of refilling
+ * every slot that frees (a connection with a turn reads before the others
+ * can, but one whose request is still in its socket is only read at the
+ * loop's next poll).
+ */
+static void
+conn_grant(struct conn_listener *l)
+{
+	struct conn	*next;
+
+	while (!conn_full(l) && (next = TAILQ_FIRST(&l->waiters)) != NULL) {
+		TAILQ_REMOVE(&l->waiters, next, wentry);
+		next->waiting = false;
+		next->turn = true;
+		l->reserved++;
+		conn_resume(next);
+	}
+}
+
+/* One request fewer in flight. */
 static void
 conn_answered(struct conn *c)
 {
-	struct conn_listener	*l = c->l;
-	struct conn		*o;
-	bool			 was_full = l->inflight >= l->max_inflight;
-
 	c->inflight--;
-	l->inflight--;
-	if (was_full && l->inflight < l->max_inflight) {
-		LIST_FOREACH(o, &l->conns, entry)
-			conn_resume(o);
-	}
+	c->l->inflight--;
+	conn_grant(c->l);
 }
 
 void
@@ -545,7 +637,12 @@ conn_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 				ev_timer_start(loop, &l->retry);
 				return;
 			default:
+				/* The same wait: an error that stays must
+				 * not spin the loop. */
 				log_warn("requests: accept");
+				ev_io_stop(loop, &l->accept);
+				ev_timer_set(&l->retry, CONN_ACCEPT_RETRY, 0.);
+				ev_timer_start(loop, &l->retry);
 				return;
 			}
 		}
@@ -622,18 +719,27 @@ conn_answers(const char *path)
 }
 
 /*
- * Binds a listening socket at the spare name with its mode and renames it
- * to the path (replacing a stale file). Returns the descriptor, or -1 with
- * *err an nng error.
+ * Binds a listening socket with its mode and puts it at the path: bound at
+ * the spare name, chmod'ed and renamed over the path (a stale socket
+ * file), so no client ever finds it with other permissions; without a
+ * spare name (too long an address), bound at the path after the stale
+ * file is removed, and chmod'ed at once, as nng does. Anything at the path
+ * that is not a socket is left alone: the call fails with EEXIST. Returns
+ * the descriptor, or -1 with *err an nng error.
  */
 static int
 conn_bind(struct conn_listener *l, int *err)
 {
+	const char		*at = l->spare != NULL ? l->spare : l->path;
 	struct sockaddr_un	 sun;
 	struct stat		 st;
 	int			 fd;
 
-	if (!conn_addr(l->spare, &sun)) {
+	if (lstat(l->path, &st) == 0 && !S_ISSOCK(st.st_mode)) {
+		*err = NNG_ESYSERR | EEXIST;
+		return (-1);
+	}
+	if (!conn_addr(at, &sun)) {
 		*err = NNG_EADDRINVAL;
 		return (-1);
 	}
@@ -642,15 +748,16 @@ conn_bind(struct conn_listener *l, int *err)
 		*err = NNG_ESYSERR | errno;
 		return (-1);
 	}
-	if ((unlink(l->spare) == -1 && errno != ENOENT) ||
+	if ((unlink(at) == -1 && errno != ENOENT) ||
 	    bind(fd, (struct sockaddr *)&sun, sizeof sun) == -1 ||
-	    chmod(l->spare, (mode_t)l->mode) == -1 ||
+	    chmod(at, (mode_t)l->mode) == -1 ||
 	    listen(fd, SOMAXCONN) == -1 ||
-	    stat(l->spare, &st) == -1 ||
-	    rename(l->spare, l->path) == -1) {
+	    stat(at, &st) == -1 ||
+	    (at != l->path && rename(at, l->path) == -1)) {
 		*err = NNG_ESYSERR | errno;
 		close(fd);
-		(void)unlink(l->spare);
+		if (at != l->path)
+			(void)unlink(at);
 		return (-1);
 	}
 	l->dev = st.st_dev;
@@ -715,13 +822,19 @@ conn_listen(struct conn_listener **out, struct ev_loop *loop,
 	l = xcalloc(1, sizeof *l);
 	l->loop = loop;
 	l->path = xstrdup(cfg->path);
-	xasprintf(&l->spare, "%s.new", cfg->path);
+	/* Each process its own: two daemons starting at once never share. */
+	xasprintf(&l->spare, "%s.%ld", cfg->path, (long)getpid());
+	if (!conn_addr(l->spare, &sun)) {
+		free(l->spare);
+		l->spare = NULL;
+	}
 	l->mode = cfg->mode;
 	l->maxrecv = cfg->maxrecv;
 	l->max_inflight = cfg->max_inflight;
 	l->fn = fn;
 	l->arg = arg;
 	LIST_INIT(&l->conns);
+	TAILQ_INIT(&l->waiters);
 	if ((l->fd = conn_bind(l, &err)) == -1) {
 		free(l->spare);
 		free(l->path);
@@ -739,13 +852,29 @@ conn_listen(struct conn_listener **out, struct ev_loop *loop,
 }
 
 void
-conn_listener_close(struct conn_listener *l)
+conn_quiesce(struct conn_listener *l)
+{
+	struct conn	*c;
+
+	l->quiet = true;
+	ev_io_stop(l->loop, &l->accept);
+	ev_timer_stop(l->loop, &l->retry);
+	LIST_FOREACH(c, &l->conns, entry) {
+		ev_io_stop(l->loop, &c->rio);
+		c->reading = false;
+	}
+}
+
+void
+conn_unlisten(struct conn_listener *l)
 {
 	struct conn	*c;
 	int		 err;
 
 	if (l == NULL)
 		return;
+	if (l->inflight != 0)
+		fatalx("%s: %zu requests not answered", __func__, l->inflight);
 	ev_io_stop(l->loop, &l->accept);
 	ev_timer_stop(l->loop, &l->retry);
 	ev_timer_stop(l->loop, &l->check);
@@ -764,9 +893,15 @@ conn_listener_close(struct conn_listener *l)
 	free(l);
 }
 
-void
-conn_stats(const struct conn_listener *l, size_t *conns, size_t *inflight)
+size_t
+conn_unsent(const struct conn_listener *l)
 {
-	*conns = l->nconns;
-	*inflight = l->inflight;
+	const struct conn	*c;
+	size_t			 n = 0;
+
+	LIST_FOREACH(c, &l->conns, entry) {
+		if (c->olen > c->ooff)
+			n++;
+	}
+	return (n);
 }

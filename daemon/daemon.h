@@ -1182,14 +1182,20 @@ int	conn_listen(struct conn_listener **, struct ev_loop *,
  * Closes the listener and every connection, sending what replies the
  * sockets take at once. Every request must have been answered first.
  */
-void	conn_listener_close(struct conn_listener *);
+void	conn_unlisten(struct conn_listener *);
+/*
+ * Shutdown: accepts and reads nothing more; replies still go out, so that
+ * the last ones can be written before the listener closes.
+ */
+void	conn_quiesce(struct conn_listener *);
 /* Sends the reply (copied) unless the peer has gone. */
 void	conn_reply(struct conn *, const unsigned char *, size_t, const char *,
 	    size_t);
 /* The request will have no reply (shutdown). */
 void	conn_forget(struct conn *);
 const struct conn_peer *conn_peer(const struct conn *);
-void	conn_stats(const struct conn_listener *, size_t *, size_t *);
+/* Connections with replies not yet written (a slow reader's). */
+size_t	conn_unsent(const struct conn_listener *);
 
 /*
  * server.c: the request socket. On ipc:// the loop reads, decodes and
@@ -1213,6 +1219,11 @@ struct server_config {
 struct server;
 int	server_start(struct server **, struct ev_loop *,
 	    const struct server_config *, struct inbox *, struct daemon *);
+/*
+ * Shutdown, once held requests are answered: reads no more requests (on
+ * ipc://), while the replies made go out. Loop thread.
+ */
+void	server_quiesce(struct server *);
 /* Closes the socket and frees every context. Loop thread, at shutdown. */
 void	server_stop(struct server *);
 /* Loop thread: reply to w (encodes rep). w goes back to receiving. */

@@ -995,6 +995,8 @@ main_drain_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		d->sched.no_holds = true;
 		waiter_flush(&d->sched);
 		cmd_output_flush();
+		/* What is answered goes out; nothing new comes in. */
+		server_quiesce(d->server);
 		/* No job runs: no call either. Workers go now. */
 		pool_proc_kill(d->procpool);
 		d->flushing = true;

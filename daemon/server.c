@@ -429,7 +429,7 @@ server_stop(struct server *srv)
 		conn_forget(w->conn);
 		server_release(w);
 	}
-	conn_listener_close(srv->listener);
+	conn_unlisten(srv->listener);
 	while ((w = LIST_FIRST(&srv->free)) != NULL) {
 		LIST_REMOVE(w, entry);
 		free(w);
@@ -438,10 +438,20 @@ server_stop(struct server *srv)
 }
 
 void
+server_quiesce(struct server *srv)
+{
+	if (srv->listener != NULL)
+		conn_quiesce(srv->listener);
+}
+
+void
 server_stats(struct server *srv, size_t *contexts, size_t *busy)
 {
 	*contexts = srv->nworks + srv->nbusy + srv->nfree;
 	*busy = srv->nworks - atomic_load(&srv->idle) + srv->nbusy;
+	/* A reply still being written is not answered yet (the drain). */
+	if (srv->listener != NULL)
+		*busy += conn_unsent(srv->listener);
 }
 
 void

@@ -123,6 +123,12 @@ daemon_fails 1 "^asyncd: another asyncd \\(pid $first\\) uses the state \
 directory $TESTD_DIR/state; give this one its own with --state-dir\$" \
     --socket "ipc://$other/x.sock" --state-dir "$TESTD_DIR/state"
 [ ! -e "$other/x.sock" ] || fail "a refused daemon left a socket behind"
+# Something at the socket's path that is not a socket is not the daemon's
+# to replace: it refuses to start and leaves the file as it was.
+echo important > "$other/file.sock"
+daemon_fails 1 "^asyncd: cannot listen on ipc://$other/file.sock: File exists\$" \
+    --socket "ipc://$other/file.sock" --events none --state-dir "$other/state4"
+assert_eq important "$(cat "$other/file.sock")" "a file at the socket path"
 pass
 rm -rf "$other"
 # The first one never noticed.

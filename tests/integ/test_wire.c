@@ -72,6 +72,8 @@
 /* The smallest --max-msg and --contexts the daemon takes (main.c). */
 #define WIRE_MAX_MSG		1024
 #define WIRE_CONTEXTS		16
+/* Waits one connection queues in test_wire_contexts_take_turns. */
+#define WIRE_TURN_WAITS		(4u * WIRE_CONTEXTS)
 /*
  * How long the daemon holds the waits that fill its slots, in seconds:
  * far past the quiet window, and below the daemon's --wait-cap (5).
@@ -1263,6 +1265,62 @@ test_wire_contexts_hold_requests(void **state)
 }
 
 /*
+ * Connections take turns for slots: with --contexts 16, one connection
+ * pipelines four times as many waits as there are slots (each held 1 s)
+ * and a client that connects after them, its greeting read though every
+ * slot is taken, sends a ping. The ping is served at one of the first
+ * slots that free, long before the last batch of waits; without turns the
+ * first connection refilled every slot and the ping came after all of
+ * them.
+ */
+static void
+test_wire_contexts_take_turns(void **state)
+{
+	static const char *const	 args[] = { "--contexts", "16", NULL };
+	struct env			*e = ENV;
+	struct wire_conn		*s, *a, *b;
+	const struct wire_msg		*m;
+	bool				 seen[WIRE_TURN_WAITS] = { false };
+	uint64_t			 job;
+	uint32_t			 i, k, early = 0;
+
+	wire_start(e, args);
+	s = wire_open(e);
+	job = wire_submit(s, 1, WIRE_SLEEP_LONG);
+	a = wire_open(e);
+	for (i = 0; i < WIRE_TURN_WAITS; i++)
+		wire_out_req(&a->out, WIRE_BATCH + i, "{\"v\":1,\"op\":"
+		    "\"wait\",\"ids\":[%llu],\"timeout\":1}",
+		    (unsigned long long)job);
+	wire_send(a);
+	wire_expect_consumed(a);
+
+	b = wire_open(e);
+	wire_ping(b, 2);
+
+	/* What the first connection has had by then. */
+	while (wire_read_msg(a, wire_now_ms()) == WIRE_OK) {
+		k = (a->msg.id & ~PROTO_SP_ID_END) - WIRE_BATCH;
+		if (k >= WIRE_TURN_WAITS || seen[k])
+			fail_msg("reply to %#x", (unsigned)a->msg.id);
+		seen[k] = true;
+		early++;
+	}
+	if (early > WIRE_TURN_WAITS - WIRE_CONTEXTS)
+		fail_msg("the ping waited for %u of %u waits", (unsigned)early,
+		    (unsigned)WIRE_TURN_WAITS);
+	for (i = early; i < WIRE_TURN_WAITS; i++) {
+		m = wire_recv(a, wire_now_ms() + WIRE_BOUND_MS);
+		k = (m->id & ~PROTO_SP_ID_END) - WIRE_BATCH;
+		if (k >= WIRE_TURN_WAITS || seen[k])
+			fail_msg("reply to %#x", (unsigned)m->id);
+		seen[k] = true;
+		wire_expect_ok(m);
+	}
+	wire_cancel(s, 3, job);
+}
+
+/*
  * Writes WIRE_SLOW_N status requests of job on c (ids WIRE_BATCH on),
  * padded to WIRE_PAD bytes, after whatever c->out holds.
  */
@@ -1403,18 +1461,42 @@ wire_drain_to_close(struct wire_conn *c, const char *what)
 }
 
 /*
+ * Reads whole replies from c until the daemon closes it: the close must
+ * come between two replies, never in the middle of one (the daemon's
+ * shutdown waits for the replies it has not written yet). Returns how
+ * many came.
+ */
+static unsigned
+wire_drain_whole(struct wire_conn *c, const char *what)
+{
+	int64_t		deadline = wire_now_ms() + WIRE_BOUND_MS;
+	enum wire_rv	rv;
+	unsigned	n = 0;
+
+	while ((rv = wire_read_msg(c, deadline)) == WIRE_OK)
+		n++;
+	if (rv != WIRE_CLOSED)
+		fail_msg("%s: not closed at shutdown: %s", what,
+		    wire_rv_name(rv));
+	if (c->len != c->off)
+		fail_msg("%s: closed %zu bytes into a reply", what,
+		    c->len - c->off);
+	return (n);
+}
+
+/*
  * SIGTERM while connections are in every state: every context held by a
  * wait, with a request behind them on the same connection and one on
  * another; a peer with megabytes of replies unread and requests unread
- * behind them. The held waits are answered, every connection is closed,
- * and the daemon exits 0 (the teardown checks: under ASan, nothing
+ * behind them. The held waits are answered, the replies already made are
+ * all written whole, every connection is closed, and the daemon exits 0 (the teardown checks: under ASan, nothing
  * leaked).
  */
 static void
 test_wire_shutdown_with_connections(void **state)
 {
 	static const char *const	 args[] = { "--contexts", "16",
-					    "--drain-timeout", "2", NULL };
+					    "--drain-timeout", "10", NULL };
 	struct env			*e = ENV;
 	struct wire_conn		*s, *a, *b, *d;
 	const struct wire_msg		*m;
@@ -1443,6 +1525,13 @@ test_wire_shutdown_with_connections(void **state)
 
 	assert_int_equal(testd_kill(&e->d, SIGTERM), 0);
 
+	/*
+	 * The peer that read nothing reads now: the daemon waits (a second
+	 * at most) for it to take the replies it made, and closes it only
+	 * between two of them.
+	 */
+	if (wire_drain_whole(d, "a peer that reads no replies") == 0)
+		fail_msg("a peer that read late had no reply");
 	/* Every held wait is answered, once; then the connection closes. */
 	deadline = wire_now_ms() + WIRE_BOUND_MS;
 	while ((rv = wire_read_msg(a, deadline)) == WIRE_OK) {
@@ -1462,7 +1551,6 @@ test_wire_shutdown_with_connections(void **state)
 		    wire_rv_name(rv));
 	assert_int_equal(waits, WIRE_CONTEXTS);
 	wire_drain_to_close(b, "a connection held back");
-	wire_drain_to_close(d, "a peer that reads no replies");
 	wire_drain_to_close(s, "an idle connection");
 }
 
@@ -1636,6 +1724,7 @@ main(void)
 		WIRE_TEST(test_wire_silent_peer_closed),
 		WIRE_TEST(test_wire_max_msg),
 		WIRE_TEST(test_wire_contexts_hold_requests),
+		WIRE_TEST(test_wire_contexts_take_turns),
 		WIRE_TEST(test_wire_slow_reader),
 		WIRE_TEST(test_wire_disconnect_pending),
 		WIRE_TEST(test_wire_shutdown_with_connections),
