@@ -98,7 +98,7 @@ ASYNCD		= $(BUILD)/asyncd
 ASYNCCTL	= $(BUILD)/asyncctl
 
 UNIT_TESTS	= test_proto test_coro test_inbox test_jobtab test_sched \
-		  test_pool_thread test_protocol_doc test_client
+		  test_pool_thread test_protocol_doc test_client test_ids
 UNIT_BINS	= $(addprefix $(BUILD)/tests/,$(UNIT_TESTS))
 INTEG_BINS	= $(BUILD)/tests/test_lib $(BUILD)/tests/test_concurrency \
 		  $(BUILD)/tests/test_wire
@@ -218,6 +218,7 @@ $(BUILD)/tests/test_inbox: tests/unit/test_inbox.c $(DAEMON_CORE_OBJS) $(PROTO_A
 $(BUILD)/tests/test_jobtab: tests/unit/test_jobtab.c $(DAEMON_CORE_OBJS) $(PROTO_A)
 $(BUILD)/tests/test_sched: tests/unit/test_sched.c $(DAEMON_CORE_OBJS) $(PROTO_A)
 $(BUILD)/tests/test_pool_thread: tests/unit/test_pool_thread.c $(DAEMON_CORE_OBJS) $(PROTO_A)
+$(BUILD)/tests/test_ids: tests/unit/test_ids.c $(DAEMON_CORE_OBJS) $(PROTO_A)
 $(BUILD)/tests/test_lib: tests/integ/test_lib.c tests/helpers/daemon.c $(LIB_A)
 # test_concurrency runs submitter as separate client processes.
 $(BUILD)/tests/test_concurrency: tests/integ/test_concurrency.c \
