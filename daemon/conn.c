@@ -136,6 +136,7 @@ struct conn_listener {
 };
 
 static void	conn_grant(struct conn_listener *);
+static void	conn_turn_back(struct conn *);
 static void	conn_read_cb(struct ev_loop *, ev_io *, int);
 static void	conn_write_cb(struct ev_loop *, ev_io *, int);
 
@@ -234,10 +235,17 @@ conn_resume(struct conn *c)
 {
 	if (c->reading || c->waiting)
 		return;
-	if (!conn_may_read(c)) {
+	if (!conn_may_read(c) && (c->ilen > 0 || c->fd == -1 ||
+	    c->l->quiet || conn_backlogged(c))) {
 		conn_pause(c);
 		return;
 	}
+	/*
+	 * Nothing buffered: it waits for its socket, not in line (a turn
+	 * given to a connection with nothing to send would be lost). The
+	 * read callback puts it in line if a request comes while all slots
+	 * are taken.
+	 */
 	c->reading = true;
 	ev_io_start(c->l->loop, &c->rio);
 	/* A turn is taken this iteration, before others can read anew. */
@@ -355,6 +363,8 @@ conn_process(struct conn *c)
 		c->ibuf = NULL;
 		c->icap = 0;
 	}
+	/* No whole request to take the turn with (part of one at most). */
+	conn_turn_back(c);
 out:
 	c->busy = false;
 	conn_maybe_free(c);
@@ -380,6 +390,8 @@ conn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 	if (n == -1 && (errno == EAGAIN || errno == EINTR)) {
 		if (c->ilen > 0)	/* fed by conn_resume */
 			conn_process(c);
+		else
+			conn_turn_back(c);
 		return;
 	}
 	if (n <= 0) {
@@ -528,13 +540,27 @@ conn_grant(struct conn_listener *l)
 {
 	struct conn	*next;
 
-	while (!conn_full(l) && (next = TAILQ_FIRST(&l->waiters)) != NULL) {
+	while (!l->quiet && !conn_full(l) && (next = TAILQ_FIRST(&l->waiters)) != NULL) {
 		TAILQ_REMOVE(&l->waiters, next, wentry);
 		next->waiting = false;
 		next->turn = true;
 		l->reserved++;
 		conn_resume(next);
 	}
+}
+
+/*
+ * A turn c cannot use now goes to the next in line; c reads on, and
+ * queues again if a request comes while all slots are taken.
+ */
+static void
+conn_turn_back(struct conn *c)
+{
+	if (!c->turn)
+		return;
+	c->turn = false;
+	c->l->reserved--;
+	conn_grant(c->l);
 }
 
 /* One request fewer in flight. */

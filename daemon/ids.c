@@ -11,8 +11,9 @@
  * the loop. A daemon that dies leaves the rest of its block unused: the
  * next one starts after it, so ids jump by at most a block per restart.
  *
- * A block is sized to last IDS_LAST seconds at the rate the last one was
- * used, from IDS_BLOCK to IDS_BLOCK_MAX ids: a daemon running 50,000 echo
+ * A block is sized to last IDS_LAST seconds at the rate ids went since the
+ * last reservation (since the start, for the first), from IDS_BLOCK to
+ * IDS_BLOCK_MAX ids: a daemon running 50,000 echo
  * jobs a second used a fixed block of 10,000 in 0.2 s, and the half block
  * left while the next reservation was written (two fsyncs, on a pool
  * thread that may be busy) lasted 0.1 s, past which submits were refused
@@ -62,7 +63,8 @@ struct ids {
 	uint64_t		 next;		/* the next id to hand out */
 	uint64_t		 mark;		/* first id not reserved */
 	uint64_t		 block;		/* ids a reservation adds */
-	double			 reserved_at;	/* monotonic; 0: never */
+	double			 sized_at;	/* monotonic: the last sizing */
+	uint64_t		 sized_next;	/* next, then */
 	struct pool_thread	*pool;		/* NULL: write in place */
 	struct ids_write	*pending;	/* a reservation being written */
 	bool			 warned;
@@ -96,6 +98,15 @@ ids_store(const char *dir, const char *path, const char *tmp, uint64_t mark)
 		close(dfd);
 	}
 	return (0);
+}
+
+static double
+ids_now(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((double)ts.tv_sec + ts.tv_nsec / 1e9);
 }
 
 /* Reads the stored mark; 1 if there is no file yet. */
@@ -148,6 +159,7 @@ ids_open(struct ids **out, const char *dir, struct pool_thread *pool,
 	xasprintf(&ids->tmp, "%s/next-id.tmp", dir);
 	ids->pool = pool;
 	ids->block = IDS_BLOCK;
+	ids->sized_at = ids_now();
 	if ((rv = ids_load(ids->path, &ids->next, cause)) != 0)
 		goto fail;
 	if (ids->next > PROTO_ID_MAX - IDS_BLOCK) {
@@ -205,35 +217,26 @@ ids_write_done(struct pool_work *work, int status)
 	free(wr);
 }
 
-static double
-ids_now(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ((double)ts.tv_sec + ts.tv_nsec / 1e9);
-}
 
 /*
- * Sizes the next block by how fast the last was used: reservations come
- * a block apart, so that is the last block over the time since the last
- * reservation.
+ * Sizes the next block by the rate ids went since the last sizing (the
+ * daemon's start, at first). Sized once a reservation has been written:
+ * a failed one retried at once is no sign of a rate.
  */
 static void
 ids_size(struct ids *ids)
 {
 	double	now = ids_now(), want;
 
-	if (ids->reserved_at > 0) {
-		want = (double)ids->block * IDS_LAST /
-		    fmax(now - ids->reserved_at, 1e-3);
-		if (want < IDS_BLOCK)
-			want = IDS_BLOCK;
-		if (want > (double)IDS_BLOCK_MAX)
-			want = (double)IDS_BLOCK_MAX;
-		ids->block = (uint64_t)want;
-	}
-	ids->reserved_at = now;
+	want = (double)(ids->next - ids->sized_next) * IDS_LAST /
+	    fmax(now - ids->sized_at, 1e-3);
+	if (want < IDS_BLOCK)
+		want = IDS_BLOCK;
+	if (want > (double)IDS_BLOCK_MAX)
+		want = (double)IDS_BLOCK_MAX;
+	ids->block = (uint64_t)want;
+	ids->sized_at = now;
+	ids->sized_next = ids->next;
 }
 
 /* Reserves the next block ahead of need, off the loop. */
@@ -245,7 +248,11 @@ ids_reserve(struct ids *ids)
 
 	if (ids->pending != NULL)
 		return;
-	ids_size(ids);
+	if (!ids->write_warned)
+		ids_size(ids);
+	/* Near the end of the id space, what fits. */
+	if (ids->mark > PROTO_ID_MAX - ids->block)
+		ids->block = IDS_BLOCK;
 	if (ids->mark > PROTO_ID_MAX - ids->block)
 		return;
 	if (ids->pool == NULL) {
@@ -289,11 +296,12 @@ ids_raise(struct ids *ids, uint64_t next, char **cause)
 
 	if (next <= ids->next)
 		return (0);
-	if (next > PROTO_ID_MAX - IDS_BLOCK) {
+	if (next > PROTO_ID_MAX - ids->block) {
 		xasprintf(cause, "%s: job ids are used up", ids->path);
 		return (ERANGE);
 	}
 	ids->next = next;
+	ids->sized_next = next;
 	if (ids->mark > ids->next + ids->block / 2)
 		return (0);
 	if ((rv = ids_store(ids->dir, ids->path, ids->tmp,

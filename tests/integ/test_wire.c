@@ -72,6 +72,9 @@
 /* The smallest --max-msg and --contexts the daemon takes (main.c). */
 #define WIRE_MAX_MSG		1024
 #define WIRE_CONTEXTS		16
+/* test_wire_idle_reader_not_in_line: five echo results of 1 MB. */
+#define WIRE_HUGE_JOBS		5
+#define WIRE_HUGE_ARG		(1000 * 1000)
 /* Waits one connection queues in test_wire_contexts_take_turns. */
 #define WIRE_TURN_WAITS		(4u * WIRE_CONTEXTS)
 /*
@@ -1321,6 +1324,76 @@ test_wire_contexts_take_turns(void **state)
 }
 
 /*
+ * A connection whose one request has a reply bigger than a peer may leave
+ * unread (so it is no longer read) reads that reply while every slot is
+ * taken. It has nothing more to send, so it must not be put in line for a
+ * slot: the slot it was given would stay reserved until it sent again.
+ * With 15 slots held 4 s and one held 1 s, a new client's ping is served
+ * when the short hold ends, long before the others.
+ */
+static void
+test_wire_idle_reader_not_in_line(void **state)
+{
+	static const char *const	 args[] = { "--contexts", "16", NULL };
+	struct env			*e = ENV;
+	struct wire_conn		*s, *a, *b, *d;
+	const struct wire_msg		*m;
+	uint64_t			 job, big[WIRE_HUGE_JOBS];
+	char				*pad;
+	unsigned			 early = 0;
+	uint32_t			 i;
+
+	wire_start(e, args);
+	s = wire_open(e);
+	job = wire_submit(s, 1, WIRE_SLEEP_LONG);
+	if ((pad = malloc(WIRE_HUGE_ARG + 1)) == NULL)
+		abort();
+	memset(pad, 'x', WIRE_HUGE_ARG);
+	pad[WIRE_HUGE_ARG] = '\0';
+	for (i = 0; i < WIRE_HUGE_JOBS; i++) {
+		m = wire_call(s, 2 + i, "{\"v\":1,\"op\":\"submit\",\"type\":"
+		    "\"echo\",\"args\":\"%s\",\"wait\":5}", pad);
+		wire_expect_ok(m);
+		big[i] = wire_job_id(m);
+	}
+	free(pad);
+
+	/* One wait whose reply (their results) is past CONN_OUT_MAX. */
+	d = wire_open(e);
+	wire_out_req(&d->out, 0x20, "{\"v\":1,\"op\":\"wait\",\"ids\":"
+	    "[%llu,%llu,%llu,%llu,%llu],\"timeout\":5}",
+	    (unsigned long long)big[0], (unsigned long long)big[1],
+	    (unsigned long long)big[2], (unsigned long long)big[3],
+	    (unsigned long long)big[4]);
+	wire_send(d);
+	wire_expect_consumed(d);
+
+	a = wire_open(e);
+	for (i = 0; i + 1 < WIRE_CONTEXTS; i++)
+		wire_out_req(&a->out, WIRE_BATCH + i, "{\"v\":1,\"op\":"
+		    "\"wait\",\"ids\":[%llu],\"timeout\":%d}",
+		    (unsigned long long)job, WIRE_HOLD);
+	wire_out_req(&a->out, WIRE_BATCH + i, "{\"v\":1,\"op\":\"wait\","
+	    "\"ids\":[%llu],\"timeout\":1}", (unsigned long long)job);
+	wire_send(a);
+	wire_expect_consumed(a);
+
+	/* d catches up while every slot is held. */
+	wire_expect_ok(wire_expect(d, 0x20));
+
+	b = wire_open(e);
+	wire_ping(b, 3);
+	/* By then only the short hold may have ended. */
+	while (wire_read_msg(a, wire_now_ms()) == WIRE_OK)
+		early++;
+	if (early > 1)
+		fail_msg("the ping waited for %u held waits", early);
+	for (i = early; i < WIRE_CONTEXTS; i++)
+		wire_expect_ok(wire_recv(a, wire_now_ms() + WIRE_BOUND_MS));
+	wire_cancel(s, 4, job);
+}
+
+/*
  * Writes WIRE_SLOW_N status requests of job on c (ids WIRE_BATCH on),
  * padded to WIRE_PAD bytes, after whatever c->out holds.
  */
@@ -1725,6 +1798,7 @@ main(void)
 		WIRE_TEST(test_wire_max_msg),
 		WIRE_TEST(test_wire_contexts_hold_requests),
 		WIRE_TEST(test_wire_contexts_take_turns),
+		WIRE_TEST(test_wire_idle_reader_not_in_line),
 		WIRE_TEST(test_wire_slow_reader),
 		WIRE_TEST(test_wire_disconnect_pending),
 		WIRE_TEST(test_wire_shutdown_with_connections),
