@@ -2195,6 +2195,47 @@ test_proto_print_exact_integers(void **state)
 	cJSON_Delete(mine);
 }
 
+/*
+ * Whole milliseconds print by proto_print's own printer, shortest first;
+ * anything else as cJSON prints it, and every one reads back the same.
+ */
+static void
+test_proto_print_ms(void **state)
+{
+	static const struct {
+		double		 v;
+		const char	*text;
+	} cases[] = {
+		{ 0, "0" }, { -0.0, "0" }, { 0.001, "0.001" }, { 0.01, "0.01" },
+		{ 0.5, "0.5" }, { -1.5, "-1.5" }, { 123, "123" },
+		{ -2147483649.0, "-2147483649" },
+		{ 1764010000.123, "1764010000.123" },
+		{ 1764010000.12, "1764010000.12" },
+		{ 999999999999.999, "999999999999.999" },
+		{ 0.00025, "0.00025" },		/* not whole ms: cJSON's */
+		{ 1e12, "1000000000000" },	/* too big: cJSON's */
+		{ 1.0 / 3, "0.33333333333333331" },
+	};
+	cJSON	*item, *back;
+	char	*s;
+	size_t	 i;
+
+	(void)state;
+	for (i = 0; i < NITEMS(cases); i++) {
+		assert_non_null(item = cJSON_CreateNumber(cases[i].v));
+		assert_non_null(s = proto_print(item));
+		if (strcmp(s, cases[i].text) != 0)
+			fail_msg("%.17g printed as %s, not %s", cases[i].v, s,
+			    cases[i].text);
+		assert_non_null(back = cJSON_Parse(s));
+		if (back->valuedouble != cases[i].v)
+			fail_msg("%s read back as %.17g", s, back->valuedouble);
+		cJSON_Delete(back);
+		cJSON_Delete(item);
+		free(s);
+	}
+}
+
 /* ---- times */
 
 /* Checks that t prints with at most 3 decimals and reads back equal. */
@@ -2210,7 +2251,8 @@ test_proto_time_check(double t)
 		fail_msg("%.17g rounded to %.17g", t, r);
 	item = cJSON_CreateNumber(r);
 	assert_non_null(item);
-	s = cJSON_PrintUnformatted(item);
+	/* As the wire has it (proto_print's own printer for milliseconds). */
+	s = proto_print(item);
 	assert_non_null(s);
 	if (strpbrk(s, "eE") != NULL ||
 	    ((dot = strchr(s, '.')) != NULL && strlen(dot + 1) > 3))
@@ -2633,6 +2675,7 @@ main(void)
 		cmocka_unit_test(test_proto_reply_decode_malformed),
 		cmocka_unit_test(test_proto_reply_id_max_exact),
 		cmocka_unit_test(test_proto_print_exact_integers),
+		cmocka_unit_test(test_proto_print_ms),
 		cmocka_unit_test(test_proto_time_round_prints_short),
 		cmocka_unit_test(test_proto_event_state_roundtrip),
 		cmocka_unit_test(test_proto_event_progress_roundtrip),
