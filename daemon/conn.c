@@ -96,7 +96,6 @@ struct conn {
 	ev_timer		 hello;		/* until the peer greets */
 	struct conn_peer	 peer;
 	bool			 greeted;	/* the peer's hello was read */
-	bool			 reading;	/* rio is started */
 	bool			 waiting;	/* in l->waiters */
 	bool			 turn;		/* holds a reserved slot */
 	bool			 busy;		/* in conn_process */
@@ -130,7 +129,6 @@ struct conn_listener {
 	conn_request_fn		 fn;
 	void			*arg;
 	LIST_HEAD(, conn)	 conns;
-	size_t			 nconns;
 	/* Held back at max_inflight, first come first served. */
 	TAILQ_HEAD(, conn)	 waiters;
 };
@@ -178,7 +176,6 @@ conn_pause(struct conn *c)
 	struct conn_listener	*l = c->l;
 
 	ev_io_stop(l->loop, &c->rio);
-	c->reading = false;
 	if (c->fd == -1 || c->waiting || c->turn || !c->greeted ||
 	    !conn_full(l) || conn_backlogged(c))
 		return;
@@ -212,7 +209,6 @@ conn_close(struct conn *c)
 	ev_timer_stop(l->loop, &c->hello);
 	close(c->fd);
 	c->fd = -1;
-	c->reading = false;
 	if (c->waiting)
 		TAILQ_REMOVE(&l->waiters, c, wentry);
 	c->waiting = false;
@@ -222,7 +218,6 @@ conn_close(struct conn *c)
 		conn_grant(l);
 	}
 	LIST_REMOVE(c, entry);
-	l->nconns--;
 	conn_maybe_free(c);
 }
 
@@ -233,7 +228,7 @@ conn_close(struct conn *c)
 static void
 conn_resume(struct conn *c)
 {
-	if (c->reading || c->waiting)
+	if (ev_is_active(&c->rio) || c->waiting)
 		return;
 	if (!conn_may_read(c) && (c->ilen > 0 || c->fd == -1 ||
 	    c->l->quiet || conn_backlogged(c))) {
@@ -246,7 +241,6 @@ conn_resume(struct conn *c)
 	 * read callback puts it in line if a request comes while all slots
 	 * are taken.
 	 */
-	c->reading = true;
 	ev_io_start(c->l->loop, &c->rio);
 	/* A turn is taken this iteration, before others can read anew. */
 	if (c->ilen > 0 || c->turn)
@@ -522,7 +516,7 @@ conn_send(struct conn *c, struct iovec *iov, int n)
 	}
 	if (c->olen > c->ooff) {
 		ev_io_start(c->l->loop, &c->wio);
-		if (c->reading && conn_backlogged(c))
+		if (ev_is_active(&c->rio) && conn_backlogged(c))
 			conn_pause(c);
 	}
 }
@@ -646,26 +640,16 @@ conn_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 			case EINTR:
 			case ECONNABORTED:
 				continue;
-			case EMFILE:
-			case ENFILE:
-			case ENOBUFS:
-			case ENOMEM:
+			default:
 				/*
-				 * Readable until accepted: do not spin, and
-				 * say so once, not at every retry.
+				 * Out of descriptors or memory, or worse: the
+				 * socket stays readable until accepted, so
+				 * wait rather than spin, and say so once.
 				 */
 				if (!l->starved)
 					log_warn("requests: accept (retrying "
 					    "every %g s)", CONN_ACCEPT_RETRY);
 				l->starved = true;
-				ev_io_stop(loop, &l->accept);
-				ev_timer_set(&l->retry, CONN_ACCEPT_RETRY, 0.);
-				ev_timer_start(loop, &l->retry);
-				return;
-			default:
-				/* The same wait: an error that stays must
-				 * not spin the loop. */
-				log_warn("requests: accept");
 				ev_io_stop(loop, &l->accept);
 				ev_timer_set(&l->retry, CONN_ACCEPT_RETRY, 0.);
 				ev_timer_start(loop, &l->retry);
@@ -691,7 +675,6 @@ conn_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 		ev_timer_init(&c->hello, conn_hello_cb, CONN_HELLO_SECONDS,
 		    0.);
 		LIST_INSERT_HEAD(&l->conns, c, entry);
-		l->nconns++;
 		/* A new socket's buffer takes 8 bytes, or it is broken. */
 		proto_sp_hello(hello, PROTO_SP_REP);
 		if (send(fd, hello, sizeof hello, MSG_NOSIGNAL |
@@ -714,18 +697,6 @@ conn_retry_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	ev_io_start(loop, &l->accept);
 }
 
-/* A unix address for path; false if it does not fit. */
-static bool
-conn_addr(const char *path, struct sockaddr_un *sun)
-{
-	memset(sun, 0, sizeof *sun);
-	sun->sun_family = AF_UNIX;
-	if (strlen(path) >= sizeof sun->sun_path)
-		return (false);
-	strcpy(sun->sun_path, path);
-	return (true);
-}
-
 /* True if something accepts connections at path. */
 static bool
 conn_answers(const char *path)
@@ -734,7 +705,7 @@ conn_answers(const char *path)
 	int			fd;
 	bool			yes;
 
-	if (!conn_addr(path, &sun) || (fd = socket(AF_UNIX, SOCK_STREAM |
+	if (!proto_unix_addr(path, &sun) || (fd = socket(AF_UNIX, SOCK_STREAM |
 	    SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) == -1)
 		return (false);
 	/* EAGAIN: a full backlog, so someone listens. */
@@ -765,7 +736,7 @@ conn_bind(struct conn_listener *l, int *err)
 		*err = NNG_ESYSERR | EEXIST;
 		return (-1);
 	}
-	if (!conn_addr(at, &sun)) {
+	if (!proto_unix_addr(at, &sun)) {
 		*err = NNG_EADDRINVAL;
 		return (-1);
 	}
@@ -840,7 +811,7 @@ conn_listen(struct conn_listener **out, struct ev_loop *loop,
 	int			 err;
 
 	*out = NULL;
-	if (!conn_addr(cfg->path, &sun))
+	if (!proto_unix_addr(cfg->path, &sun))
 		return (NNG_EADDRINVAL);
 	/* A daemon alive at the path keeps it (main checked, but races). */
 	if (conn_answers(cfg->path))
@@ -850,7 +821,7 @@ conn_listen(struct conn_listener **out, struct ev_loop *loop,
 	l->path = xstrdup(cfg->path);
 	/* Each process its own: two daemons starting at once never share. */
 	xasprintf(&l->spare, "%s.%ld", cfg->path, (long)getpid());
-	if (!conn_addr(l->spare, &sun)) {
+	if (!proto_unix_addr(l->spare, &sun)) {
 		free(l->spare);
 		l->spare = NULL;
 	}
@@ -885,10 +856,8 @@ conn_quiesce(struct conn_listener *l)
 	l->quiet = true;
 	ev_io_stop(l->loop, &l->accept);
 	ev_timer_stop(l->loop, &l->retry);
-	LIST_FOREACH(c, &l->conns, entry) {
+	LIST_FOREACH(c, &l->conns, entry)
 		ev_io_stop(l->loop, &c->rio);
-		c->reading = false;
-	}
 }
 
 void

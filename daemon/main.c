@@ -492,12 +492,8 @@ main_check_running(const char *url)
 	ssize_t			 n = 0;
 	int			 fd;
 
-	if (strncmp(url, "ipc://", 6) != 0 ||
-	    strlen(url + 6) >= sizeof sun.sun_path)
+	if (strncmp(url, "ipc://", 6) != 0 || !proto_unix_addr(url + 6, &sun))
 		return;
-	memset(&sun, 0, sizeof sun);
-	sun.sun_family = AF_UNIX;
-	strcpy(sun.sun_path, url + 6);
 	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
 		return;
 	if (connect(fd, (struct sockaddr *)&sun, sizeof sun) == -1) {

@@ -324,11 +324,8 @@ probe_connect(struct probe *p)
 	unsigned char		 hdr[PROBE_HEADER] = { 0, 'S', 'P', 0 };
 	int			 fd;
 
-	memset(&sun, 0, sizeof sun);
-	sun.sun_family = AF_UNIX;
-	if (strlen(p->path) >= sizeof sun.sun_path)
+	if (!proto_unix_addr(p->path, &sun))
 		return (ENAMETOOLONG);
-	strcpy(sun.sun_path, p->path);
 	hdr[4] = (unsigned char)(p->peer_proto >> 8);
 	hdr[5] = (unsigned char)(p->peer_proto & 0xff);
 	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,

@@ -216,13 +216,10 @@ ad_connect(struct ad_job *aj, const char *host, int port, double timeout,
 	s = sock_create(job);
 	deadline = sock_deadline(s, timeout);
 	if (host[0] == '/') {
-		memset(&sun, 0, sizeof sun);
-		sun.sun_family = AF_UNIX;
-		if (strlen(host) >= sizeof sun.sun_path) {
+		if (!proto_unix_addr(host, &sun)) {
 			rv = sock_fail(s, "%s: path too long", host);
 			goto out;
 		}
-		strcpy(sun.sun_path, host);
 		rv = sock_try(s, (struct sockaddr *)&sun, sizeof sun, host,
 		    deadline);
 		goto out;

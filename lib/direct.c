@@ -166,9 +166,8 @@ direct_connect_once(struct direct *d, const struct direct_guard *g,
 	struct sockaddr_un	sun;
 	int			fd, err = 0;
 
-	memset(&sun, 0, sizeof sun);
-	sun.sun_family = AF_UNIX;
-	strcpy(sun.sun_path, path);
+	if (!proto_unix_addr(path, &sun))
+		return (ENAMETOOLONG);
 	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
 	    0)) == -1)
 		return (errno);

@@ -8,6 +8,7 @@
  * daemon's socket if that one exists: so a member of the asyncd group
  * reaches the machine's daemon without configuring anything.
  */
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 #include <errno.h>
@@ -111,4 +112,15 @@ proto_events_url(const char *url, char *buf, size_t len)
 		return (addr_fit(snprintf(buf, len, "%.*s.events",
 		    (int)(n - 5), url), len));
 	return (addr_fit(snprintf(buf, len, "%s.events", url), len));
+}
+
+bool
+proto_unix_addr(const char *path, struct sockaddr_un *sun)
+{
+	memset(sun, 0, sizeof *sun);
+	sun->sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof sun->sun_path)
+		return (false);
+	strcpy(sun->sun_path, path);
+	return (true);
 }

@@ -22,6 +22,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <sys/un.h>
+
 #include <cjson/cJSON.h>
 
 #include "asyncd_err.h"
@@ -372,6 +374,8 @@ int	 proto_event_decode(const void *buf, size_t len, uint64_t *id,
  */
 int	 proto_default_url(char *buf, size_t len);
 int	 proto_client_url(char *buf, size_t len);
+/* A unix socket address for path; false if the path does not fit. */
+bool	 proto_unix_addr(const char *path, struct sockaddr_un *sun);
 int	 proto_fallback_url(const char *preferred, const char *fallback,
 	    char *buf, size_t len);
 int	 proto_events_url(const char *url, char *buf, size_t len);

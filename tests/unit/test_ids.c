@@ -10,6 +10,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,17 +25,24 @@
 #define TEST_IDS_BLOCK	10000
 
 struct test_ids {
-	char	dir[64];
+	char	dir[PATH_MAX];
 };
 
 static int
 test_ids_setup(void **state)
 {
 	struct test_ids	*t = calloc(1, sizeof *t);
+	const char	*tmp = getenv("TMPDIR");
+	int		 n;
 
 	assert_non_null(t);
-	strcpy(t->dir, "/tmp/test_ids.XXXXXX");
-	assert_non_null(mkdtemp(t->dir));
+	if (tmp == NULL || *tmp == '\0')
+		tmp = "/tmp";
+	n = snprintf(t->dir, sizeof t->dir, "%s/test_ids.XXXXXX", tmp);
+	if (n < 0 || (size_t)n >= sizeof t->dir || mkdtemp(t->dir) == NULL) {
+		free(t);
+		fail_msg("mkdtemp in %s", tmp);
+	}
 	*state = t;
 	return (0);
 }
@@ -43,7 +51,7 @@ static int
 test_ids_teardown(void **state)
 {
 	struct test_ids	*t = *state;
-	char		 path[128];
+	char		 path[PATH_MAX + 16];
 
 	snprintf(path, sizeof path, "%s/next-id", t->dir);
 	(void)unlink(path);
@@ -56,7 +64,7 @@ test_ids_teardown(void **state)
 static uint64_t
 test_ids_stored(const struct test_ids *t)
 {
-	char			 path[128];
+	char			 path[PATH_MAX + 16];
 	unsigned long long	 v = 0;
 	FILE			*f;
 
